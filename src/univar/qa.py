@@ -1,0 +1,253 @@
+"""The QA table: one row per question-answer pair, with the LLM and language that produced it.
+
+Every stage of univar reads and writes this table, so it is validated once, here, at the boundary.
+Required columns are ``question``, ``answer``, ``model`` and ``lang``; everything else (``question_en``,
+``answer_en``, ``qid``, ``value``, ``source``, ``split``, provenance) is optional and kept as is.
+
+Errors name the file and the row, so that a researcher can open the file at the bad line:
+``<what>, <file>:<row>``. Rows are counted as a text editor counts lines (the CSV header is line 1);
+for Parquet the row is the 1-based record number; row 0 means the file as a whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from univar.errors import QAError
+
+log = logging.getLogger("univar")
+
+REQUIRED = ("question", "answer", "model", "lang")
+# Columns whose empty value makes a row unusable (an empty answer is dropped instead, and counted).
+MUST_HAVE_VALUE = ("question", "model", "lang")
+CLASS_SEP = "$"
+SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+BUNDLED_PREFIX = "bundled:"
+
+
+
+
+def parse_mapping(items: Iterable[str] | None) -> dict[str, str]:
+    """Turn ``["answer=completion", ...]`` (the CLI's ``--map new=old``) into ``{"completion": "answer"}``."""
+    mapping: dict[str, str] = {}
+    for item in items or ():
+        new, sep, old = item.partition("=")
+        if not sep or not new.strip() or not old.strip():
+            raise QAError(f"--map expects NEW=OLD, got {item!r}", "--map", 0)
+        mapping[old.strip()] = new.strip()
+    return mapping
+
+
+def _decode(raw: bytes, file: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise QAError(f"undecodable bytes (not UTF-8: byte 0x{raw[exc.start]:02x})", file, line) from None
+
+
+def _read_delimited(text: str, file: str, delimiter: str) -> tuple[list[dict[str, str]], list[int]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise QAError("empty file (no header)", file, 0) from None
+    except csv.Error as exc:
+        raise QAError(f"malformed CSV header ({exc})", file, 1) from None
+    header = [h.strip() for h in header]
+    rows: list[dict[str, str]] = []
+    lines: list[int] = []
+    start = reader.line_num + 1
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise QAError(f"malformed CSV ({exc})", file, start) from None
+        if record:  # a blank line is not a row
+            if len(record) > len(header):
+                raise QAError(f"{len(record)} fields but the header has {len(header)}", file, start)
+            rows.append(dict(zip(header, record)))
+            lines.append(start)
+        start = reader.line_num + 1
+    if not header or header == [""]:
+        raise QAError("empty file (no header)", file, 0)
+    return rows, lines
+
+
+def _read_jsonl(text: str, file: str) -> tuple[list[dict], list[int]]:
+    rows: list[dict] = []
+    lines: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise QAError(f"invalid JSON ({exc.msg})", file, number) from None
+        if not isinstance(obj, dict):
+            raise QAError(f"expected a JSON object per line, got {type(obj).__name__}", file, number)
+        rows.append(obj)
+        lines.append(number)
+    return rows, lines
+
+
+def _read_parquet(path: Path, file: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+        raise QAError(f"not a readable Parquet file ({str(exc).splitlines()[0]})", file, 0) from None
+
+
+def bundled_path(name: str) -> Path:
+    """The package file behind ``bundled:<name>``."""
+    from univar.data import bundled_file
+
+    return bundled_file(name)
+
+
+def read_qa(source: str | Path, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read one QA file (CSV, TSV, JSONL or Parquet) or a ``bundled:<name>`` dataset and validate it.
+
+    ``mapping`` renames columns, ``{old: new}`` (the CLI's ``--map new=old``). Rows with an empty answer
+    are dropped and logged with their rows; any other problem raises :class:`QAError`.
+    """
+    label = str(source)
+    if label.startswith(BUNDLED_PREFIX):
+        path = bundled_path(label[len(BUNDLED_PREFIX):])
+    else:
+        path = Path(source)
+    if not path.exists():
+        raise QAError("file not found", label, 0)
+    if path.is_dir():
+        raise QAError("is a directory, expected a CSV, JSONL or Parquet file", label, 0)
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise QAError(
+            f"unsupported file type {path.suffix or '(none)'!r} (expected .csv, .tsv, .jsonl or .parquet)", label, 0
+        )
+
+    if kind == "parquet":
+        frame = _read_parquet(path, label)
+        rows_at = list(range(1, len(frame) + 1))
+    else:
+        raw = path.read_bytes()
+        if b"\x00" in raw[:4096]:
+            raise QAError(f"binary content in a .{kind} file", label, raw.count(b"\n", 0, raw.index(b"\x00")) + 1)
+        text = _decode(raw, label)
+        if kind == "jsonl":
+            records, rows_at = _read_jsonl(text, label)
+        else:
+            records, rows_at = _read_delimited(text, label, "\t" if kind == "tsv" else ",")
+        frame = pd.DataFrame.from_records(records)
+        if not records and kind == "jsonl":
+            raise QAError("empty file (no records)", label, 0)
+    return validate(frame, label, rows_at, mapping)
+
+
+def validate(
+    frame: pd.DataFrame, label: str, rows_at: Sequence[int] | None = None, mapping: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """Check an in-memory table as :func:`read_qa` does; ``rows_at`` gives each row's line for messages."""
+    rows_at = list(rows_at) if rows_at is not None else list(range(1, len(frame) + 1))
+    header_row = 1 if rows_at and rows_at[0] > 1 else 0
+    if mapping:
+        missing = [old for old in mapping if old not in frame.columns]
+        if missing:
+            raise QAError(f"column {missing[0]!r} named in --map not found", label, header_row)
+        frame = frame.drop(columns=[c for c in mapping.values() if c in frame.columns and c not in mapping])
+        frame = frame.rename(columns=dict(mapping))
+    for column in REQUIRED:
+        if column not in frame.columns:
+            hint = f" (columns: {', '.join(map(str, frame.columns))}; rename with --map {column}=OLD)"
+            raise QAError(f"missing column {column!r}{hint}", label, header_row)
+    if len(frame) == 0:
+        raise QAError("no rows", label, header_row)
+
+    frame = frame.reset_index(drop=True)
+    for column in REQUIRED:
+        col = frame[column]
+        bad = col.map(lambda v: v is not None and not isinstance(v, (str, int, float, bool)))
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise QAError(f"column {column!r} holds {type(col.iloc[i]).__name__}, expected text", label, rows_at[i])
+        frame[column] = col.map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else str(v))
+    for column in MUST_HAVE_VALUE:
+        empty = frame[column].str.strip() == ""
+        if empty.any():
+            i = int(empty.to_numpy().argmax())
+            raise QAError(f"missing value in required column {column!r}", label, rows_at[i])
+
+    empty_answer = (frame["answer"].str.strip() == "").to_numpy()
+    if empty_answer.any():
+        dropped = [rows_at[i] for i in empty_answer.nonzero()[0]]
+        shown = ", ".join(map(str, dropped[:10])) + (" ..." if len(dropped) > 10 else "")
+        log.warning("dropped %d row(s) with an empty answer, %s: rows %s", len(dropped), label, shown)
+        frame = frame.loc[~empty_answer].reset_index(drop=True)
+        if len(frame) == 0:
+            raise QAError("every answer is empty", label, header_row)
+    frame.attrs["source"] = label
+    frame.attrs["dropped_empty_answers"] = int(empty_answer.sum())
+    return frame
+
+
+def read_many(sources: Sequence[str | Path], mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read several QA files and concatenate them into one table (the CLI's ``DATA...``)."""
+    if not sources:
+        raise QAError("no DATA given", "(command line)", 0)
+    frames = [read_qa(s, mapping) for s in sources]
+    if len(frames) == 1:
+        return frames[0]
+    table = pd.concat(frames, ignore_index=True, sort=False)
+    table.attrs["source"] = " + ".join(str(s) for s in sources)
+    return table
+
+
+def class_labels(table: pd.DataFrame, target: str = "class") -> pd.Series:
+    """The label each QA is identified by: ``model$lang`` (a UniVaR "value" class), ``model`` or ``lang``."""
+    if target == "class":
+        return table["model"] + CLASS_SEP + table["lang"]
+    if target in ("model", "lang"):
+        return table[target].copy()
+    raise ValueError(f"unknown target {target!r} (expected class, model or lang)")
+
+
+def _pick(table: pd.DataFrame, preferred: str, fallback: str) -> pd.Series:
+    if preferred in table.columns:
+        english = table[preferred].fillna("").astype(str)
+        return english.where(english.str.strip() != "", table[fallback])
+    return table[fallback]
+
+
+def qa_texts(table: pd.DataFrame) -> list[str]:
+    """The text a QA is embedded as, ``Q: {question} A: {answer}``, from the English columns when present."""
+    questions = _pick(table, "question_en", "question")
+    answers = _pick(table, "answer_en", "answer")
+    return [f"Q: {q.strip()} A: {a.strip()}" for q, a in zip(questions, answers)]
+
+
+def write_qa(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write a QA table as CSV, JSONL or Parquet, chosen by the file's suffix."""
+    path = Path(path)
+    kind = SUFFIXES.get(path.suffix.lower())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "parquet":
+        table.to_parquet(path, index=False, compression="zstd")
+    elif kind == "jsonl":
+        table.to_json(path, orient="records", lines=True, force_ascii=False)
+    elif kind in ("csv", "tsv"):
+        table.to_csv(path, index=False, sep="\t" if kind == "tsv" else ",")
+    else:
+        raise QAError(f"unsupported output type {path.suffix or '(none)'!r}", str(path), 0)
+    return path
