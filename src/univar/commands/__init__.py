@@ -1,0 +1,31 @@
+"""Shared pieces of the command line: the typer app, its sub-apps, consoles and common options.
+
+Each area registers its commands on ``app`` from its own module in this package (core, model, elicit,
+report); ``univar.cli`` imports them all and owns error handling.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Measure the human values that LLMs express, as high-dimensional embeddings (UniVaR).")
+evaluate_app = typer.Typer(no_args_is_help=True, help="Evaluate encoders (value identification).")
+app.add_typer(evaluate_app, name="evaluate")
+
+out = Console()  # results on stdout
+err = Console(stderr=True)  # progress, notes and errors on stderr
+
+DataArg = Annotated[list[str], typer.Argument(help="QA files (CSV, JSONL, Parquet) or bundled:<name>.", show_default=False)]
+MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="Take another schema: NEW=OLD, e.g. answer=completion.")]
+EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="univar, minilm, minilm-int8, use-multilingual, e5-small, tfidf, or a model directory.")]
+
+
+def load_data(data: list[str], mapping: list[str] | None):
+    """Read and concatenate the DATA arguments, applying ``--map``."""
+    from univar.qa import parse_mapping, read_many
+
+    return read_many(data, parse_mapping(mapping))

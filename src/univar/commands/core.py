@@ -1,0 +1,104 @@
+"""Core commands: embed, evaluate value-id, demo, datasets."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from univar.commands import DataArg, EncoderOpt, MapOpt, app, err, evaluate_app, load_data, out
+from univar.errors import UnivarError
+
+
+@app.command()
+def embed(data: DataArg, encoder: EncoderOpt = "univar", out_file: Annotated[Path, typer.Option("--out", help="Output: .parquet (QAs + embedding column) or .npy (matrix).")] = Path("embeddings.parquet"),
+          map_: MapOpt = None) -> None:
+    """Embed every QA of DATA with an encoder (cached on disk)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from univar.encoders import EmbedStats, embed as run_embed, get_encoder
+    from univar.qa import qa_texts
+
+    suffix = out_file.suffix.lower()
+    if suffix not in (".parquet", ".npy"):
+        raise UnivarError(f"--out must end in .parquet or .npy, got {out_file.name}")
+    table = load_data(data, map_)
+    enc = get_encoder(encoder)
+    stats = EmbedStats()
+    vectors = run_embed(qa_texts(table), enc, stats=stats)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_file.with_name(out_file.name + ".tmp")
+    if suffix == ".npy":
+        with open(tmp, "wb") as fh:
+            np.save(fh, vectors)
+    else:
+        arrow = pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False)
+        flat = pa.array(vectors.reshape(-1), type=pa.float32())
+        arrow = arrow.append_column("embedding", pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]))
+        arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
+                                               b"univar.encoder": enc.id.encode(), b"univar.encoder_name": enc.name.encode()})
+        pq.write_table(arrow, tmp, compression="zstd")
+    os.replace(tmp, out_file)
+    err.print(f"{stats.texts} QAs ({stats.unique} unique): {stats.embedded} embedded, {stats.cached} from cache "
+              f"-> {out_file} ({vectors.shape[0]} x {vectors.shape[1]})")
+
+
+@evaluate_app.command("value-id")
+def value_id(
+    data: DataArg,
+    encoder: EncoderOpt = "univar",
+    split: Annotated[str, typer.Option(help="random (per class, the paper's) or question (question-disjoint, fold 0 of 5).")] = "random",
+    test_fraction: Annotated[float, typer.Option("--test-fraction", help="Test share per class (random split).")] = 0.2,
+    k: Annotated[int, typer.Option("--k", help="Neighbours for k-NN.")] = 50,
+    seed: Annotated[int, typer.Option(help="Random seed (split and probe).")] = 0,
+    target: Annotated[str, typer.Option(help="class (model$lang), model, or lang.")] = "class",
+    json_file: Annotated[Optional[Path], typer.Option("--json", help="Write the scores as JSON.")] = None,
+    map_: MapOpt = None,
+) -> None:
+    """Which (LLM, language) produced this QA? k-NN and linear probe on per-QA embeddings."""
+    from univar.encoders import EmbedStats, get_encoder
+    from univar.evaluate import SPLITS, TARGETS, results_table, value_identification
+
+    if split not in SPLITS:
+        raise UnivarError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if target not in TARGETS:
+        raise UnivarError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
+    if k < 1:
+        raise UnivarError(f"--k must be at least 1, got {k}")
+    table = load_data(data, map_)
+    enc = get_encoder(encoder)
+    stats = EmbedStats()
+    start = time.perf_counter()
+    result = value_identification(table, enc, split=split, test_fraction=test_fraction, k=k, seed=seed,
+                                  target=target, stats=stats)
+    out.print(results_table([result], title=" + ".join(data)))
+    err.print(f"{stats.embedded} QAs embedded, {stats.cached} from cache; {time.perf_counter() - start:.1f}s")
+    if json_file:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+
+
+@app.command()
+def demo(out_dir: Annotated[Path, typer.Option("--out", help="Where results go.")] = Path("demo-out"),
+         limit: Annotated[int, typer.Option(help="Questions sampled from bundled ValueBench (0: all).")] = 0) -> None:
+    """The main job, offline on bundled data: value identification with every available encoder."""
+    from univar.demo import run_demo
+
+    run_demo(out_dir, per_class=limit or None, console=out)
+
+
+@app.command("datasets")
+def datasets() -> None:
+    """List the bundled datasets (use them as bundled:<name>)."""
+    from univar.data import BUNDLED
+
+    for name, (_, about) in sorted(BUNDLED.items()):
+        out.print(f"[bold]bundled:{name}[/bold]  {about}")
+
+
