@@ -23,6 +23,14 @@ BUNDLED: dict[str, tuple[str, str]] = {
         "mtbench.parquet",
         "Multilingual MT-bench: general, non-value QAs, 114 (LLM, language) classes; Apache-2.0, shisa-ai",
     ),
+    "valuebench-questions": (
+        "valuebench_questions.parquet",
+        "Question bank (no answers): 1,706 ValueBench value questions with their value and inventory (en); MIT, Value4AI",
+    ),
+    "valueconsistency": (
+        "valueconsistency.parquet",
+        "Question bank (no answers): ValueConsistency questions in en, zh, de, ja with English originals and paraphrase groups; MIT, Jared Moore",
+    ),
 }
 
 

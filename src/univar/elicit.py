@@ -1,0 +1,407 @@
+"""Questions x languages x models -> answers, collected so that no work is ever lost or done twice.
+
+Why this shape:
+- ``DIR/qa.jsonl`` is the source of truth: one JSON object per finished QA, appended with a single
+  ``os.write`` and fsync'd as it arrives, so a ``kill -9`` at any moment leaves at most one torn last line,
+  which the next run cuts off. A task's key is ``(qid, model, lang)``; keys already in ``qa.jsonl`` are
+  never asked again, so re-running the same command resumes exactly where it stopped.
+- A request that still fails after its retries is appended to ``DIR/failures.jsonl`` (with the reason) and
+  is simply *not* in ``qa.jsonl``: the next run tries it again, with a fresh seed.
+- ``DIR/qa.parquet`` is written (atomically) only when every task is done: its presence means complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from univar.errors import UnivarError
+from univar.llm import BackendError, ChatBackend, SamplingParams
+
+log = logging.getLogger("univar")
+
+QA_FILE, FAILURES_FILE, PARQUET_FILE = "qa.jsonl", "failures.jsonl", "qa.parquet"
+QUESTION_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq", ".txt")
+
+
+# ---------------------------------------------------------------- questions
+
+def _qid(text: str) -> str:
+    return "q-" + hashlib.sha1(text.strip().encode("utf-8")).hexdigest()[:12]
+
+
+def load_questions(source: str | Path) -> pd.DataFrame:
+    """A question table: ``qid``, ``question``, ``lang`` (default en) and, where known, ``question_en``.
+
+    ``source`` is ``bundled:<name>`` (e.g. ``bundled:valueconsistency``), a ``.txt`` file with one English
+    question per line, or a CSV / JSONL / Parquet file with at least a ``question`` column.
+    """
+    label = str(source)
+    if label.startswith("bundled:"):
+        from univar.data import bundled_file
+
+        path = bundled_file(label[len("bundled:"):])
+    else:
+        path = Path(source)
+    if not path.is_file():
+        raise UnivarError(f"questions file not found: {label}")
+    suffix = path.suffix.lower()
+    if suffix not in QUESTION_SUFFIXES:
+        raise UnivarError(f"unsupported questions file {label} (expected .txt, .csv, .jsonl or .parquet)")
+    try:
+        if suffix == ".txt":
+            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+            table = pd.DataFrame({"question": [line for line in lines if line]})
+        elif suffix in (".parquet", ".pq"):
+            table = pd.read_parquet(path)
+        elif suffix in (".jsonl", ".ndjson"):
+            table = pd.read_json(path, lines=True, dtype=False)
+        else:
+            table = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise UnivarError(f"cannot read questions from {label}: {str(exc).splitlines()[0]}") from None
+    if "question" not in table.columns:
+        raise UnivarError(f"no 'question' column in {label} (columns: {', '.join(map(str, table.columns))})")
+    table = table[table["question"].fillna("").astype(str).str.strip() != ""].reset_index(drop=True)
+    if table.empty:
+        raise UnivarError(f"no questions in {label}")
+    table["question"] = table["question"].astype(str)
+    if "lang" not in table.columns:
+        table["lang"] = "en"
+    table["lang"] = table["lang"].fillna("en").astype(str)
+    if "qid" not in table.columns:
+        table["qid"] = [_qid(q) if lang == "en" else _qid(f"{lang}:{q}") for q, lang in zip(table["question"], table["lang"])]
+    table["qid"] = table["qid"].astype(str)
+    dup = table["qid"].duplicated(keep="first")
+    if dup.any():
+        log.warning("%d duplicate question id(s) in %s: kept the first of each", int(dup.sum()), label)
+        table = table.loc[~dup].reset_index(drop=True)
+    if "question_en" not in table.columns:
+        table["question_en"] = [q if lang == "en" else None for q, lang in zip(table["question"], table["lang"])]
+    table.attrs["source"] = label
+    return table
+
+
+# ---------------------------------------------------------------- tasks
+
+@dataclass(frozen=True)
+class Task:
+    """One question to ask one model in one language."""
+
+    qid: str
+    lang: str
+    question: str | None  # in ``lang``; None: translate ``question_en`` first
+    question_en: str | None
+    backend: ChatBackend
+    meta: tuple = ()  # extra question columns copied to the row, as (name, value) pairs
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.qid, self.backend.name, self.lang)
+
+
+META_COLUMNS = ("value", "source", "topic", "topic_en", "group", "questionnaire")
+
+
+def plan(questions: pd.DataFrame, langs: Sequence[str], backends: Sequence[ChatBackend], limit: int | None,
+         can_translate: bool) -> list[Task]:
+    """Every (question, language, model) to ask, in a stable order.
+
+    For each language, questions already written in it are asked as they are; where the table has none,
+    the English questions are machine-translated (which needs a translator).
+    """
+    tasks: list[Task] = []
+    for lang in langs:
+        native = questions[questions["lang"] == lang]
+        if native.empty:
+            native = questions[questions["lang"] == "en"]
+            if native.empty:
+                raise UnivarError(f"no questions in {lang!r} or in English in {questions.attrs.get('source')}")
+            if lang != "en" and not can_translate:
+                raise UnivarError(f"no questions in {lang!r} in {questions.attrs.get('source')}: "
+                                  f"give --translator to translate the English ones")
+            translate = lang != "en"
+        else:
+            translate = False
+        if limit is not None:
+            native = native.head(limit)
+        meta_cols = [c for c in META_COLUMNS if c in native.columns]
+        for row in native.itertuples(index=False):
+            rec = row._asdict()
+            q_en = rec.get("question_en") if isinstance(rec.get("question_en"), str) and rec.get("question_en") else None
+            if translate:
+                q_en = rec["question"]
+            meta = tuple((c, rec[c]) for c in meta_cols if rec[c] is not None and rec[c] == rec[c])
+            for backend in backends:
+                tasks.append(Task(rec["qid"], lang, None if translate else rec["question"], q_en, backend, meta))
+    return tasks
+
+
+# ---------------------------------------------------------------- the append-only log
+
+def read_log(path: Path, repair: bool = True) -> list[dict]:
+    """Records of a JSONL log; a torn last line (a kill during a write) is cut off when ``repair``."""
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    records: list[dict] = []
+    good_end = 0
+    pos = 0
+    line_no = 0
+    while pos < len(raw):
+        end = raw.find(b"\n", pos)
+        line_no += 1
+        if end == -1:  # no newline: the write was cut; drop it
+            break
+        line = raw[pos:end]
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if raw[end + 1:].strip():
+                    raise UnivarError(f"corrupt record (invalid JSON), {path}:{line_no}") from None
+                break  # a torn last line that happened to end in a newline byte
+        good_end = end + 1
+        pos = end + 1
+    if good_end < len(raw):
+        log.warning("%s: cut %d bytes of a record torn by an interrupted run", path, len(raw) - good_end)
+        if repair:
+            with open(path, "r+b") as fh:
+                fh.truncate(good_end)
+    return records
+
+
+class AppendLog:
+    """Append one JSON object per line with a single write + fsync (atomic with respect to kill -9)."""
+
+    def __init__(self, path: Path, fsync: bool = True):
+        self.path = path
+        self.fsync = fsync
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._lock = threading.Lock()
+
+    def append(self, record: dict) -> None:
+        data = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        with self._lock:
+            written = os.write(self._fd, data)
+            if written != len(data):  # disk full: do not leave half a record
+                raise OSError(f"short write to {self.path}")
+            if self.fsync:
+                os.fsync(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+# ---------------------------------------------------------------- the run
+
+@dataclass
+class Summary:
+    """What a run did; the command prints it and the tests check it."""
+
+    total: int = 0
+    done_before: int = 0
+    asked: int = 0
+    collected: int = 0
+    failed: int = 0
+    failures: Counter = field(default_factory=Counter)
+    failure_examples: list[str] = field(default_factory=list)
+    retries: int = 0
+    seconds: float = 0.0
+    complete: bool = False
+    parquet: Path | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.collected / self.seconds if self.seconds > 0 else 0.0
+
+
+def row_seed(base: int | None, key: tuple[str, str, str], attempt: int) -> int | None:
+    """A per-row seed: stable for a row (reproducible), different on each later retry run."""
+    if base is None:
+        return None
+    digest = hashlib.sha1(f"{base}|{'|'.join(key)}|{attempt}".encode()).hexdigest()
+    return int(digest[:8], 16) & 0x7FFFFFFF
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class _Cache:
+    """Thread-safe memo for translations (one question is asked of several models)."""
+
+    def __init__(self):
+        self._data: dict = {}
+        self._lock = threading.Lock()
+
+    def get(self, key, make: Callable[[], str]) -> str:
+        with self._lock:
+            if key in self._data:
+                return self._data[key]
+        value = make()
+        with self._lock:
+            self._data[key] = value
+        return value
+
+
+def run(tasks: Sequence[Task], out_dir: str | Path, params: SamplingParams, *, system: str | None = None,
+        translator=None, concurrency: int = 4, progress: bool = True, fsync: bool = True,
+        on_row: Callable[[dict], None] | None = None) -> Summary:
+    """Ask every task not yet in ``out_dir/qa.jsonl``; append answers and failures as they arrive."""
+    from univar.progress import bar
+    from univar.translate import NoTranslator
+
+    translator = translator or NoTranslator()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UnivarError(f"--out must be a directory: {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    qa_path, fail_path, parquet_path = out / QA_FILE, out / FAILURES_FILE, out / PARQUET_FILE
+    done = {(str(r.get("qid")), str(r.get("model")), str(r.get("lang"))) for r in read_log(qa_path)}
+    past_failures = Counter((str(r.get("qid")), str(r.get("model")), str(r.get("lang"))) for r in read_log(fail_path))
+
+    seen: set = set()
+    pending: list[Task] = []
+    summary = Summary(total=0)
+    for task in tasks:
+        if task.key in seen:
+            continue
+        seen.add(task.key)
+        summary.total += 1
+        if task.key in done:
+            summary.done_before += 1
+        else:
+            pending.append(task)
+    if summary.total == 0:
+        raise UnivarError("nothing to ask (no questions selected)")
+
+    q_cache = _Cache()
+    stats_before = {id(t.backend): t.backend.stats.retries for t in pending}
+    t0 = time.monotonic()
+
+    def work(task: Task) -> dict:
+        q_en = task.question_en
+        if task.question is None:
+            question = q_cache.get((task.qid, task.lang), lambda: translator.translate([q_en], "en", task.lang)[0])
+        else:
+            question = task.question
+        if not q_en:
+            q_en = question if task.lang == "en" else (
+                q_cache.get((task.qid, "en<-", task.lang), lambda: translator.translate([question], task.lang, "en")[0])
+                if translator.name != "none" else None)
+        seed = row_seed(params.seed, task.key, past_failures[task.key])
+        p = params.with_seed(seed)
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
+        result = task.backend.chat(messages, p)
+        answer = result.text.strip()
+        if not answer:
+            raise BackendError(f"empty answer (finish_reason={result.finish_reason})")
+        if task.lang == "en":
+            answer_en = answer
+        elif translator.name != "none":
+            answer_en = translator.translate([answer], task.lang, "en")[0]
+        else:
+            answer_en = None
+        record = {"qid": task.qid, "question": question, "answer": answer, "model": task.backend.name,
+                  "lang": task.lang, "question_en": q_en, "answer_en": answer_en}
+        record.update(dict(task.meta))
+        record.update({"backend": task.backend.spec, "translator": translator.name,
+                       "params": json.dumps({**p.to_dict(), "system": system, **{k: v for k, v in task.backend.describe().items() if k != "backend"}},
+                                            ensure_ascii=False, sort_keys=True),
+                       "finish_reason": result.finish_reason, "created_at": _now()})
+        return record
+
+    qa_log, fail_log = AppendLog(qa_path, fsync), AppendLog(fail_path, fsync)
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="univar-elicit")
+    try:
+        with bar(len(pending), "elicit", "QA") if progress else _null_bar() as advance:
+            it = iter(pending)
+            running: dict[Future, Task] = {}
+
+            def top_up() -> None:  # submit lazily so that an interrupt leaves little in flight
+                while len(running) < max(1, concurrency) * 2:
+                    task = next(it, None)
+                    if task is None:
+                        return
+                    running[pool.submit(work, task)] = task
+
+            top_up()
+            while running:
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    task = running.pop(future)
+                    summary.asked += 1
+                    exc = future.exception()
+                    if exc is None:
+                        record = future.result()
+                        qa_log.append(record)
+                        summary.collected += 1
+                        if on_row is not None:
+                            on_row(record)
+                    else:
+                        if not isinstance(exc, (BackendError, UnivarError)):
+                            log.debug("unexpected failure", exc_info=exc)
+                        reason = f"{type(exc).__name__}: {exc}"
+                        fail_log.append({"qid": task.qid, "model": task.backend.name, "lang": task.lang,
+                                         "backend": task.backend.spec, "error": reason[:500], "created_at": _now()})
+                        summary.failed += 1
+                        summary.failures[reason.split(":")[0] + ": " + str(exc).split(":")[0][:40]] += 1
+                        if len(summary.failure_examples) < 5:
+                            summary.failure_examples.append(f"{task.qid} {task.backend.name} {task.lang}: {reason[:200]}")
+                    advance(1)
+                top_up()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        qa_log.close()
+        fail_log.close()
+    pool.shutdown(wait=True)
+    summary.seconds = time.monotonic() - t0
+    summary.retries = sum(t.backend.stats.retries for t in {id(t.backend): t for t in pending}.values()) - sum(stats_before.values())
+    summary.complete = summary.done_before + summary.collected == summary.total
+    if summary.complete:
+        summary.parquet = write_parquet(out, {t.key for t in tasks})
+    elif parquet_path.exists():
+        parquet_path.unlink()  # a stale parquet would claim a completeness the directory no longer has
+    return summary
+
+
+class _null_bar:
+    def __enter__(self):
+        return lambda n=1: None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def write_parquet(out_dir: Path, keys: set | None = None) -> Path:
+    """``qa.jsonl`` -> ``qa.parquet`` (one row per key, the first answer wins), written atomically."""
+    records = read_log(out_dir / QA_FILE)
+    table = pd.DataFrame.from_records(records)
+    if not table.empty:
+        table = table.drop_duplicates(subset=["qid", "model", "lang"], keep="first")
+        if keys is not None:
+            mask = [k in keys for k in zip(table["qid"].astype(str), table["model"].astype(str), table["lang"].astype(str))]
+            table = table.loc[mask]
+        for column in table.columns:
+            if table[column].dtype == object:
+                table[column] = table[column].map(lambda v: v if v is None or isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+    path = out_dir / PARQUET_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    table.reset_index(drop=True).to_parquet(tmp, index=False, compression="zstd")
+    os.replace(tmp, path)
+    return path
