@@ -1,0 +1,544 @@
+"""How far apart are the value distributions of two LLMs (or two languages of one LLM), and why?
+
+A class is one ``model$lang`` pair; each class is a cloud of per-QA value embeddings. Two distances are
+reported, because they answer different questions:
+
+- ``cosine``: 1 - cosine similarity of the class means. Cheap and stable; it sees where a class sits on
+  average and nothing else.
+- ``energy``: the energy distance between the two clouds (Szekely & Rizzo), with Euclidean distances
+  between QA embeddings: ``2 E|X-Y| - E|X-X'| - E|Y-Y'|``. It is zero exactly when the two
+  distributions are equal, so it also sees a difference in spread or in shape that leaves the means alike.
+  Within-class terms are U-statistics (pairs of distinct QAs), so it is unbiased and can dip below zero
+  for two samples of one distribution.
+
+Both come with percentile bootstrap intervals (QAs resampled with replacement within each class).
+For the energy distance the resampled within-class terms average over pairs of distinct *original* QAs,
+so a bootstrap replicate is as unbiased as the point estimate and the interval is centred on it.
+
+The Mantel test asks whether two distance matrices over the same classes agree (here: univar distances
+versus distances between questionnaire score profiles); its p-value comes from permuting the class order of
+one matrix, exhaustively when there are at most 8 classes (8! = 40,320 orders).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from univar.errors import UnivarError
+from univar.qa import CLASS_SEP
+
+METRICS = ("cosine", "energy")
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.clip(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12, None)
+
+
+def class_index(labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Sorted class names and, per row, the index of its class."""
+    labels = np.asarray(labels, dtype=object)
+    classes = sorted(set(labels.tolist()))
+    lookup = {c: i for i, c in enumerate(classes)}
+    return classes, np.array([lookup[c] for c in labels], dtype=np.int64)
+
+
+def class_means(vectors: np.ndarray, labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Mean value vector of each class (rows in the order of the sorted class names)."""
+    classes, idx = class_index(labels)
+    sums = np.zeros((len(classes), vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, idx, vectors)
+    counts = np.bincount(idx, minlength=len(classes))[:, None]
+    return classes, (sums / counts).astype(np.float64)
+
+
+def cosine_distances(means: np.ndarray, others: np.ndarray | None = None) -> np.ndarray:
+    """1 - cosine similarity between rows (of ``means`` and ``others``, or ``means`` with itself)."""
+    a = _unit(np.asarray(means, dtype=np.float64))
+    b = a if others is None else _unit(np.asarray(others, dtype=np.float64))
+    return np.clip(1.0 - a @ b.T, 0.0, 2.0)
+
+
+def pairwise_euclidean(x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+    """Euclidean distance matrix, computed through the Gram matrix (float64 for cancellation)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = x if y is None else np.asarray(y, dtype=np.float64)
+    sq = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * x @ y.T
+    d = np.sqrt(np.clip(sq, 0.0, None))
+    if y is x:
+        np.fill_diagonal(d, 0.0)
+    return d
+
+
+def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
+    """Energy distance between two samples (U-statistic within samples; each needs 2 or more rows)."""
+    if len(x) < 2 or len(y) < 2:
+        raise UnivarError("the energy distance needs at least 2 QAs on each side")
+    dxy = pairwise_euclidean(x, y).mean()
+    dxx = pairwise_euclidean(x).sum() / (len(x) * (len(x) - 1))
+    dyy = pairwise_euclidean(y).sum() / (len(y) * (len(y) - 1))
+    return float(2 * dxy - dxx - dyy)
+
+
+def subsample_per_class(idx: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices keeping at most ``cap`` random rows of each class (all rows of smaller classes)."""
+    keep = []
+    for c in np.unique(idx):
+        rows = np.flatnonzero(idx == c)
+        keep.append(rows if len(rows) <= cap else np.sort(rng.choice(rows, cap, replace=False)))
+    return np.concatenate(keep)
+
+
+@dataclass
+class Distances:
+    """Class-by-class distances with bootstrap intervals (arrays are n_classes x n_classes)."""
+
+    classes: list[str]
+    sizes: list[int]
+    cosine: np.ndarray
+    cosine_lo: np.ndarray
+    cosine_hi: np.ndarray
+    energy: np.ndarray
+    energy_lo: np.ndarray
+    energy_hi: np.ndarray
+    n_boot: int
+    ci: float
+    energy_points: int  # QAs per class (at most) behind the energy distance
+
+    def matrix(self, metric: str = "cosine") -> pd.DataFrame:
+        if metric not in METRICS:
+            raise UnivarError(f"unknown distance {metric!r} (expected {' or '.join(METRICS)})")
+        return pd.DataFrame(getattr(self, metric), index=self.classes, columns=self.classes)
+
+    def long(self) -> pd.DataFrame:
+        """One row per unordered class pair: the ``distances.csv`` layout."""
+        rows = []
+        for i, j in itertools.combinations(range(len(self.classes)), 2):
+            rows.append({"class_a": self.classes[i], "class_b": self.classes[j],
+                         "n_a": self.sizes[i], "n_b": self.sizes[j],
+                         "cosine": self.cosine[i, j], "cosine_lo": self.cosine_lo[i, j],
+                         "cosine_hi": self.cosine_hi[i, j],
+                         "energy": self.energy[i, j], "energy_lo": self.energy_lo[i, j],
+                         "energy_hi": self.energy_hi[i, j]})
+        return pd.DataFrame(rows)
+
+
+def _energy_from_blocks(d: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Energy distances between all classes from the point distance matrix ``d`` and class weights ``w``.
+
+    ``w`` is points x classes: how many times each point is drawn into each class (1/0 for the sample
+    itself, bootstrap counts for a replicate). Within-class means exclude pairs of the same original point.
+    """
+    cross = w.T @ d @ w  # sum over point pairs of w_a(i) w_b(j) d(i, j)
+    n = w.sum(0)
+    between = cross / np.outer(n, n)
+    pairs = n * n - (w * w).sum(0)  # drawn pairs that are distinct original points
+    within = np.diag(cross) / np.clip(pairs, 1.0, None)
+    return 2 * between - within[:, None] - within[None, :]
+
+
+def class_distances(vectors: np.ndarray, labels: Sequence[str], *, n_boot: int = 200, ci: float = 0.95,
+                    seed: int = 0, max_points: int = 4000, progress: bool = False) -> Distances:
+    """Cosine (between means) and energy distances between every pair of classes, with bootstrap CIs.
+
+    The energy distance looks at every pair of QAs, so it runs on at most ``max_points`` QAs in all
+    (an equal random share per class, at least 20); the cosine distance always uses every QA.
+    """
+    vectors = np.asarray(vectors, dtype=np.float64)
+    classes, idx = class_index(labels)
+    k = len(classes)
+    if k < 2:
+        raise UnivarError(f"comparing needs at least 2 classes (model$lang), found {k}")
+    sizes = np.bincount(idx, minlength=k)
+    if sizes.min() < 2:
+        raise UnivarError(f"class {classes[int(sizes.argmin())]} has a single QA; need at least 2 per class")
+    rng = np.random.default_rng(seed)
+
+    # point estimates
+    _, means = class_means(vectors, labels)
+    cos = cosine_distances(means)
+    cap = max(20, max_points // k)
+    sub = subsample_per_class(idx, cap, rng)
+    d = pairwise_euclidean(vectors[sub])
+    sub_idx = idx[sub]
+    w0 = np.zeros((len(sub), k))
+    w0[np.arange(len(sub)), sub_idx] = 1.0
+    energy = _energy_from_blocks(d, w0)
+    np.fill_diagonal(energy, 0.0)
+
+    # bootstrap: resample QAs within each class
+    cos_b = np.empty((n_boot, k, k))
+    en_b = np.empty((n_boot, k, k))
+    members = [np.flatnonzero(idx == c) for c in range(k)]
+    sub_members = [np.flatnonzero(sub_idx == c) for c in range(k)]
+    for b in range(n_boot):
+        boot_means = np.stack([vectors[rng.choice(rows, len(rows))].mean(0) for rows in members])
+        cos_b[b] = cosine_distances(boot_means)
+        w = np.zeros_like(w0)
+        for c, rows in enumerate(sub_members):
+            draws = rng.choice(rows, len(rows))
+            np.add.at(w[:, c], draws, 1.0)
+        en_b[b] = _energy_from_blocks(d, w)
+    alpha = (1.0 - ci) / 2
+    def bounds(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if n_boot == 0:
+            return np.full((k, k), np.nan), np.full((k, k), np.nan)
+        lo, hi = np.quantile(samples, [alpha, 1 - alpha], axis=0)
+        np.fill_diagonal(lo, 0.0)
+        np.fill_diagonal(hi, 0.0)
+        return lo, hi
+    cos_lo, cos_hi = bounds(cos_b)
+    en_lo, en_hi = bounds(en_b)
+    np.fill_diagonal(cos, 0.0)
+    return Distances(classes=classes, sizes=sizes.tolist(), cosine=cos, cosine_lo=cos_lo, cosine_hi=cos_hi,
+                     energy=energy, energy_lo=en_lo, energy_hi=en_hi, n_boot=n_boot, ci=ci,
+                     energy_points=int(min(cap, sizes.max())))
+
+
+def nearest_neighbours(dist: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+    """For each class (row of a square distance frame), its ``k`` nearest other classes."""
+    rows = []
+    for name in dist.index:
+        others = dist.loc[name].drop(labels=[name], errors="ignore").sort_values(kind="stable")
+        for rank, (other, value) in enumerate(others.head(k).items(), start=1):
+            rows.append({"class": name, "rank": rank, "neighbour": other, "distance": float(value)})
+    return pd.DataFrame(rows, columns=["class", "rank", "neighbour", "distance"])
+
+
+def nearest_classes(new_vectors: np.ndarray, vectors: np.ndarray, labels: Sequence[str], k: int = 5,
+                    max_points: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Where does a new set of QAs (one LLM) land: the ``k`` nearest existing classes.
+
+    Ranked by cosine distance between means; the energy distance (on at most ``max_points`` QAs per class)
+    is given beside it.
+    """
+    if len(new_vectors) < 2:
+        raise UnivarError("placing a new LLM needs at least 2 of its QAs")
+    classes, means = class_means(vectors, labels)
+    new_mean = np.asarray(new_vectors, dtype=np.float64).mean(0, keepdims=True)
+    cos = cosine_distances(new_mean, means)[0]
+    order = np.argsort(cos, kind="stable")[:k]
+    _, idx = class_index(labels)
+    rng = np.random.default_rng(seed)
+    new = np.asarray(new_vectors, dtype=np.float64)
+    if len(new) > max_points:
+        new = new[rng.choice(len(new), max_points, replace=False)]
+    rows = []
+    for rank, c in enumerate(order, start=1):
+        rows_c = np.flatnonzero(idx == c)
+        if len(rows_c) > max_points:
+            rows_c = rng.choice(rows_c, max_points, replace=False)
+        energy = energy_distance(new, vectors[rows_c]) if len(rows_c) >= 2 else float("nan")
+        rows.append({"rank": rank, "class": classes[c], "cosine": float(cos[c]), "energy": energy})
+    return pd.DataFrame(rows)
+
+
+# --- validity against questionnaire scores -----------------------------------------------------------
+
+@dataclass
+class MantelResult:
+    r: float  # Pearson correlation between the upper triangles
+    p: float  # one-sided: share of class orders whose correlation is at least r
+    n: int  # classes
+    permutations: int
+    exact: bool
+    method: str = "pearson"
+
+    def to_json(self) -> dict:
+        return {"r": self.r, "p": self.p, "n_classes": self.n, "permutations": self.permutations,
+                "exact": self.exact, "method": self.method}
+
+
+def _upper(m: np.ndarray) -> np.ndarray:
+    return m[np.triu_indices(len(m), 1)]
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    denom = math.sqrt(float((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denom) if denom > 0 else float("nan")
+
+
+def mantel(x: np.ndarray, y: np.ndarray, permutations: int = 9999, seed: int = 0,
+           method: str = "pearson") -> MantelResult:
+    """Mantel test: correlation of two symmetric distance matrices, p-value by permuting ``y``'s classes.
+
+    One-sided (large distances in ``x`` go with large distances in ``y``). With at most 8 classes every
+    order is tried and the p-value is exact; otherwise ``permutations`` random orders are drawn and
+    p = (hits + 1) / (permutations + 1), the identity counted as one of them.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n = len(x)
+    if x.shape != (n, n) or y.shape != (n, n):
+        raise UnivarError(f"the Mantel test needs two square matrices of one size, got {x.shape} and {y.shape}")
+    if n < 3:
+        raise UnivarError(f"the Mantel test needs at least 3 classes, got {n}")
+    if method == "spearman":
+        from scipy.stats import rankdata
+
+        def transform(m: np.ndarray) -> np.ndarray:
+            out = np.zeros_like(m)
+            out[np.triu_indices(n, 1)] = rankdata(_upper(m))
+            return out + out.T
+        x, y = transform(x), transform(y)
+    elif method != "pearson":
+        raise UnivarError(f"unknown Mantel method {method!r} (pearson or spearman)")
+    xu = _upper(x)
+    r = _corr(xu, _upper(y))
+    if not np.isfinite(r):
+        raise UnivarError("a distance matrix is constant; the Mantel correlation is undefined")
+    iu = np.triu_indices(n, 1)
+    if n <= 8:
+        orders = np.array(list(itertools.permutations(range(n))))
+        exact = True
+    else:
+        rng = np.random.default_rng(seed)
+        orders = np.array([rng.permutation(n) for _ in range(permutations)])
+        exact = False
+    # permuted upper triangles in chunks: y[p][:, p] restricted to the upper triangle
+    xc = xu - xu.mean()
+    hits = 0
+    for start in range(0, len(orders), 2048):
+        chunk = orders[start : start + 2048]
+        yp = y[chunk[:, iu[0]], chunk[:, iu[1]]]
+        yp = yp - yp.mean(1, keepdims=True)
+        rs = (yp @ xc) / np.sqrt((yp * yp).sum(1) * (xc * xc).sum())
+        hits += int((rs >= r - 1e-12).sum())
+    if exact:
+        p = hits / len(orders)  # the identity is among the orders
+    else:
+        p = (hits + 1) / (len(orders) + 1)
+    return MantelResult(r=r, p=float(p), n=n, permutations=int(len(orders)), exact=exact, method=method)
+
+
+def keyed_ratings(table: pd.DataFrame) -> pd.Series:
+    """Ratings on the value's own scale: reverse-keyed items (``agreement`` = -1) become ``max - rating``.
+
+    ValueBench rates agreement 0..10; an item such as "I dislike routine" measures preference for order
+    when it is disagreed with, so its rating is flipped before items of one value are averaged.
+    """
+    rating = pd.to_numeric(table["rating"], errors="coerce")
+    if "agreement" in table.columns:
+        agreement = pd.to_numeric(table["agreement"], errors="coerce").fillna(1)
+        top = float(np.nanmax(rating.to_numpy())) if rating.notna().any() else 10.0
+        top = 10.0 if top <= 10 else top
+        rating = rating.where(agreement >= 0, top - rating)
+    return rating
+
+
+def rating_profiles(table: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """Per class, the mean keyed rating of each value (classes x values; values rated by every class)."""
+    if "rating" not in table.columns or "value" not in table.columns:
+        raise UnivarError("questionnaire scores need the columns 'rating' and 'value'")
+    frame = pd.DataFrame({"class": np.asarray(labels, dtype=object), "value": table["value"].to_numpy(),
+                          "rating": keyed_ratings(table).to_numpy()}).dropna()
+    frame = frame[frame["value"].astype(str).str.strip() != ""]
+    profiles = frame.pivot_table(index="class", columns="value", values="rating", aggfunc="mean")
+    return profiles.dropna(axis=1)
+
+
+def profile_distances(profiles: pd.DataFrame) -> pd.DataFrame:
+    """Root-mean-square difference of two classes' per-value mean ratings (in rating points)."""
+    p = profiles.to_numpy(dtype=np.float64)
+    diff = p[:, None, :] - p[None, :, :]
+    d = np.sqrt((diff ** 2).mean(-1))
+    return pd.DataFrame(d, index=profiles.index, columns=profiles.index)
+
+
+@dataclass
+class Validity:
+    """The Mantel test of embedding distances against questionnaire-profile distances."""
+
+    metric: str
+    result: MantelResult
+    classes: list[str]
+    n_values: int
+    rating_distance: pd.DataFrame = field(repr=False)
+
+    def to_json(self) -> dict:
+        return {"metric": self.metric, "n_values": self.n_values, "classes": self.classes, **self.result.to_json()}
+
+
+def questionnaire_validity(table: pd.DataFrame, labels: Sequence[str], distances: pd.DataFrame,
+                           metric: str = "cosine", permutations: int = 9999, seed: int = 0) -> Validity:
+    """Do classes that are close in value space also score alike on the questionnaires?"""
+    profiles = rating_profiles(table, labels)
+    common = [c for c in distances.index if c in profiles.index]
+    if len(common) < 3:
+        raise UnivarError(f"the Mantel test needs at least 3 classes with ratings, found {len(common)}")
+    if profiles.shape[1] == 0:
+        raise UnivarError("no value is rated by every class")
+    rd = profile_distances(profiles.loc[common])
+    result = mantel(distances.loc[common, common].to_numpy(), rd.to_numpy(), permutations=permutations, seed=seed)
+    return Validity(metric=metric, result=result, classes=common, n_values=int(profiles.shape[1]),
+                    rating_distance=rd)
+
+
+# --- what separates two classes ------------------------------------------------------------------------
+
+def resolve_class(name: str, classes: Sequence[str]) -> str:
+    """Accept ``model$lang`` or a model name that has a single language in the data."""
+    if name in classes:
+        return name
+    matches = [c for c in classes if c.split(CLASS_SEP, 1)[0] == name]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise UnivarError(f"{name!r} has several languages; name one of {', '.join(matches)}")
+    shown = ", ".join(list(classes)[:12]) + (" ..." if len(classes) > 12 else "")
+    raise UnivarError(f"unknown class {name!r} (classes: {shown})")
+
+
+def question_topics(vectors: np.ndarray, questions: Sequence[str], seed: int = 0,
+                    n_topics: int | None = None) -> np.ndarray:
+    """Stand-in for a missing ``value`` column: cluster questions by their mean QA embedding.
+
+    Each topic is named after the words that mark its questions (top TF-IDF terms), so a reader can
+    tell what it is about.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    questions = np.asarray(questions, dtype=object)
+    uniq, inverse = np.unique(questions, return_inverse=True)
+    sums = np.zeros((len(uniq), vectors.shape[1]))
+    np.add.at(sums, inverse, vectors)
+    q_vec = _unit(sums)
+    k = n_topics or int(np.clip(round(math.sqrt(len(uniq) / 2)), 2, 30))
+    k = min(k, len(uniq))
+    if k < 2:
+        return np.array(["all questions"] * len(questions), dtype=object)
+    topic = KMeans(k, n_init=4, random_state=seed).fit_predict(q_vec)
+    names = []
+    try:
+        tfidf = TfidfVectorizer(stop_words="english", max_features=5000, min_df=1)
+        m = tfidf.fit_transform(uniq.tolist())
+        vocab = np.array(tfidf.get_feature_names_out())
+        for t in range(k):
+            score = np.asarray(m[topic == t].mean(0)).ravel()
+            names.append(f"topic {t + 1}: " + ", ".join(vocab[np.argsort(-score)[:3]]))
+    except ValueError:  # only stop words
+        names = [f"topic {t + 1}" for t in range(k)]
+    return np.array([names[t] for t in topic[inverse]], dtype=object)
+
+
+def _shift(va: np.ndarray, vb: np.ndarray, paired: bool) -> float:
+    """Unbiased estimate of the squared distance between two classes' mean (unit) vectors on one value.
+
+    Paired (both classes answered the same questions, row i with row i): the mean over question pairs
+    q != q' of (a_q - b_q) . (a_q' - b_q'), so what each question is about cancels and only a difference
+    that the two LLMs show consistently counts. Unpaired: |mean a - mean b|^2 with the i = j terms left out
+    of the within-class parts. Both are zero in expectation when the classes do not differ, whatever the
+    number of questions, so values with few questions do not rank high by noise.
+    """
+    a, b = _unit(np.asarray(va, dtype=np.float64)), _unit(np.asarray(vb, dtype=np.float64))
+    if paired:
+        d = a - b
+        s = d.sum(0)
+        n = len(d)
+        return float((s @ s - (d * d).sum()) / (n * (n - 1)))
+    sa, sb = a.sum(0), b.sum(0)
+    na, nb = len(a), len(b)
+    within_a = (sa @ sa - (a * a).sum()) / (na * (na - 1))
+    within_b = (sb @ sb - (b * b).sum()) / (nb * (nb - 1))
+    return float(within_a + within_b - 2 * (sa @ sb) / (na * nb))
+
+
+@dataclass
+class Explanation:
+    class_a: str
+    class_b: str
+    grouping: str  # "value" or "topic"
+    values: pd.DataFrame  # one row per value, most separating first
+    examples: list[dict]  # per top value: the question and both answers
+
+    def to_json(self) -> dict:
+        return {"class_a": self.class_a, "class_b": self.class_b, "grouping": self.grouping,
+                "values": self.values.to_dict(orient="records"), "examples": self.examples}
+
+
+def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str], class_a: str, class_b: str,
+                 top: int = 5, min_qas: int = 3, seed: int = 0) -> Explanation:
+    """Which values separate two classes most, with an example question answered by each side.
+
+    Per value, the separation is an unbiased estimate of the squared distance between the two classes'
+    mean value vectors on that value's questions (see ``_shift``): paired by question when both classes
+    answered the same questions, so it measures a difference the two LLMs show consistently, not what the
+    questions are about. When both classes answered a question, the example is the question whose two
+    answers differ most; otherwise each side's most typical QA on that value is shown.
+    """
+    labels = np.asarray(labels, dtype=object)
+    classes = sorted(set(labels.tolist()))
+    a, b = resolve_class(class_a, classes), resolve_class(class_b, classes)
+    if a == b:
+        raise UnivarError("explain needs two different classes")
+    if "value" in table.columns and table["value"].notna().any():
+        groups = table["value"].fillna("").astype(str).to_numpy(dtype=object)
+        grouping = "value"
+    else:
+        groups = question_topics(vectors, table["question"].tolist(), seed=seed)
+        grouping = "topic"
+    has_rating = "rating" in table.columns
+    ratings = keyed_ratings(table).to_numpy() if has_rating else None
+    in_a, in_b = labels == a, labels == b
+    questions = table["question"].to_numpy(dtype=object)
+    rows = []
+    for value in sorted(set(groups[in_a | in_b].tolist())):
+        if not str(value).strip():
+            continue
+        ra = np.flatnonzero(in_a & (groups == value))
+        rb = np.flatnonzero(in_b & (groups == value))
+        if len(ra) < min_qas or len(rb) < min_qas:
+            continue
+        # pair the two classes' answers to the same question (first answer each) when there are enough
+        first_b = {}
+        for i in rb:
+            first_b.setdefault(questions[i], i)
+        seen: set = set()
+        pa, pb = [], []
+        for i in ra:
+            q = questions[i]
+            if q in first_b and q not in seen:
+                seen.add(q)
+                pa.append(i)
+                pb.append(first_b[q])
+        paired = len(pa) >= min_qas
+        sep = _shift(vectors[pa], vectors[pb], True) if paired else _shift(vectors[ra], vectors[rb], False)
+        row = {grouping: value, "separation": sep, "paired_questions": len(pa) if paired else 0,
+               "n_a": len(ra), "n_b": len(rb)}
+        if has_rating:
+            row["rating_a"] = float(np.nanmean(ratings[ra]))
+            row["rating_b"] = float(np.nanmean(ratings[rb]))
+        rows.append(row)
+    if not rows:
+        raise UnivarError(f"no {grouping} has {min_qas} or more QAs from both {a} and {b}")
+    ranked = pd.DataFrame(rows).sort_values("separation", ascending=False, kind="stable").reset_index(drop=True)
+    examples = []
+    answers = table["answer"].to_numpy(dtype=object)
+    for value in ranked[grouping].head(top):
+        ra = np.flatnonzero(in_a & (groups == value))
+        rb = np.flatnonzero(in_b & (groups == value))
+        by_q_b = {questions[i]: i for i in rb}
+        paired = [(i, by_q_b[questions[i]]) for i in ra if questions[i] in by_q_b]
+        if paired:
+            pa, pb = np.array([p[0] for p in paired]), np.array([p[1] for p in paired])
+            gap = 1.0 - (_unit(vectors[pa]) * _unit(vectors[pb])).sum(1)
+            k = int(np.argmax(gap))
+            ia, ib = int(pa[k]), int(pb[k])
+        else:
+            ma, mb = _unit(vectors[ra].mean(0)), _unit(vectors[rb].mean(0))
+            ia = int(ra[np.argmax(_unit(vectors[ra]) @ (ma - mb))])
+            ib = int(rb[np.argmax(_unit(vectors[rb]) @ (mb - ma))])
+        example = {grouping: value, "paired": bool(paired),
+                   "question_a": str(questions[ia]), "answer_a": str(answers[ia]),
+                   "question_b": str(questions[ib]), "answer_b": str(answers[ib])}
+        if has_rating:  # as the LLM gave it (not keyed), next to its own answer
+            raw = pd.to_numeric(table["rating"], errors="coerce").to_numpy()
+            example["rating_a"], example["rating_b"] = float(raw[ia]), float(raw[ib])
+        examples.append(example)
+    return Explanation(class_a=a, class_b=b, grouping=grouping, values=ranked, examples=examples)

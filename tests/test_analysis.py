@@ -1,0 +1,248 @@
+"""Distances, bootstrap, Mantel test and per-value explanation on constructed cases with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm, pearsonr
+
+from univar.analysis import (class_distances, class_means, cosine_distances, energy_distance, explain_pair,
+                             keyed_ratings, mantel, nearest_classes, nearest_neighbours, profile_distances,
+                             questionnaire_validity, rating_profiles, resolve_class)
+from univar.errors import UnivarError
+
+
+def _points(n: int, dim: int = 5, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, dim))
+
+
+def _dist(points: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(points[:, None] - points[None], axis=-1)
+
+
+# --- Mantel -------------------------------------------------------------------------------------------
+
+def test_mantel_identical_matrices_is_exact_minimum_p():
+    d = _dist(_points(6))
+    result = mantel(d, 3 * d + 2)  # a linear transform keeps Pearson r at 1
+    assert result.exact and result.permutations == math.factorial(6)
+    assert result.r == pytest.approx(1.0)
+    # only the identity order reaches r = 1 for distinct random distances
+    assert result.p == pytest.approx(1 / 720)
+
+
+def test_mantel_reversed_matrix_has_p_one():
+    d = _dist(_points(5))
+    result = mantel(d, 10 - d)
+    assert result.r == pytest.approx(-1.0)
+    assert result.p == pytest.approx(1.0)  # every order correlates at least as well as the worst
+
+
+def test_mantel_r_is_pearson_of_upper_triangles_and_p_matches_brute_force():
+    rng = np.random.default_rng(3)
+    x = _dist(_points(6, seed=1))
+    y = x + rng.normal(scale=0.6, size=x.shape)
+    y = (y + y.T) / 2
+    np.fill_diagonal(y, 0)
+    iu = np.triu_indices(6, 1)
+    result = mantel(x, y)
+    assert result.r == pytest.approx(pearsonr(x[iu], y[iu])[0], abs=1e-12)
+    # brute force over all 720 orders, one at a time
+    import itertools
+
+    hits = sum(pearsonr(x[iu], y[np.ix_(p, p)][iu])[0] >= result.r - 1e-12
+               for p in map(list, itertools.permutations(range(6))))
+    assert result.p == pytest.approx(hits / 720)
+
+
+def test_mantel_random_permutations_above_eight_classes():
+    d = _dist(_points(12, seed=2))
+    result = mantel(d, d, permutations=999, seed=0)
+    assert not result.exact and result.permutations == 999
+    assert result.p == pytest.approx(1 / 1000)  # nothing but the identity reaches r = 1
+    unrelated = _dist(_points(12, seed=9))
+    p = mantel(d, unrelated, permutations=999, seed=0).p
+    assert 0.01 < p <= 1.0
+
+
+def test_mantel_rejects_bad_input():
+    with pytest.raises(UnivarError):
+        mantel(np.zeros((2, 2)), np.zeros((2, 2)))
+    with pytest.raises(UnivarError):
+        mantel(np.zeros((4, 4)), np.zeros((5, 5)))
+    with pytest.raises(UnivarError, match="constant"):
+        mantel(np.ones((4, 4)), _dist(_points(4)))
+
+
+# --- distances -------------------------------------------------------------------------------------------
+
+def test_energy_distance_matches_closed_form_for_shifted_normals():
+    """N(0,1) vs N(mu,1): 2 E|X-Y| - E|X-X'| - E|Y-Y'| with E|N(m, s^2)| the folded-normal mean."""
+    rng = np.random.default_rng(0)
+    mu = 1.5
+    # normal quantiles instead of random draws: the estimate converges fast enough for a 1% tolerance
+    x = norm.ppf((np.arange(2000) + 0.5) / 2000)[:, None]
+    y = x + mu
+    s = math.sqrt(2)
+    folded = s * math.sqrt(2 / math.pi) * math.exp(-mu ** 2 / (2 * s * s)) + mu * (1 - 2 * norm.cdf(-mu / s))
+    expected = 2 * folded - 2 * (2 / math.sqrt(math.pi))
+    assert energy_distance(x, y) == pytest.approx(expected, rel=0.01)
+    # two samples of one distribution: near zero (U-statistic, unbiased)
+    assert abs(energy_distance(x, rng.normal(size=(3000, 1)))) < 0.02
+
+
+def test_class_distances_agree_with_direct_computation_and_cis_contain_estimates():
+    rng = np.random.default_rng(1)
+    a, b, c = rng.normal(size=(60, 8)), rng.normal(size=(50, 8)), rng.normal(size=(70, 8))
+    b[:, 0] += 2.0  # b is far from a and c; a and c share a distribution
+    a[:, 1] += 1.0
+    c[:, 1] += 1.0
+    vectors = np.vstack([a, b, c])
+    labels = ["a$en"] * 60 + ["b$en"] * 50 + ["c$en"] * 70
+    dist = class_distances(vectors, labels, n_boot=300, seed=0)
+    assert dist.classes == ["a$en", "b$en", "c$en"]
+    assert dist.sizes == [60, 50, 70]
+    means = np.stack([a.mean(0), b.mean(0), c.mean(0)])
+    assert np.allclose(dist.cosine, cosine_distances(means) * (1 - np.eye(3)))
+    assert dist.energy[0, 1] == pytest.approx(energy_distance(a, b))
+    assert dist.energy[1, 2] == pytest.approx(energy_distance(b, c))
+    for metric in ("cosine", "energy"):
+        est, lo, hi = (getattr(dist, metric), getattr(dist, f"{metric}_lo"), getattr(dist, f"{metric}_hi"))
+        off = ~np.eye(3, dtype=bool)
+        assert np.all(lo[off] <= est[off]) and np.all(est[off] <= hi[off])
+        assert np.allclose(est, est.T)
+    # a and c are alike: the energy CI covers 0; b is far from both: its CIs exclude 0
+    assert dist.energy_lo[0, 2] <= 0 <= dist.energy_hi[0, 2]
+    assert dist.energy_lo[0, 1] > 0.5 and dist.energy_lo[1, 2] > 0.5
+    long = dist.long()
+    assert len(long) == 3 and set(long.columns) >= {"class_a", "class_b", "cosine", "cosine_lo", "energy_hi"}
+
+
+def test_class_distances_subsample_for_energy_and_need_two_classes():
+    vectors = _points(400, seed=4)
+    labels = ["x$en"] * 200 + ["y$en"] * 200
+    dist = class_distances(vectors, labels, n_boot=10, max_points=100)
+    assert dist.energy_points == 50
+    with pytest.raises(UnivarError, match="at least 2 classes"):
+        class_distances(vectors, ["x$en"] * 400, n_boot=0)
+    with pytest.raises(UnivarError, match="single QA"):
+        class_distances(vectors[:3], ["x$en", "x$en", "y$en"], n_boot=0)
+
+
+def test_nearest_neighbours_orders_by_distance():
+    frame = pd.DataFrame([[0, 3, 1], [3, 0, 2], [1, 2, 0]], index=list("abc"), columns=list("abc"), dtype=float)
+    near = nearest_neighbours(frame, k=2)
+    assert near[near["class"] == "a"]["neighbour"].tolist() == ["c", "b"]
+    assert near[near["class"] == "b"]["neighbour"].tolist() == ["c", "a"]
+    assert near["distance"].tolist()[:2] == [1.0, 3.0]
+
+
+def test_nearest_classes_finds_the_source_of_new_points():
+    rng = np.random.default_rng(5)
+    centres = rng.normal(scale=3, size=(4, 6))
+    vectors = np.vstack([rng.normal(size=(80, 6)) + c for c in centres])
+    labels = np.repeat([f"m{i}$en" for i in range(4)], 80)
+    new = rng.normal(size=(30, 6)) + centres[2]
+    near = nearest_classes(new, vectors, labels, k=3)
+    assert near["class"].iloc[0] == "m2$en"
+    assert near["cosine"].is_monotonic_increasing and len(near) == 3
+    assert near["energy"].iloc[0] < near["energy"].iloc[1]
+
+
+# --- questionnaire ratings -------------------------------------------------------------------------
+
+def _rated_table() -> pd.DataFrame:
+    """Four LLMs x two values x three items; m0/m1 rate alike, m2/m3 rate alike."""
+    rows = []
+    base = {"m0": (9, 2), "m1": (8, 3), "m2": (2, 9), "m3": (3, 8)}
+    for model, (v1, v2) in base.items():
+        for item in range(3):
+            rows.append({"model": model, "lang": "en", "value": "Order", "agreement": 1, "rating": v1,
+                         "question": f"order {item}", "answer": "a"})
+            # a reverse-keyed item: agreeing with "I dislike rules" means a low Order score
+            rows.append({"model": model, "lang": "en", "value": "Order", "agreement": -1, "rating": 10 - v1,
+                         "question": f"dislike {item}", "answer": "a"})
+            rows.append({"model": model, "lang": "en", "value": "Openness", "agreement": 1, "rating": v2,
+                         "question": f"open {item}", "answer": "a"})
+    return pd.DataFrame(rows)
+
+
+def test_keyed_ratings_flip_reverse_items_and_profiles_average_them():
+    table = _rated_table()
+    keyed = keyed_ratings(table)
+    reverse = table["agreement"] == -1
+    assert keyed[reverse].tolist() == (10 - table.loc[reverse, "rating"]).tolist()
+    assert keyed[~reverse].tolist() == table.loc[~reverse, "rating"].tolist()
+    labels = table["model"] + "$" + table["lang"]
+    profiles = rating_profiles(table, labels)
+    assert profiles.loc["m0$en", "Order"] == pytest.approx(9)  # 9 and flipped (10 - 1) = 9
+    assert profiles.loc["m2$en", "Openness"] == pytest.approx(9)
+    d = profile_distances(profiles)
+    assert d.loc["m0$en", "m1$en"] == pytest.approx(1.0)
+    assert d.loc["m0$en", "m2$en"] == pytest.approx(7.0)
+
+
+def test_questionnaire_validity_agrees_when_embedding_distances_follow_ratings():
+    table = _rated_table()
+    labels = (table["model"] + "$" + table["lang"]).to_numpy()
+    classes = ["m0$en", "m1$en", "m2$en", "m3$en"]
+    prof = profile_distances(rating_profiles(table, labels))
+    agreeing = pd.DataFrame(prof.to_numpy() ** 2, index=classes, columns=classes)  # monotone, not linear
+    v = questionnaire_validity(table, labels, agreeing)
+    assert v.result.r > 0.9 and v.n_values == 2 and v.result.exact
+    assert v.result.permutations == 24 and v.result.p <= 2 / 24  # identity and at most one symmetric order
+    flipped = prof.to_numpy().max() - prof.to_numpy()
+    np.fill_diagonal(flipped, 0)
+    disagreeing = pd.DataFrame(flipped, index=classes, columns=classes)
+    assert questionnaire_validity(table, labels, disagreeing).result.r < 0
+
+
+# --- explanation -------------------------------------------------------------------------------------
+
+def test_explain_pair_ranks_the_value_that_differs_first():
+    rng = np.random.default_rng(7)
+    rows, vecs = [], []
+    shift = np.zeros(16)
+    shift[3] = 4.0
+    for value in ("Care", "Fairness", "Loyalty"):
+        for q in range(6):
+            topic = rng.normal(size=16)
+            for model in ("a", "b"):
+                v = topic + rng.normal(scale=0.3, size=16)
+                if value == "Fairness" and model == "b":
+                    v = v + shift
+                rows.append({"model": model, "lang": "en", "value": value, "question": f"{value} q{q}",
+                             "answer": f"{model} answers {value} {q}", "rating": 5})
+                vecs.append(v)
+    table, vectors = pd.DataFrame(rows), np.array(vecs)
+    labels = (table["model"] + "$" + table["lang"]).to_numpy()
+    ex = explain_pair(table, vectors, labels, "a", "b$en", top=2)
+    assert (ex.class_a, ex.class_b, ex.grouping) == ("a$en", "b$en", "value")
+    assert ex.values["value"].iloc[0] == "Fairness"
+    assert ex.values["separation"].iloc[0] > 5 * abs(ex.values["separation"].iloc[1])
+    first = ex.examples[0]
+    assert first["paired"] and first["question_a"] == first["question_b"]
+    assert first["answer_a"].startswith("a answers Fairness") and first["answer_b"].startswith("b answers Fairness")
+    # without a value column, questions are grouped into topics instead
+    ex2 = explain_pair(table.drop(columns=["value"]), vectors, labels, "a$en", "b$en")
+    assert ex2.grouping == "topic" and ex2.values["topic"].iloc[0].startswith("topic")
+
+
+def test_resolve_class_accepts_model_names():
+    classes = ["gpt$en", "llama$en", "llama$de"]
+    assert resolve_class("gpt", classes) == "gpt$en"
+    assert resolve_class("llama$de", classes) == "llama$de"
+    with pytest.raises(UnivarError, match="several languages"):
+        resolve_class("llama", classes)
+    with pytest.raises(UnivarError, match="unknown class"):
+        resolve_class("mistral", classes)
+
+
+def test_class_means_are_per_class_averages():
+    vectors = np.array([[1.0, 0], [3, 0], [0, 2]])
+    classes, means = class_means(vectors, ["b", "b", "a"])
+    assert classes == ["a", "b"]
+    assert np.allclose(means, [[0, 2], [2, 0]])
