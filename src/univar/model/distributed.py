@@ -1,0 +1,75 @@
+"""Multi-process training plumbing, kept apart from the loss math (as open_clip does).
+
+``torchrun --nproc_per_node N univar train ...`` sets RANK / WORLD_SIZE / MASTER_ADDR; ``setup`` then
+joins the process group (gloo on CPU, nccl on CUDA). Every rank draws its own view pairs, and
+``gather`` concatenates all ranks' view vectors, with gradients, so that each rank's InfoNCE sees the
+global batch as negatives.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+
+def setup() -> Dist:
+    """Join the process group when launched by torchrun; a single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return Dist(rank=dist.get_rank(), world_size=dist.get_world_size())
+
+
+def teardown(ctx: Dist) -> None:
+    if ctx.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def gather(tensor: torch.Tensor, ctx: Dist) -> torch.Tensor:
+    """All ranks' rows, this rank's keeping their gradient (``torch.distributed.nn.all_gather``)."""
+    if not ctx.enabled:
+        return tensor
+    from torch.distributed.nn import all_gather
+
+    return torch.cat(all_gather(tensor), dim=0)
+
+
+def gather_nograd(tensor: torch.Tensor, ctx: Dist) -> torch.Tensor:
+    if not ctx.enabled:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(ctx.world_size)]
+    dist.all_gather(parts, tensor)
+    return torch.cat(parts, dim=0)
+
+
+def broadcast_float(value: float, ctx: Dist) -> float:
+    """Rank 0's value on every rank (e.g. the early-stopping decision)."""
+    if not ctx.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.broadcast(t, 0)
+    return float(t.item())

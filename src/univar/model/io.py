@@ -1,0 +1,139 @@
+"""Model directories: ``univar.json`` (config) + safetensors weights. Pickle is never read.
+
+A set-mode directory holds ``model.safetensors`` (the head); a concat-mode directory holds the fine-tuned
+sentence-transformer under ``transformer/`` (saved by sentence-transformers, safetensors only). Anything
+that looks like a pickle (``*.bin``, ``*.pt``, ``*.pkl`` ...) makes the directory refused: loading a
+pickle runs code, and a model directory is something people download and share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from univar.errors import UnivarError
+
+CONFIG = "univar.json"
+WEIGHTS = "model.safetensors"
+TRANSFORMER = "transformer"
+CHECKPOINT = "checkpoint"
+FORMAT_VERSION = 1
+MODES = ("set", "concat")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+
+
+def write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """Atomic safetensors write (a kill mid-write leaves the previous file intact)."""
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise UnivarError(f"{path.parent}: missing {path.name}")
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for truncated or foreign files
+        raise UnivarError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+
+
+def refuse_pickles(folder: Path) -> None:
+    found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES)
+    if found:
+        raise UnivarError(f"{folder}: refusing to load pickle file {found[0].relative_to(folder)} "
+                          "(univar models are safetensors + univar.json only)")
+
+
+def read_config(folder: str | Path) -> dict:
+    """The validated ``univar.json`` of a model directory."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UnivarError(f"{folder}: not a univar model directory")
+    refuse_pickles(folder)
+    path = folder / CONFIG
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UnivarError(f"{folder}: missing {CONFIG}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UnivarError(f"{path}: corrupt JSON ({exc})") from None
+    if not isinstance(config, dict) or config.get("format") != "univar":
+        raise UnivarError(f"{path}: not a univar model config (no \"format\": \"univar\")")
+    if config.get("version", 0) > FORMAT_VERSION:
+        raise UnivarError(f"{path}: format version {config.get('version')} is newer than this univar reads")
+    if config.get("mode") not in MODES:
+        raise UnivarError(f"{path}: unknown mode {config.get('mode')!r} (expected set or concat)")
+    for key in ("base", "dim"):
+        if key not in config:
+            raise UnivarError(f"{path}: missing key {key!r}")
+    return config
+
+
+def weights_file(folder: Path, config: dict) -> Path:
+    return folder / (WEIGHTS if config["mode"] == "set" else f"{TRANSFORMER}/model.safetensors")
+
+
+def weights_digest(folder: str | Path, config: dict) -> str:
+    """SHA-256 of the weights (first 16 hex digits): part of the encoder id, so the cache follows the weights."""
+    path = weights_file(Path(folder), config)
+    if not path.is_file():
+        raise UnivarError(f"{folder}: missing {path.relative_to(folder)}")
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def save_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], state: dict) -> None:
+    """Periodic training state: tensors (weights, optimizer moments, RNG) + JSON (epoch, sampler RNG, history)."""
+    ck = folder / CHECKPOINT
+    ck.mkdir(parents=True, exist_ok=True)
+    save_tensors(ck / "state.safetensors", tensors)
+    write_json(ck / "state.json", state)
+
+
+def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    ck = folder / CHECKPOINT
+    if not (ck / "state.json").is_file():
+        raise UnivarError(f"{folder}: no checkpoint to resume from (expected {CHECKPOINT}/state.json)")
+    refuse_pickles(ck)
+    try:
+        state = json.loads((ck / "state.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UnivarError(f"{ck / 'state.json'}: corrupt checkpoint ({exc})") from None
+    return load_tensors(ck / "state.safetensors"), state
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
+    """Flatten an optimizer's state into named tensors (for safetensors) and JSON-able param groups."""
+    sd = optimizer.state_dict()
+    tensors = {}
+    for idx, slots in sd["state"].items():
+        for key, value in slots.items():
+            tensors[f"opt.{idx}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    return tensors, sd["param_groups"]
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list) -> None:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("opt."):
+            _, idx, key = name.split(".", 2)
+            state.setdefault(int(idx), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": groups})

@@ -1,0 +1,69 @@
+"""Set-mode training step: frozen, cached base embeddings -> trainable head -> pooled views -> InfoNCE.
+
+Per-QA base embeddings are computed once through ``univar.encoders.embed`` (so they land in, and come
+from, the same on-disk cache every other command uses); a training step is then a few small matrix
+products, which is why a model trains on 2 CPU cores in minutes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from univar.model import distributed, io
+from univar.model.heads import SetViewEncoder
+from univar.model.loss import InfoNCELoss
+from univar.model.views import ViewBatch
+
+
+class SetTrainer:
+    def __init__(self, cfg, texts: list[str], ctx: distributed.Dist, progress: bool = True):
+        from univar.encoders import embed
+        from univar.model.api import base_encoder
+
+        self.cfg, self.ctx = cfg, ctx
+        self.base = base_encoder(cfg.base)
+        if ctx.main:  # rank 0 fills the cache; the others then only read it
+            vectors = embed(texts, self.base, progress=progress)
+        ctx.barrier()
+        if not ctx.main:
+            vectors = embed(texts, self.base, progress=False)
+        self.x = torch.from_numpy(np.ascontiguousarray(vectors))
+        self.dim = self.x.shape[1]
+        self.module = nn.ModuleDict({
+            "encoder": SetViewEncoder(self.dim, cfg.hidden, cfg.dropout, cfg.pooling),
+            "loss": InfoNCELoss(cfg.scale, cfg.symmetric, cfg.learnable_scale, mask_same_class=cfg.batching != "none"),
+        })
+
+    def _views(self, index: np.ndarray) -> torch.Tensor:
+        idx = torch.from_numpy(index)
+        mask = idx >= 0
+        return self.module["encoder"](self.x[idx.clamp(min=0)], mask)
+
+    def step(self, batch: ViewBatch) -> float:
+        """Forward and backward on one batch of view pairs; returns the loss over the global batch."""
+        a = distributed.gather(self._views(batch.a), self.ctx)
+        b = distributed.gather(self._views(batch.b), self.ctx)
+        classes = distributed.gather_nograd(torch.from_numpy(batch.classes), self.ctx)
+        loss = self.module["loss"](a, b, classes)
+        loss.backward()
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def embed_rows(self, rows: np.ndarray) -> np.ndarray:
+        encoder = self.module["encoder"]
+        was = encoder.training
+        encoder.eval()
+        out = encoder.encode_items(self.x[torch.from_numpy(rows)]).numpy()
+        encoder.train(was)
+        return out
+
+    def config(self) -> dict:
+        return {"mode": "set", "base": self.cfg.base, "base_id": self.base.id, "dim": self.dim,
+                "head": {"hidden": self.cfg.hidden, "dropout": self.cfg.dropout, "pooling": self.cfg.pooling}}
+
+    def save_weights(self, folder: Path) -> None:
+        io.save_tensors(folder / io.WEIGHTS, self.module["encoder"].state_dict(), metadata={"format": "univar"})
