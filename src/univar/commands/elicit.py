@@ -100,7 +100,7 @@ def elicit(
     else:
         missing = summary.total - summary.done_before - summary.collected
         err.print(f"{missing} QAs still missing (recorded in {out_dir / E.FAILURES_FILE}); re-run the same command to retry them")
-        raise typer.Exit(1)
+        raise SystemExit(1)  # click swallows typer.Exit codes in non-standalone mode
 
 
 @app.command()
