@@ -1,27 +1,37 @@
-"""``univar demo``: the main job on bundled data, offline.
+"""``univar demo``: the main job on bundled data, offline, ending in one shareable ``report.html``.
 
-Value identification on bundled ValueBench with every encoder that loads here, on a question sample
-that keeps every LLM's answer to each sampled question (so classes stay paired), printed as one table
-and written as JSON.
+On a question sample of bundled ValueBench (every LLM's answer to each sampled question, so classes stay
+paired) it embeds the QAs with the shipped value encoder, scores value identification against the minilm
+baseline, draws the value map, compares the LLMs (distances with bootstrap CIs, neighbours, dendrogram),
+checks the distances against ValueBench's questionnaire ratings (Mantel test), explains what separates the
+two most distant LLMs, and writes everything beside the report.
+
+Until the shipped model is built the demo runs on minilm alone and says so in the report; once
+``univar.model`` ships its weights, the demo picks them up with no change here.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from univar.encoders import available_encoders, get_encoder
+from univar.encoders import EmbedStats, embed, get_encoder
 from univar.errors import UnivarError
-from univar.evaluate import results_table, value_identification
-from univar.qa import read_qa
+from univar.evaluate import evaluate_embeddings, results_table
+from univar.qa import qa_texts, read_qa
 
 log = logging.getLogger("univar")
-DEMO_QUESTIONS = 500  # of 1,706: each encoder embeds ~3,000 QAs, a minute or less on 2 cores
+DATASET = "bundled:valuebench"
+DEMO_QUESTIONS = 500  # of 1,706: ~3,000 QAs; embedding them is most of the demo's time on 2 cores
+BASELINE = "minilm"
+SPLITS = ("question", "random")
+N_BOOT = 200
 
 
 def sample_questions(table: pd.DataFrame, n_questions: int | None, seed: int = 0) -> pd.DataFrame:
@@ -33,23 +43,303 @@ def sample_questions(table: pd.DataFrame, n_questions: int | None, seed: int = 0
     return table[table["question"].isin(keep)].reset_index(drop=True)
 
 
+def primary_encoder(console: Console):
+    """The shipped univar encoder, or minilm (with the reason) while it is not built."""
+    try:
+        return get_encoder("univar"), None
+    except UnivarError as exc:
+        reason = str(exc)
+        console.print(f"[yellow]note:[/yellow] {reason}; the demo uses {BASELINE} as its value encoder")
+        return get_encoder(BASELINE), reason
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.steps: dict[str, float] = {}
+        self._last = self.start
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.steps[name] = round(now - self._last, 2)
+        self._last = now
+
+    @property
+    def total(self) -> float:
+        return round(time.perf_counter() - self.start, 2)
+
+
 def run_demo(out_dir: Path, per_class: int | None = None, console: Console | None = None,
-             encoders: list[str] | None = None) -> list[dict]:
+             encoders: list[str] | None = None) -> dict:
+    """Run the demo into ``out_dir`` and return a summary (also written as ``summary.json``).
+
+    ``per_class`` is the number of ValueBench questions sampled (each answered by all 6 LLMs; None: 500);
+    ``encoders`` are the encoders scored on value identification (default: the primary one and minilm;
+    the first is the one the map and the comparison use).
+    """
+    from univar import report as rp
+    from univar.analysis import explain_pair, questionnaire_validity, rating_profiles
+    from univar.viz import heatmap_png
+
     console = console or Console()
-    table = sample_questions(read_qa("bundled:valuebench"), per_class or DEMO_QUESTIONS)
-    console.print(f"bundled:valuebench: {len(table)} QAs from {table['model'].nunique()} LLMs "
-                  f"({table['question'].nunique()} questions)")
-    results = []
-    for name in encoders or available_encoders():
-        try:
-            encoder = get_encoder(name)
-        except UnivarError as exc:
-            log.warning("skipping encoder %s: %s", name, exc)
-            continue
-        results.append(value_identification(table, encoder, split="random", seed=0))
-    console.print(results_table(results, title="demo: which LLM wrote this answer?"))
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    payload = [r.to_json() for r in results]
-    (out_dir / "value_id.json").write_text(json.dumps(payload, indent=2) + "\n")
-    console.print(f"results written to {out_dir / 'value_id.json'}")
-    return payload
+    clock = _Clock()
+    full = read_qa(DATASET)
+    table = sample_questions(full, per_class or DEMO_QUESTIONS)
+    console.print(f"{DATASET}: {len(table):,} QAs from {table['model'].nunique()} LLMs "
+                  f"({table['question'].nunique()} of {full['question'].nunique()} questions)")
+    texts = qa_texts(table)
+    labels = rp.class_names(table)
+
+    # encoders: the first is primary (map, compare); the rest are baselines for value identification
+    fallback = None
+    if encoders:
+        loaded = []
+        for name in encoders:
+            try:
+                loaded.append(get_encoder(name))
+            except UnivarError as exc:
+                console.print(f"[yellow]skipping encoder {name}:[/yellow] {exc}")
+        if not loaded:
+            raise UnivarError("none of the demo's encoders could be loaded")
+    else:
+        first, fallback = primary_encoder(console)
+        loaded = [first] + ([get_encoder(BASELINE)] if first.name != BASELINE else [])
+    clock.lap("load")
+    vectors: dict[str, np.ndarray] = {}
+    for enc in loaded:
+        stats = EmbedStats()
+        vectors[enc.name] = embed(texts, enc, stats=stats)
+        console.print(f"embedded with {enc.name}: {stats.embedded:,} new, {stats.cached:,} from cache")
+    primary = loaded[0].name
+    clock.lap("embed")
+
+    # value identification
+    results = []
+    for split in SPLITS:
+        for enc in loaded:
+            results.append(evaluate_embeddings(vectors[enc.name], labels, table["question"].tolist(),
+                                               encoder=enc.name, split=split, seed=0))
+    for split in SPLITS:
+        console.print(results_table([r for r in results if r.split == split],
+                                    title="demo: which LLM wrote this answer?"))
+    rp.write_json(out_dir / "value_id.json", [r.to_json() for r in results])
+    clock.lap("value-id")
+
+    # map
+    vmap, fig, _ = rp.write_map_files(table, vectors[primary], out_dir, primary, DATASET, color_by="model")
+    clock.lap("map")
+
+    # compare
+    dist, near = rp.write_compare_files(vectors[primary], labels, out_dir, primary, DATASET, n_boot=N_BOOT)
+    clock.lap("compare")
+
+    # questionnaire validity: ratings from the full dataset (no embedding needed), distances per encoder
+    validity = {}
+    for enc in loaded:
+        from univar.analysis import class_distances
+
+        d = dist if enc.name == primary else class_distances(vectors[enc.name], labels, n_boot=0)
+        for metric in ("cosine", "energy"):
+            try:
+                validity[(enc.name, metric)] = questionnaire_validity(full, rp.class_names(full), d.matrix(metric),
+                                                                      metric=metric)
+            except UnivarError as exc:
+                console.print(f"no questionnaire check for {enc.name}: {exc}")
+    profiles = rating_profiles(full, rp.class_names(full))
+    rating_dist = next(iter(validity.values())).rating_distance if validity else None
+    if rating_dist is not None:
+        heatmap_png(rating_dist, out_dir / "heatmap_ratings.png",
+                    "Questionnaire profile distance (RMS difference of per-value mean ratings, 0-10 scale)",
+                    label="rating points")
+    rp.write_json(out_dir / "mantel.json", [v.to_json() | {"encoder": e} for (e, _), v in validity.items()])
+    clock.lap("mantel")
+
+    # explain the most distant pair
+    cos = dist.matrix("cosine")
+    i, j = np.unravel_index(np.argmax(cos.to_numpy()), cos.shape)
+    explanation = explain_pair(table, vectors[primary], labels, cos.index[i], cos.columns[j], top=5)
+    rp.write_json(out_dir / "explain.json", explanation.to_json())
+    clock.lap("explain")
+
+    summary = {"dataset": DATASET, "n_qas": len(table), "n_questions": int(table["question"].nunique()),
+               "classes": dist.classes, "encoders": [e.name for e in loaded], "primary": primary,
+               "fallback_reason": fallback, "seconds": clock.steps}
+    report_path = _write_report(out_dir, table, full, loaded, results, dist, near, validity, profiles,
+                                explanation, fig, summary)
+    clock.lap("report")
+    summary["seconds"] = clock.steps
+    summary["total_seconds"] = clock.total
+    summary["report"] = str(report_path)
+    rp.write_json(out_dir / "summary.json", summary)
+    console.print(f"demo finished in {clock.total:.0f}s")
+    console.print(f"report: {report_path.resolve()}")
+    return summary
+
+
+def _write_report(out_dir: Path, table, full, loaded, results, dist, near, validity, profiles, explanation,
+                  fig, summary) -> Path:
+    """Assemble report.html: each figure inline, each number with a sentence on what it means."""
+    from univar.report import Report, esc, find_model_card, markdown_html, pct
+
+    primary = summary["primary"]
+    n_classes = len(dist.classes)
+    rep = Report("UniVaR demo report: the values six LLMs express",
+                 f"{summary['n_qas']:,} answers to {summary['n_questions']} ValueBench questions, "
+                 f"{n_classes} LLMs, value encoder: {primary}")
+    rep.heading("What this is")
+    rep.paragraph(
+        "Each answer an LLM gives to a value-laden question (“Should I ...?”) is embedded as one vector by a "
+        "value encoder. An LLM's values are then the cloud of its answers' vectors. This report asks: can one "
+        "answer be traced back to the LLM that wrote it, where do the LLMs sit relative to each other, which "
+        "values separate them, and do the distances agree with the LLMs' own questionnaire scores?")
+    if summary["fallback_reason"]:
+        rep.note(f"The shipped univar value encoder is not available here ({summary['fallback_reason']}); this "
+                 f"report uses the general sentence encoder {primary} in its place, so it shows the pipeline, "
+                 "not UniVaR's value representation.", warn=True)
+    rep.paragraph(f"Data: {summary['n_qas']:,} question-answer pairs from bundled ValueBench "
+                  f"({summary['n_questions']} questions sampled at random from {full['question'].nunique():,}; "
+                  f"every sampled question answered by each of the {n_classes} LLMs), all in English. "
+                  f"A class is one LLM in one language (written model$lang).")
+
+    # value identification
+    rep.heading("Value identification: which LLM wrote this answer?")
+    rows = []
+    for r in results:
+        rows.append({"encoder": r.encoder, "split": r.split, "classes": r.n_classes, "test QAs": r.n_test,
+                     "chance": pct(r.chance), f"k-NN acc (k={r.knn['k']})": pct(r.knn["acc"]),
+                     "linear acc@1": pct(r.linear["acc@1"]), "linear acc@5": pct(r.linear["acc@5"]),
+                     "linear F1": pct(r.linear["f1"])})
+    rep.table(pd.DataFrame(rows), caption="Accuracy of identifying the LLM from one embedded answer",
+              table_id="value-id")
+    for r in results:
+        split_words = ("test questions never seen in training (question-disjoint fold 0)" if r.split == "question"
+                       else "a random 20% of each LLM's answers (the paper's protocol; test questions were also "
+                            "answered in training, by other LLMs)")
+        rep.paragraph(f"{r.encoder}, {r.split} split: the linear probe names the right LLM for "
+                      f"{pct(r.linear['acc@1'])} of {r.n_test:,} answers on {split_words}, against "
+                      f"{pct(r.chance)} by chance ({r.linear['acc@1'] / r.chance:.1f}× chance); k-NN with "
+                      f"k={r.knn['k']} gets {pct(r.knn['acc'])}.")
+    by = {(r.encoder, r.split): r for r in results}
+    if primary != "minilm" and (primary, "question") in by and ("minilm", "question") in by:
+        a, b = by[(primary, "question")], by[("minilm", "question")]
+        rep.paragraph(f"On unseen questions the value encoder {primary} scores {pct(a.linear['acc@1'])} against "
+                      f"{pct(b.linear['acc@1'])} for the general sentence encoder minilm "
+                      f"({'better' if a.linear['acc@1'] > b.linear['acc@1'] else 'not better'}).")
+
+    # map
+    rep.heading("Value map")
+    rep.paragraph("Each dot is one answer, placed by UMAP (seeded) so that answers with similar value "
+                  "embeddings sit close together; the ringed dots are the LLMs' centroids. Hover a dot to read "
+                  "the question and the answer; the buttons switch the colouring between model and language; "
+                  "click a legend entry to hide a class, double-click to show it alone. The same map is in "
+                  "map.html and map.png.")
+    rep.plotly(fig, "value-map")
+
+    # compare
+    rep.heading("How far apart are the LLMs?")
+    rep.image(out_dir / "heatmap.png", "heatmap of cosine distances between classes",
+              f"Cosine distance between the mean value vectors of two LLMs, with {int(100 * dist.ci)}% bootstrap "
+              f"intervals ({dist.n_boot} resamples of each LLM's answers). 0 means the same average direction.")
+    cos = dist.matrix("cosine")
+    iu = np.triu_indices(n_classes, 1)
+    order = np.argsort(cos.to_numpy()[iu])
+    lo_i, hi_i = order[0], order[-1]
+    pairs = [(dist.classes[iu[0][k]], dist.classes[iu[1][k]], iu[0][k], iu[1][k]) for k in (lo_i, hi_i)]
+    for word, (a, b, i, j) in zip(("closest", "most distant"), pairs):
+        rep.paragraph(f"The {word} pair is {a} and {b}: cosine distance {dist.cosine[i, j]:.4f} "
+                      f"(95% CI {dist.cosine_lo[i, j]:.4f} to {dist.cosine_hi[i, j]:.4f}), energy distance "
+                      f"{dist.energy[i, j]:.4f} (CI {dist.energy_lo[i, j]:.4f} to {dist.energy_hi[i, j]:.4f}).")
+    rep.paragraph("The energy distance compares the whole clouds of answers, not only their centres: it is 0 "
+                  "when two LLMs' answers are distributed alike and grows with any difference in centre, spread "
+                  f"or shape (computed on up to {dist.energy_points} answers per LLM).")
+    rep.image(out_dir / "dendrogram.png", "dendrogram of the classes",
+              "LLMs joined bottom-up by average cosine distance: LLMs that merge early express similar values.")
+    near_tbl = near.rename(columns={"distance": "cosine"})[["class", "rank", "neighbour", "cosine",
+                                                           "energy_neighbour", "energy"]]
+    rep.table(near_tbl, caption="Each LLM's nearest LLMs by cosine distance (and by energy distance)",
+              formats={"cosine": "{:.4f}", "energy": "{:.4f}"}, table_id="neighbours")
+    rep.table(dist.long().drop(columns=["n_a", "n_b"]), caption="All pairs (distances.csv)",
+              formats={c: "{:.4f}" for c in ("cosine", "cosine_lo", "cosine_hi", "energy", "energy_lo", "energy_hi")},
+              table_id="distances")
+
+    # validity
+    rep.heading("Do the distances agree with the questionnaires?")
+    rep.paragraph(f"ValueBench also asked each LLM to rate its agreement with every item on a 0-10 scale. "
+                  f"Reverse-keyed items are flipped, ratings are averaged per value ({profiles.shape[1]} values "
+                  f"rated by every LLM, over all {full['question'].nunique():,} questions), and two LLMs' "
+                  "questionnaire distance is the root-mean-square difference of their value profiles. The "
+                  "Mantel test correlates that matrix with the embedding distances; its p-value is the share of "
+                  "all relabelings of the LLMs that correlate at least as well (exact: every order is tried).")
+    if (out_dir / "heatmap_ratings.png").exists():
+        rep.image(out_dir / "heatmap_ratings.png", "questionnaire profile distances",
+                  "Questionnaire profile distance between LLMs (rating points on the 0-10 scale).")
+    vrows = []
+    for (enc, metric), v in validity.items():
+        vrows.append({"encoder": enc, "distance": metric, "Mantel r": v.result.r, "p": v.result.p,
+                      "permutations": v.result.permutations, "classes": v.result.n})
+    if vrows:
+        rep.table(pd.DataFrame(vrows), caption="Mantel test: embedding distances vs questionnaire distances",
+                  formats={"Mantel r": "{:.3f}", "p": "{:.4f}"}, table_id="mantel")
+        for (enc, metric), v in validity.items():
+            r = v.result
+            verdict = ("LLMs this encoder puts close together also score alike on the questionnaires"
+                       if r.r > 0 and r.p < 0.05 else
+                       "the agreement is not distinguishable from chance at the 5% level" if r.r > 0 else
+                       "the two do not agree")
+            rep.paragraph(f"{enc}, {metric} distance: Mantel r = {r.r:.3f}, p = {r.p:.4f} over "
+                          f"{r.permutations:,} orders of {r.n} LLMs: {verdict}. With {r.n} LLMs there are only "
+                          f"{r.n * (r.n - 1) // 2} pairs, so the smallest possible p is {1 / r.permutations:.4f}.")
+
+    # explanation
+    ex = explanation
+    rep.heading(f"What separates {ex.class_a} from {ex.class_b}?")
+    rep.paragraph(f"For the most distant pair, each value ValueBench measures is scored by how much the two "
+                  f"LLMs' answers on that value's questions differ beyond their own variety (mean cosine distance "
+                  "across the pair minus within each LLM). The values at the top separate them most; the mean "
+                  "keyed ratings (0-10) show which way each leans.")
+    cols = [ex.grouping, "separation", "n_a", "n_b"] + (["rating_a", "rating_b"] if "rating_a" in ex.values else [])
+    top = ex.values[cols].head(8).rename(columns={"n_a": f"QAs {ex.class_a}", "n_b": f"QAs {ex.class_b}",
+                                                 "rating_a": f"rating {ex.class_a}",
+                                                 "rating_b": f"rating {ex.class_b}"})
+    rep.table(top, caption="Values that separate the pair most",
+              formats={"separation": "{:.4f}", f"rating {ex.class_a}": "{:.1f}", f"rating {ex.class_b}": "{:.1f}"},
+              table_id="explain")
+    for e in ex.examples:
+        rep.heading(str(e[ex.grouping]), level=3)
+        same_q = e["question_a"] == e["question_b"]
+        ra = f" (rating {e['rating_a']:.0f}/10)" if "rating_a" in e else ""
+        rb = f" (rating {e['rating_b']:.0f}/10)" if "rating_b" in e else ""
+        qa = f"<div class='qa'><b>Q:</b> {esc(e['question_a'])}</div>" if same_q else ""
+        left = ("" if same_q else f"<b>Q:</b> {esc(e['question_a'])}<br>") + \
+               f"<b>{esc(ex.class_a)}</b>{esc(ra)}: {esc(_cut(e['answer_a']))}"
+        right = ("" if same_q else f"<b>Q:</b> {esc(e['question_b'])}<br>") + \
+                f"<b>{esc(ex.class_b)}</b>{esc(rb)}: {esc(_cut(e['answer_b']))}"
+        rep.raw(f"{qa}<div class='pair'><div class='qa'>{left}</div><div class='qa'>{right}</div></div>")
+
+    # model card
+    rep.heading("The value encoder")
+    card = find_model_card(loaded[0])
+    if card is not None:
+        rep.raw(f"<div class='card'>{markdown_html(card.read_text(encoding='utf-8'))}</div>")
+    else:
+        rep.paragraph(f"Encoder {primary} (id {loaded[0].id}, {loaded[0].dim} dimensions). "
+                      + ("No model card was found beside its weights." if primary == "univar" else
+                         "It is a general-purpose sentence encoder (all-MiniLM-L6-v2), not trained on values; "
+                         "it is the baseline the univar encoder is measured against."))
+
+    rep.heading("Files and timings")
+    files = sorted(p.name for p in out_dir.iterdir() if p.is_file() and not p.name.endswith(".tmp"))
+    rep.paragraph("Beside this report: " + ", ".join(files + ["report.html", "summary.json"]
+                                                      if "report.html" not in files else files) + ".")
+    steps = ", ".join(f"{k} {v:.1f}s" for k, v in summary["seconds"].items())
+    rep.paragraph(f"Time per step on this machine: {steps}.")
+    rep.paragraph("Reproduce: univar demo --out DIR; or step by step: univar map bundled:valuebench --encoder "
+                  f"{primary} --out DIR, univar compare bundled:valuebench --encoder {primary} --out DIR.")
+    return rep.write(out_dir / "report.html")
+
+
+def _cut(text: str, limit: int = 600) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

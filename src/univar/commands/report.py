@@ -1,0 +1,169 @@
+"""Commands that look at value space: ``map``, ``compare`` and ``explain``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from univar.commands import DataArg, EncoderOpt, MapOpt, app, err, load_data, out
+from univar.errors import UnivarError
+
+OutDir = Annotated[Path, typer.Option("--out", help="Output folder.")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed (UMAP, bootstrap, subsamples).")]
+
+
+def _embed(table, encoder: str):
+    from univar.encoders import EmbedStats, embed, get_encoder
+    from univar.qa import qa_texts
+
+    enc = get_encoder(encoder)
+    stats = EmbedStats()
+    vectors = embed(qa_texts(table), enc, stats=stats)
+    err.print(f"{encoder}: {stats.texts} QAs, {stats.embedded} embedded, {stats.cached} from cache")
+    return enc, vectors
+
+
+@app.command("map")
+def map_(
+    data: DataArg,
+    encoder: EncoderOpt = "univar",
+    out_dir: OutDir = Path("map-out"),
+    add: Annotated[Optional[list[str]], typer.Option("--add", help="QA file(s) of a new LLM to place on the map (no refit).")] = None,
+    color: Annotated[Optional[str], typer.Option("--color", help="Colour the PNG by model or lang (HTML: both, switchable).")] = None,
+    seed: SeedOpt = 0,
+    map_: MapOpt = None,
+) -> None:
+    """Value map: UMAP of per-QA value embeddings with class centroids -> map.png + map.html."""
+    import numpy as np
+
+    from univar.qa import read_many
+    from univar.report import write_map_files
+
+    if color not in (None, "model", "lang"):
+        raise UnivarError(f"--color must be model or lang, got {color!r}")
+    table = load_data(data, map_)
+    new_table = read_many(add) if add else None
+    enc, vectors = _embed(table, encoder)
+    new_vectors = None
+    if new_table is not None:
+        from univar.encoders import embed
+        from univar.qa import qa_texts
+
+        new_vectors = embed(qa_texts(new_table), enc)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _, _, nearest = write_map_files(table, vectors, out_dir, enc.name, " + ".join(data), seed=seed, color_by=color,
+                                    new_table=new_table, new_vectors=new_vectors)
+    out.print(f"map written: {out_dir / 'map.png'} and {out_dir / 'map.html'}")
+    if nearest is not None:
+        from rich.table import Table
+
+        for name, group in nearest.groupby("new", sort=True):
+            t = Table(title=f"nearest classes of new {name} ({enc.name})")
+            for col in ("rank", "class", "cosine distance", "energy distance"):
+                t.add_column(col, justify="left" if col == "class" else "right")
+            for row in group.itertuples():
+                t.add_row(str(row.rank), row._3, f"{row.cosine:.4f}", f"{row.energy:.4f}"
+                          if np.isfinite(row.energy) else "-")
+            out.print(t)
+        out.print(f"nearest classes written to {out_dir / 'nearest.csv'}")
+
+
+@app.command()
+def compare(
+    data: DataArg,
+    encoder: EncoderOpt = "univar",
+    out_dir: OutDir = Path("compare-out"),
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the confidence intervals (0: none).")] = 200,
+    neighbours: Annotated[int, typer.Option(help="Nearest classes listed per class.")] = 3,
+    seed: SeedOpt = 0,
+    map_: MapOpt = None,
+) -> None:
+    """Distances between classes (cosine of means, energy distance) with bootstrap CIs, nearest neighbours,
+    distances.csv + heatmap.png + dendrogram.png; a Mantel test against questionnaire ratings when present."""
+    from univar.analysis import questionnaire_validity
+    from univar.report import class_names, write_compare_files, write_json
+
+    if bootstrap < 0:
+        raise UnivarError(f"--bootstrap must be 0 or more, got {bootstrap}")
+    if neighbours < 1:
+        raise UnivarError(f"--neighbours must be at least 1, got {neighbours}")
+    table = load_data(data, map_)
+    enc, vectors = _embed(table, encoder)
+    labels = class_names(table)
+    dist, near = write_compare_files(vectors, labels, out_dir, enc.name, " + ".join(data), n_boot=bootstrap,
+                                     seed=seed, neighbours=neighbours)
+    from rich.table import Table
+
+    t = Table(title=f"nearest classes · {enc.name} · cosine distance between class means"
+                    + (f" ({int(round(100 * dist.ci))}% bootstrap CI)" if bootstrap else ""))
+    for col in ("class", "rank", "neighbour", "cosine", "CI", "energy"):
+        t.add_column(col, justify="left" if col in ("class", "neighbour") else "right")
+    index = {c: i for i, c in enumerate(dist.classes)}
+    for row in near.itertuples():
+        i, j = index[row._1], index[row.neighbour]
+        ci = f"[{dist.cosine_lo[i, j]:.4f}, {dist.cosine_hi[i, j]:.4f}]" if bootstrap else "-"
+        t.add_row(row._1, str(row.rank), row.neighbour, f"{row.distance:.4f}", ci, f"{dist.energy[i, j]:.4f}")
+    out.print(t)
+    if "rating" in table.columns and "value" in table.columns and len(dist.classes) >= 3:
+        try:
+            validity = questionnaire_validity(table, labels, dist.matrix("cosine"))
+        except UnivarError as exc:
+            err.print(f"no questionnaire check: {exc}")
+        else:
+            write_json(out_dir / "mantel.json", validity.to_json())
+            r = validity.result
+            out.print(f"questionnaire check (Mantel, {r.n} classes, {validity.n_values} values): r = {r.r:.3f}, "
+                      f"p = {r.p:.4f} ({'exact, all' if r.exact else 'random'} {r.permutations} permutations)")
+    out.print(f"written: {out_dir / 'distances.csv'}, {out_dir / 'heatmap.png'}, {out_dir / 'dendrogram.png'}")
+
+
+@app.command()
+def explain(
+    data: DataArg,
+    class_a: Annotated[str, typer.Option("--a", help="First class: model$lang, or a model with one language.")],
+    class_b: Annotated[str, typer.Option("--b", help="Second class.")],
+    encoder: EncoderOpt = "univar",
+    top: Annotated[int, typer.Option(help="How many values to show.")] = 5,
+    json_file: Annotated[Optional[Path], typer.Option("--json", help="Write the explanation as JSON.")] = None,
+    seed: SeedOpt = 0,
+    map_: MapOpt = None,
+) -> None:
+    """Which values (the `value` column, else question topics) separate two classes most, with examples."""
+    from rich.table import Table
+
+    from univar.analysis import explain_pair
+    from univar.report import class_names, write_json
+
+    if top < 1:
+        raise UnivarError(f"--top must be at least 1, got {top}")
+    table = load_data(data, map_)
+    enc, vectors = _embed(table, encoder)
+    ex = explain_pair(table, vectors, class_names(table), class_a, class_b, top=top, seed=seed)
+    g = ex.grouping
+    t = Table(title=f"what separates {ex.class_a} from {ex.class_b} ({enc.name}; separation = cross-class minus "
+                    f"within-class cosine distance)")
+    cols = [g, "separation", "n_a", "n_b"] + (["rating_a", "rating_b"] if "rating_a" in ex.values.columns else [])
+    for col in cols:
+        t.add_column(col, justify="left" if col == g else "right")
+    for row in ex.values.head(top).to_dict(orient="records"):
+        t.add_row(str(row[g]), *(f"{row[c]:.4f}" if c == "separation" else f"{row[c]:.1f}" if c.startswith("rating")
+                                 else str(row[c]) for c in cols[1:]))
+    out.print(t)
+    for e in ex.examples:
+        out.print(f"\n[bold]{_short(e[g])}[/bold]")
+        out.print(f"  Q: {_short(e['question_a'])}")
+        out.print(f"  [cyan]{ex.class_a}[/cyan]: {_short(e['answer_a'])}")
+        if e["question_b"] != e["question_a"]:
+            out.print(f"  Q: {_short(e['question_b'])}")
+        out.print(f"  [magenta]{ex.class_b}[/magenta]: {_short(e['answer_b'])}")
+    if json_file:
+        write_json(json_file, ex.to_json())
+
+
+def _short(text: str, limit: int = 300) -> str:
+    from rich.markup import escape
+
+    text = " ".join(str(text).split())
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
