@@ -148,6 +148,9 @@ class Seq2SeqTranslator(Translator):
             if not folder.is_dir():
                 raise UnivarError(f"seq2seq model folder not found: {folder}")
             from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # our own progress bar is the one that matters
 
             try:
                 tokenizer = AutoTokenizer.from_pretrained(str(folder))
