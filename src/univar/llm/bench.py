@@ -1,0 +1,76 @@
+"""Elicitation throughput against an OpenAI-compatible server: concurrency N vs one request at a time.
+
+``python -m univar.llm.bench --base-url URL --model openai/NAME [--n 16] [--concurrency 4] [--max-tokens 16]``
+prints one JSON object: the single-request rate (requests/s, measured first, in the same run), the rate of
+``univar elicit``'s loop at concurrency N, and their ratio. It also measures the client's own overhead
+(the elicitation loop vs bare ``httpx`` calls at concurrency 1), so that a slow server is not blamed on
+the client or the reverse. Answers are written to a temporary directory and thrown away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+
+import httpx
+
+from univar.elicit import Task, run
+from univar.llm import SamplingParams, get_backend
+
+QUESTIONS = ["Is it more important to be honest or to be kind?", "Should people obey laws they believe are unjust?",
+             "Is tradition worth keeping when it limits freedom?", "Should wealth be shared more equally?",
+             "Is it right to put family before career?", "Should children always respect their elders?"]
+
+
+def _bare(url: str, model: str, n: int, params: SamplingParams) -> float:
+    """Requests/s with plain httpx, one at a time (the server's single-request rate)."""
+    with httpx.Client(timeout=300) as client:
+        t0 = time.perf_counter()
+        for i in range(n):
+            body = {"model": model, "messages": [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)] + f" ({i})"}],
+                    "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
+                    "max_tokens": params.max_tokens, "seed": i}
+            client.post(f"{url.rstrip('/')}/chat/completions", json=body).raise_for_status()
+        return n / (time.perf_counter() - t0)
+
+
+def _loop(spec: str, url: str, n: int, concurrency: int, params: SamplingParams) -> float:
+    backend = get_backend(spec, base_url=url, concurrency=concurrency, timeout=300)
+    tasks = [Task(f"b{i}", "en", QUESTIONS[i % len(QUESTIONS)] + f" ({i})", None, backend) for i in range(n)]
+    with tempfile.TemporaryDirectory() as out:
+        summary = run(tasks, out, params, concurrency=concurrency, progress=False, fsync=True)
+    backend.close()
+    if summary.failed:
+        raise RuntimeError(f"{summary.failed} requests failed: {summary.failure_examples}")
+    return summary.collected / summary.seconds
+
+
+def measure(url: str, spec: str, n: int = 16, concurrency: int = 4, max_tokens: int = 16) -> dict:
+    params = SamplingParams(temperature=0.7, max_tokens=max_tokens, seed=0)
+    model = spec.split("/", 1)[1]
+    _bare(url, model, 1, params)  # warm-up
+    single = _bare(url, model, n, params)
+    loop1 = _loop(spec, url, n, 1, params)
+    loopn = _loop(spec, url, n, concurrency, params)
+    return {"requests": n, "max_tokens": max_tokens, "single_request_rate": round(single, 3),
+            "elicit_rate_c1": round(loop1, 3), f"elicit_rate_c{concurrency}": round(loopn, 3),
+            "ratio_vs_single": round(loopn / single, 3), "client_overhead_c1": round(single / loop1 - 1, 4)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--model", default="openai/smollm2")
+    parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--max-tokens", type=int, default=16)
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.base_url, args.model, args.n, args.concurrency, args.max_tokens)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
