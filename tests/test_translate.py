@@ -12,6 +12,8 @@ from univar.errors import UnivarError
 from univar.translate import get_translator, norm_lang, translate_table
 
 PAIRS = [("guten morgen", "good morning"), ("danke schön", "thank you very much"), ("wie geht es dir", "how are you")]
+# One tiny model learns both directions (inputs never collide); saved as opus-mt-de-en and opus-mt-en-de.
+BOTH = PAIRS + [(b, a) for a, b in PAIRS] + [("answer to : wie geht es dir", "the reply to how are you")]
 
 
 def build_tiny_marian(folder: Path, pairs=PAIRS, steps: int = 150) -> Path:
@@ -57,8 +59,11 @@ def build_tiny_marian(folder: Path, pairs=PAIRS, steps: int = 150) -> Path:
 
 @pytest.fixture(scope="module")
 def marian(tmp_path_factory) -> Path:
+    import shutil
+
     root = tmp_path_factory.mktemp("mt")
-    build_tiny_marian(root / "opus-mt-de-en")
+    build_tiny_marian(root / "opus-mt-de-en", BOTH, steps=200)
+    shutil.copytree(root / "opus-mt-de-en", root / "opus-mt-en-de")
     return root
 
 
@@ -78,10 +83,11 @@ def test_unknown_backend_is_a_user_error():
 
 def test_seq2seq_marian_from_a_local_folder(marian):
     tr = get_translator(f"seq2seq/{marian}/opus-mt-{{src}}-{{tgt}}")
-    assert tr.supports("de", "en") and not tr.supports("en", "de")
+    assert tr.supports("de", "en") and tr.supports("en", "de") and not tr.supports("en", "fr")
     assert tr.translate([a for a, _ in PAIRS], "de", "en") == [b for _, b in PAIRS]
-    with pytest.raises(UnivarError, match="cannot translate en -> de"):
-        tr.check("en", "de")
+    assert tr.translate(["how are you"], "en", "de") == ["wie geht es dir"]
+    with pytest.raises(UnivarError, match="cannot translate en -> fr"):
+        tr.check("en", "fr")
 
 
 def test_univar_translate_command_fills_english_columns(marian, tmp_path, capsys, monkeypatch):
@@ -96,9 +102,29 @@ def test_univar_translate_command_fills_english_columns(marian, tmp_path, capsys
     table = pd.read_parquet(out)
     assert table["question_en"].tolist() == ["good morning", "Is it good?"]
     assert table["answer_en"].tolist() == ["thank you very much", "Yes."]
-    reverse = f"seq2seq/{marian}/opus-mt-{{tgt}}-{{src}}"  # only de->en exists: en<-de is missing
-    assert main(["translate", str(data), "--backend", reverse, "--out", str(tmp_path / "x.csv")]) == 2
+    missing = f"seq2seq/{marian}/nmt-{{src}}-{{tgt}}"  # no such folders
+    assert main(["translate", str(data), "--backend", missing, "--out", str(tmp_path / "x.csv")]) == 2
     assert "cannot translate de -> en" in capsys.readouterr().err
+
+
+def test_elicit_translates_questions_in_and_answers_back(marian, tmp_path):
+    """English question -> German (Marian) -> LLM (fault server, here healthy) -> answer back to English."""
+    from conftest_llm import FaultServer
+    from univar import elicit as E
+    from univar.llm import SamplingParams, get_backend
+
+    questions = tmp_path / "q.txt"
+    questions.write_text("how are you\n")
+    tr = get_translator(f"seq2seq/{marian}/opus-mt-{{src}}-{{tgt}}")
+    with FaultServer() as srv:
+        backend = get_backend("openai/fake", base_url=srv.url)
+        tasks = E.plan(E.load_questions(questions), ["de"], [backend], None, can_translate=True)
+        summary = E.run(tasks, tmp_path / "out", SamplingParams(max_tokens=8), translator=tr, progress=False)
+    assert summary.complete
+    row = E.read_log(tmp_path / "out" / "qa.jsonl")[0]
+    assert (row["question"], row["question_en"], row["lang"]) == ("wie geht es dir", "how are you", "de")
+    assert (row["answer"], row["answer_en"]) == ("answer to: wie geht es dir", "the reply to how are you")
+    assert row["translator"].startswith("seq2seq/")
 
 
 def test_bergamot_portuguese_round_trip():

@@ -298,10 +298,11 @@ def run(tasks: Sequence[Task], out_dir: str | Path, params: SamplingParams, *, s
             question = q_cache.get((task.qid, task.lang), lambda: translator.translate([q_en], "en", task.lang)[0])
         else:
             question = task.question
+        back = task.lang != "en" and translator.name != "none" and translator.supports(task.lang, "en")
         if not q_en:
             q_en = question if task.lang == "en" else (
                 q_cache.get((task.qid, "en<-", task.lang), lambda: translator.translate([question], task.lang, "en")[0])
-                if translator.name != "none" else None)
+                if back else None)
         seed = row_seed(params.seed, task.key, past_failures[task.key])
         p = params.with_seed(seed)
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
@@ -311,7 +312,7 @@ def run(tasks: Sequence[Task], out_dir: str | Path, params: SamplingParams, *, s
             raise BackendError(f"empty answer (finish_reason={result.finish_reason})")
         if task.lang == "en":
             answer_en = answer
-        elif translator.name != "none":
+        elif back:
             answer_en = translator.translate([answer], task.lang, "en")[0]
         else:
             answer_en = None

@@ -76,10 +76,10 @@ def elicit(
     tr = get_translator(translator, **opts)
     for code in langs:
         if code != "en" and tr.name != "none":
-            if (table["lang"] == code).any():
-                tr.check(code, "en")
-            else:
-                tr.check("en", code)
+            if not (table["lang"] == code).any():
+                tr.check("en", code)  # the questions must be translated: a hard requirement
+            if not tr.supports(code, "en"):
+                err.print(f"note: {tr.name} cannot translate {code} -> en; answers in {code} keep answer_en empty")
     backends = _backends(model, **opts)
     tasks = E.plan(table, langs, backends, limit, can_translate=tr.name != "none")
     params = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k or None, max_tokens=max_tokens, seed=seed)
