@@ -102,3 +102,23 @@ def test_kill_9_midway_then_resume_exactly_once(tmp_path):
     assert rows[:len(before)] == before  # nothing rewritten, nothing lost
     assert f"{len(before)} already done" in again.stderr.replace("\n", " ")
     assert len(pd.read_parquet(out / "qa.parquet")) == 12
+
+
+def test_generate_and_paraphrase_commands_with_smollm2(tmp_path, capsys, monkeypatch):
+    """The generation commands end to end with the real model (what it writes is cleaned, not judged)."""
+    from univar.cli import main
+
+    monkeypatch.setenv("UNIVAR_LLAMA_THREADS", "1")
+    out = tmp_path / "q.csv"
+    assert main(["questions", "generate", "-m", "smollm2", "--value", "Tradition", "--source", "schwartz", "--n", "3",
+                 "--max-tokens", "96", "--situation", "lying to protect a friend", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert set(table.columns) >= {"qid", "question", "lang", "source"}
+    assert table["question"].str.endswith("?").all() and table["qid"].is_unique
+    seed_q = tmp_path / "seed.txt"
+    seed_q.write_text("Should I forgive a friend who lied to me?\n")
+    para = tmp_path / "p.csv"
+    assert main(["questions", "paraphrase", str(seed_q), "--n", "2", "-m", "smollm2", "--out", str(para)]) == 0
+    paraphrased = pd.read_csv(para)
+    assert paraphrased["question"].iloc[0] == "Should I forgive a friend who lied to me?"
+    assert len(paraphrased) <= 3 and (paraphrased["group"] == paraphrased["qid"].iloc[0]).all()

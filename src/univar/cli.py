@@ -59,11 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; finished work is kept (re-run to resume)", file=sys.stderr)
         return 130
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            print(f"error: {exc.format_message()}", file=sys.stderr)
+    except Exception as exc:
+        # usage errors (bad flag, bad value) from click, or from the copy of click that typer vendors
+        if type(exc).__name__ in {"UsageError", "BadParameter", "MissingParameter", "NoSuchOption",
+                                  "BadOptionUsage", "BadArgumentUsage", "NoArgsIsHelpError", "ClickException"}:
+            message = " ".join(exc.format_message().split())
+            print(f"error: {message}", file=sys.stderr)
             return 2
         raise
     return 0

@@ -53,7 +53,7 @@ def _decode(raw: bytes, file: str) -> str:
         raise QAError(f"undecodable bytes (not UTF-8: byte 0x{raw[exc.start]:02x})", file, line) from None
 
 
-def _read_delimited(text: str, file: str, delimiter: str) -> tuple[list[dict[str, str]], list[int]]:
+def _read_delimited(text: str, file: str, delimiter: str) -> tuple[pd.DataFrame, list[int]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
@@ -80,13 +80,14 @@ def _read_delimited(text: str, file: str, delimiter: str) -> tuple[list[dict[str
         start = reader.line_num + 1
     if not header or header == [""]:
         raise QAError("empty file (no header)", file, 0)
-    return rows, lines
+    return pd.DataFrame.from_records(rows, columns=header), lines
 
 
 def _read_jsonl(text: str, file: str) -> tuple[list[dict], list[int]]:
     rows: list[dict] = []
     lines: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines are separated by "\n" only; str.splitlines would also split inside text at U+0085, U+2028...
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -148,20 +149,24 @@ def read_qa(source: str | Path, mapping: Mapping[str, str] | None = None) -> pd.
         text = _decode(raw, label)
         if kind == "jsonl":
             records, rows_at = _read_jsonl(text, label)
+            if not records:
+                raise QAError("empty file (no records)", label, 0)
+            frame = pd.DataFrame.from_records(records)
         else:
-            records, rows_at = _read_delimited(text, label, "\t" if kind == "tsv" else ",")
-        frame = pd.DataFrame.from_records(records)
-        if not records and kind == "jsonl":
-            raise QAError("empty file (no records)", label, 0)
-    return validate(frame, label, rows_at, mapping)
+            frame, rows_at = _read_delimited(text, label, "\t" if kind == "tsv" else ",")
+    return validate(frame, label, rows_at, mapping, header_row=1 if kind in ("csv", "tsv") else 0)
 
 
 def validate(
-    frame: pd.DataFrame, label: str, rows_at: Sequence[int] | None = None, mapping: Mapping[str, str] | None = None
+    frame: pd.DataFrame, label: str, rows_at: Sequence[int] | None = None, mapping: Mapping[str, str] | None = None,
+    header_row: int = 0,
 ) -> pd.DataFrame:
-    """Check an in-memory table as :func:`read_qa` does; ``rows_at`` gives each row's line for messages."""
+    """Check an in-memory table as :func:`read_qa` does.
+
+    ``rows_at`` gives each row's line for messages and ``header_row`` the line of the column names
+    (1 for CSV, 0 where the format has no header line).
+    """
     rows_at = list(rows_at) if rows_at is not None else list(range(1, len(frame) + 1))
-    header_row = 1 if rows_at and rows_at[0] > 1 else 0
     if mapping:
         missing = [old for old in mapping if old not in frame.columns]
         if missing:

@@ -20,6 +20,8 @@ def train(
     epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")] = 60,
     batch_size: Annotated[int, typer.Option("--batch-size", help="View pairs per step and process.")] = 256,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    hidden: Annotated[int, typer.Option(help="Set mode: hidden width of the residual head.")] = 1024,
+    dropout: Annotated[float, typer.Option(help="Set mode: dropout in the head.")] = 0.1,
     batching: Annotated[str, typer.Option(help="mask (same-class negatives masked), class (one pair per class per batch) or none (the paper's).")] = "mask",
     pooling: Annotated[str, typer.Option(help="Set mode: mean or attention pooling of a view.")] = "mean",
     symmetric: Annotated[bool, typer.Option("--symmetric", help="Symmetric InfoNCE (both directions).")] = False,
@@ -39,7 +41,7 @@ def train(
 
     from univar.model.train import TrainConfig, train as run_train
 
-    cfg = TrainConfig(mode=mode, lam=lam, base=base, epochs=epochs, batch_size=batch_size, lr=lr, batching=batching,
+    cfg = TrainConfig(mode=mode, lam=lam, base=base, epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden, dropout=dropout, batching=batching,
                       pooling=pooling, symmetric=symmetric, learnable_scale=learnable_scale, seed=seed,
                       val_fold=val_fold, exclude_folds=sorted(set(exclude_fold)), patience=patience,
                       steps_per_epoch=steps_per_epoch, max_length=max_length, micro_batch=micro_batch)

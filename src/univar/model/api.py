@@ -40,13 +40,21 @@ def as_texts(qas: QAs) -> list[str]:
     return out
 
 
+_BASES: dict[str, Encoder] = {}
+
+
 def base_encoder(spec: str) -> Encoder:
-    """The frozen per-QA encoder under a set-mode head (a named baseline or a sentence-transformers folder)."""
+    """The frozen per-QA encoder under a set-mode head (a named baseline or a sentence-transformers folder).
+
+    Named bases are loaded once per process: they never change, and loading a transformer costs seconds.
+    """
     if spec in ("univar", "tfidf"):
         raise UnivarError(f"base encoder {spec!r} cannot be used (tfidf is refitted per corpus; univar is circular)")
     if Path(spec).is_dir() and (Path(spec) / io.CONFIG).exists():
         raise UnivarError("a univar model cannot be the base of another univar model")
-    return get_encoder(spec)
+    if spec not in _BASES or Path(spec).is_dir():
+        _BASES[spec] = get_encoder(spec)
+    return _BASES[spec]
 
 
 class UniVaR:

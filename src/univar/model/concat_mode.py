@@ -49,7 +49,7 @@ class ConcatTrainer:
         self.base_path = sentence_transformer_path(cfg.base)
         st = SentenceTransformer(str(self.base_path), device="cpu", local_files_only=True, trust_remote_code=False)
         st.max_seq_length = cfg.max_length
-        self.dim = int(st.get_sentence_embedding_dimension())
+        self.dim = int((getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension)())
         self.module = nn.ModuleDict({
             "encoder": st,
             "loss": InfoNCELoss(cfg.scale, cfg.symmetric, cfg.learnable_scale, mask_same_class=cfg.batching != "none"),
@@ -61,7 +61,7 @@ class ConcatTrainer:
 
     def _forward(self, texts: list[str]) -> torch.Tensor:
         st = self.module["encoder"]
-        features = st.tokenize(texts)
+        features = (getattr(st, "preprocess", None) or st.tokenize)(texts)
         return st(features)["sentence_embedding"]
 
     def step(self, batch: ViewBatch) -> float:

@@ -225,12 +225,11 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
             torch.manual_seed(cfg.seed + 1 + ctx.rank)  # dropout streams differ per rank
             base_score = score()
             history.append({"epoch": 0, "loss": None, "val_knn_acc": base_score})
-            if ctx.main:
-                best = base_score if base_score is not None else -1.0
+            if ctx.main and base_score is not None:  # epoch 0, the base encoder, is a candidate
+                best = base_score
                 save_best(0, base_score, history)
                 checkpoint(0, 0, best, 0, 0, history)
-                if base_score is not None:
-                    say(f"epoch 0 (base encoder {cfg.base}): val k-NN acc {base_score:.4f}")
+                say(f"epoch 0 (base encoder {cfg.base}): val k-NN acc {base_score:.4f}")
 
         stop = bad >= cfg.patience and validate
         todo = max(0, cfg.epochs - start_epoch) * steps

@@ -1,0 +1,119 @@
+"""The embedding cache: hits and misses, damaged entries, and runs killed in the middle of a write."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from univar.cache import EmbeddingCache, cache_dir, text_key
+from univar.encoders import EmbedStats, embed, get_encoder
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("UNIVAR_CACHE_DIR", str(tmp_path / "a"))
+    assert cache_dir() == tmp_path / "a"
+    monkeypatch.delenv("UNIVAR_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "univar"
+
+
+def test_hits_and_misses(tmp_path):
+    cache = EmbeddingCache("enc:a", 3, root=tmp_path)
+    keys = [text_key("one"), text_key("two")]
+    cache.put(keys, np.array([[1, 2, 3], [4, 5, 6]], dtype=np.float32))
+    found = cache.get([text_key("one"), text_key("three")])
+    assert list(found) == [text_key("one")]
+    np.testing.assert_array_equal(found[text_key("one")], [1, 2, 3])
+    other = EmbeddingCache("enc:b", 3, root=tmp_path)  # another encoder never sees these vectors
+    assert other.get(keys) == {}
+
+
+def test_damaged_entry_is_a_miss_and_is_replaced(tmp_path, caplog):
+    cache = EmbeddingCache("enc", 4, root=tmp_path)
+    key = text_key("x")
+    cache.put([key], np.ones((1, 4)))
+    with sqlite3.connect(cache.path) as db:
+        db.execute("UPDATE emb SET vec = ? WHERE key = ?", (b"\x00\x01\x02", key))
+    assert cache.get([key]) == {}
+    assert "damaged cache entr" in caplog.text
+    cache.put([key], np.full((1, 4), 2.0))
+    np.testing.assert_array_equal(cache.get([key])[key], [2, 2, 2, 2])
+
+
+def test_unreadable_database_is_moved_aside(tmp_path, caplog):
+    cache = EmbeddingCache("enc", 4, root=tmp_path)
+    path = cache.path
+    cache.close()
+    path.write_bytes(b"this is not a database" * 100)
+    fresh = EmbeddingCache("enc", 4, root=tmp_path)
+    assert len(fresh) == 0 and path.with_suffix(".corrupt").exists()
+
+
+def test_second_run_embeds_nothing(small_qa, minilm):
+    from univar.qa import qa_texts
+
+    texts = qa_texts(small_qa)[:60]
+    first, second = EmbedStats(), EmbedStats()
+    a = embed(texts, minilm, stats=first)
+    b = embed(texts, minilm, stats=second)
+    assert first.embedded == len(set(texts)) and second.embedded == 0 and second.cached == len(set(texts))
+    np.testing.assert_array_equal(a, b)
+
+
+KILLED_RUN = """
+import sys
+from univar.encoders import embed, get_encoder
+texts = [line for line in open(sys.argv[1], encoding="utf-8").read().split("\\n") if line]
+embed(texts, get_encoder("minilm"), chunk=16, progress=False)
+"""
+
+
+def test_kill_during_embedding_leaves_whole_batches_and_resumes(tmp_path, small_qa, minilm):
+    from univar.qa import qa_texts
+
+    texts = list(dict.fromkeys(qa_texts(small_qa)))[60:220]
+    corpus = tmp_path / "texts.txt"
+    corpus.write_text("\n".join(texts), encoding="utf-8")
+    env = {**os.environ, "UNIVAR_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(corpus)], env=env)
+    db_dir = tmp_path / "cache" / "embeddings"
+    deadline = time.time() + 240
+    stored = 0
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        dbs = list(db_dir.glob("*.sqlite")) if db_dir.exists() else []
+        if dbs:
+            try:
+                with sqlite3.connect(dbs[0], timeout=1) as db:
+                    stored = db.execute("SELECT COUNT(*) FROM emb").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            if stored >= 32:
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert stored >= 32, "the run never committed a batch before the deadline"
+
+    cache = EmbeddingCache(minilm.id, minilm.dim, root=tmp_path / "cache")
+    kept = len(cache)
+    assert kept % 16 == 0 and 0 < kept < len(texts)  # whole chunks only, never a torn one
+    assert len(cache.get([text_key(t) for t in texts])) == kept  # every stored vector reads back intact
+    cache.close()
+
+    os.environ["UNIVAR_CACHE_DIR"] = str(tmp_path / "cache")
+    try:
+        stats = EmbedStats()
+        resumed = embed(texts, minilm, stats=stats, progress=False)
+    finally:
+        del os.environ["UNIVAR_CACHE_DIR"]
+    assert stats.cached == kept and stats.embedded == len(texts) - kept
+    direct = minilm.encode_batch(texts)
+    cos = (resumed * direct).sum(1) / np.linalg.norm(resumed, axis=1) / np.linalg.norm(direct, axis=1)
+    assert cos.min() > 0.999

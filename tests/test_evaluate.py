@@ -1,0 +1,86 @@
+"""Value-identification metrics against cases computed by hand, and the split rules of DESIGN.md."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from univar.errors import UnivarError
+from univar.evaluate import (evaluate_embeddings, knn_scores, linear_probe, question_fold, split_indices,
+                             top_k_accuracy)
+
+
+def test_top_k_accuracy_by_hand():
+    scores = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
+    classes = ["a", "b", "c"]
+    truth = ["c", "a", "b"]
+    # row 0 ranks b, c, a; row 1 ranks a, b, c; row 2 ranks c, b, a
+    assert top_k_accuracy(scores, classes, truth, 1) == pytest.approx(1 / 3)
+    assert top_k_accuracy(scores, classes, truth, 2) == pytest.approx(1.0)
+    assert top_k_accuracy(scores, classes, ["z", "z", "z"], 3) == 0.0  # unseen labels never hit
+
+
+def test_knn_by_hand():
+    train = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [0.2, 0.8]], dtype=np.float32)
+    y_train = np.array(["x", "x", "y", "y", "y"], dtype=object)
+    test = np.array([[1, 0.05], [0.05, 1]], dtype=np.float32)
+    y_test = np.array(["x", "x"], dtype=object)
+    scores = knn_scores(train, y_train, test, y_test, k=2)
+    assert scores == {"k": 2, "acc": 0.5, "f1": pytest.approx(2 / 3)}
+    # with k=5 every vote is 2 x against 3 y: both predicted y
+    assert knn_scores(train, y_train, test, y_test, k=5)["acc"] == 0.0
+
+
+def test_linear_probe_separates_separable_data():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 8)) * 5
+    labels = np.repeat(np.array(["a", "b", "c", "d"], dtype=object), 30)
+    x = centres[np.repeat(np.arange(4), 30)] + rng.normal(size=(120, 8))
+    scores = linear_probe(x[::2], labels[::2], x[1::2], labels[1::2])
+    assert scores["acc@1"] == 1.0 and scores["f1"] == 1.0 and scores["acc@10"] == 1.0
+
+
+def test_question_fold_is_the_design_hash():
+    q = "  Should I Value Tradition?  "
+    expected = int(hashlib.sha1("should i value tradition?".encode()).hexdigest(), 16) % 5
+    assert question_fold(q) == expected
+
+
+def test_question_split_keeps_questions_on_one_side():
+    questions = [f"question {i}" for i in range(200) for _ in range(3)]
+    labels = ["m1", "m2", "m3"] * 200
+    train, test = split_indices(labels, questions, "question")
+    assert set(np.array(questions)[train]).isdisjoint(np.array(questions)[test])
+    assert all(question_fold(questions[i]) == 0 for i in test)
+    assert 0.1 < len(test) / len(questions) < 0.3
+
+
+def test_random_split_is_per_class_and_seeded():
+    labels = ["a"] * 50 + ["b"] * 10 + ["c"] * 1
+    questions = [str(i) for i in range(len(labels))]
+    train, test = split_indices(labels, questions, "random", 0.2, seed=3)
+    tested = np.array(labels, dtype=object)[test]
+    assert (tested == "a").sum() == 10 and (tested == "b").sum() == 2 and (tested == "c").sum() == 0
+    again = split_indices(labels, questions, "random", 0.2, seed=3)
+    other = split_indices(labels, questions, "random", 0.2, seed=4)
+    assert np.array_equal(test, again[1]) and not np.array_equal(test, other[1])
+
+
+def test_evaluation_is_reproducible_and_reports_the_contract():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(90, 5)).astype(np.float32)
+    labels = np.repeat(np.array(["m$en", "m$pt", "n$en"], dtype=object), 30)
+    questions = [f"q{i % 30}" for i in range(90)]
+    a = evaluate_embeddings(x, labels, questions, encoder="e", k=5, seed=0).to_json()
+    b = evaluate_embeddings(x, labels, questions, encoder="e", k=5, seed=0).to_json()
+    assert a == b
+    assert list(a) == ["encoder", "split", "target", "n_classes", "chance", "n_train", "n_test", "knn", "linear"]
+    assert list(a["knn"]) == ["k", "acc", "f1"] and list(a["linear"]) == ["acc@1", "acc@5", "acc@10", "f1"]
+    assert a["n_classes"] == 3 and a["chance"] == pytest.approx(1 / 3) and a["n_train"] + a["n_test"] == 90
+
+
+def test_a_single_class_is_refused():
+    with pytest.raises(UnivarError, match="at least 2 classes"):
+        evaluate_embeddings(np.zeros((4, 2)), ["a"] * 4, ["q"] * 4)
