@@ -84,3 +84,16 @@ def test_evaluation_is_reproducible_and_reports_the_contract():
 def test_a_single_class_is_refused():
     with pytest.raises(UnivarError, match="at least 2 classes"):
         evaluate_embeddings(np.zeros((4, 2)), ["a"] * 4, ["q"] * 4)
+
+
+def test_faiss_and_sklearn_agree():
+    pytest.importorskip("faiss")
+    from univar.evaluate import knn_predict
+
+    rng = np.random.default_rng(2)
+    train = rng.normal(size=(500, 16)).astype(np.float32)
+    y_train = rng.choice(np.array(["a", "b", "c", "d"], dtype=object), 500)
+    test = rng.normal(size=(200, 16)).astype(np.float32)
+    a = knn_predict(train, y_train, test, 15, backend="sklearn")
+    b = knn_predict(train, y_train, test, 15, backend="faiss")
+    assert (a == b).mean() == 1.0

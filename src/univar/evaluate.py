@@ -13,6 +13,7 @@ probe on per-QA embeddings, scored by accuracy and weighted F1 against chance. T
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -22,6 +23,7 @@ import pandas as pd
 from univar.errors import UnivarError
 from univar.qa import class_labels, qa_texts
 
+log = logging.getLogger("univar")
 SPLITS = ("random", "question")
 TARGETS = ("class", "model", "lang")
 N_FOLDS = 5
@@ -65,14 +67,59 @@ def top_k_accuracy(scores: np.ndarray, classes: Sequence[str], truth: Sequence[s
     return float(hits.mean()) if len(hits) else 0.0
 
 
-def knn_scores(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray, k: int = 50) -> dict:
-    """Majority vote of the ``k`` nearest training QAs by cosine similarity (ties: the lower label)."""
-    from sklearn.metrics import f1_score
-    from sklearn.neighbors import KNeighborsClassifier
+# Above this many train x test pairs FAISS's exact inner-product search beats scikit-learn's brute force
+# (bench/knn_scaling.py measures the crossover); below it scikit-learn is as fast and has no extra setup.
+FAISS_FROM_PAIRS = 20_000_000
 
-    k_used = max(1, min(k, len(train)))
-    knn = KNeighborsClassifier(n_neighbors=k_used, metric="cosine", algorithm="brute")
-    predicted = knn.fit(train, y_train).predict(test)
+
+def knn_backend(n_train: int, n_test: int, backend: str = "auto") -> str:
+    """Which exact k-NN implementation to use: ``sklearn`` or ``faiss`` (when installed and worth it)."""
+    if backend != "auto":
+        return backend
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return "sklearn"
+    return "faiss" if n_train * n_test >= FAISS_FROM_PAIRS else "sklearn"
+
+
+def knn_predict(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, k: int, backend: str = "auto") -> np.ndarray:
+    """Majority vote of the ``k`` nearest training rows by cosine similarity; ties go to the lower label.
+
+    Both backends are exact searches and vote the same way (scikit-learn's rule), so they agree except
+    where two neighbours sit at exactly the same distance at the k-th place.
+    """
+    k = max(1, min(k, len(train)))
+    chosen = knn_backend(len(train), len(test), backend)
+    log.info("k-NN: %s (%d train x %d test, k=%d)", chosen, len(train), len(test), k)
+    if chosen == "sklearn":
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute").fit(train, y_train).predict(test)
+    import faiss
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
+
+    classes, codes = np.unique(y_train, return_inverse=True)
+    index = faiss.IndexFlatIP(train.shape[1])
+    index.add(unit(train))
+    predicted = np.empty(len(test), dtype=np.int64)
+    for start in range(0, len(test), 4096):  # bounded memory for the neighbour lists
+        _, neighbours = index.search(unit(test[start : start + 4096]), k)
+        votes = np.zeros((len(neighbours), len(classes)), dtype=np.int32)
+        np.add.at(votes, (np.arange(len(neighbours))[:, None], codes[neighbours]), 1)
+        predicted[start : start + len(neighbours)] = votes.argmax(axis=1)
+    return classes[predicted]
+
+
+def knn_scores(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray, k: int = 50,
+               backend: str = "auto") -> dict:
+    """k-NN accuracy and weighted F1 (see :func:`knn_predict`)."""
+    from sklearn.metrics import f1_score
+
+    predicted = knn_predict(train, y_train, test, k, backend)
     return {"k": k, "acc": float(np.mean(predicted == y_test)),
             "f1": float(f1_score(y_test, predicted, average="weighted", zero_division=0))}
 
