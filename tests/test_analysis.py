@@ -105,8 +105,14 @@ def test_class_distances_agree_with_direct_computation_and_cis_contain_estimates
     dist = class_distances(vectors, labels, n_boot=300, seed=0)
     assert dist.classes == ["a$en", "b$en", "c$en"]
     assert dist.sizes == [60, 50, 70]
-    means = np.stack([a.mean(0), b.mean(0), c.mean(0)])
-    assert np.allclose(dist.cosine, cosine_distances(means) * (1 - np.eye(3)))
+    # debiased cosine: the squared length of a mean from pairs of distinct QAs only
+    def norm2(x):
+        s = x.sum(0)
+        return (s @ s - (x * x).sum()) / (len(x) * (len(x) - 1))
+    expected = 1 - a.mean(0) @ b.mean(0) / np.sqrt(norm2(a) * norm2(b))
+    assert dist.cosine[0, 1] == pytest.approx(expected)
+    naive = cosine_distances(np.stack([a.mean(0), b.mean(0), c.mean(0)]))
+    assert dist.cosine[0, 2] < naive[0, 2]  # the naive distance of two alike classes is inflated by noise
     assert dist.energy[0, 1] == pytest.approx(energy_distance(a, b))
     assert dist.energy[1, 2] == pytest.approx(energy_distance(b, c))
     for metric in ("cosine", "energy"):
@@ -119,6 +125,61 @@ def test_class_distances_agree_with_direct_computation_and_cis_contain_estimates
     assert dist.energy_lo[0, 1] > 0.5 and dist.energy_lo[1, 2] > 0.5
     long = dist.long()
     assert len(long) == 3 and set(long.columns) >= {"class_a", "class_b", "cosine", "cosine_lo", "energy_hi"}
+
+
+def test_debiased_cosine_is_near_zero_for_one_distribution_whatever_the_sizes():
+    """Like sentence embeddings: a mean of length ~1 against a per-QA spread of 0.3 in each of 32 directions."""
+    centre = np.zeros(32)
+    centre[0] = 1.0
+    gaps, naives = [], []
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        big, small = rng.normal(scale=0.3, size=(400, 32)) + centre, rng.normal(scale=0.3, size=(20, 32)) + centre
+        far = rng.normal(scale=0.3, size=(20, 32)) + np.roll(centre, 1)
+        vectors = np.vstack([big, small, far])
+        labels = ["big$en"] * 400 + ["small$en"] * 20 + ["far$en"] * 20
+        dist = class_distances(vectors, labels, n_boot=20, seed=0).matrix("cosine")
+        gaps.append(dist.loc["big$en", "small$en"])
+        naives.append(cosine_distances(np.stack([big.mean(0), small.mean(0)]))[0, 1])
+        assert dist.loc["big$en", "far$en"] == pytest.approx(1.0, abs=0.25)  # orthogonal centres (noise ~0.07)
+    # 20 noisy QAs: the naive distance mistakes noise for a difference (~0.06); the debiased one does not
+    assert np.mean(naives) > 0.04
+    assert abs(np.mean(gaps)) < 0.01 and max(abs(g) for g in gaps) < 0.03
+
+
+def test_paired_design_leaves_out_same_question_pairs():
+    """Three LLMs answer the same 60 questions; an answer is question topic + LLM offset + noise.
+
+    The true class means are centre + offset (topics average out), so the true cosine distance is known.
+    Ignoring that answers to one question are alike because of the question, the naive distances are off;
+    with the questions given they match the truth, and the question bootstrap covers it.
+    """
+    rng = np.random.default_rng(2)
+    dim, n_q = 24, 60
+    centre = np.zeros(dim)
+    centre[0] = 1.0
+    offsets = {"a": np.zeros(dim), "b": np.zeros(dim), "c": np.zeros(dim)}
+    offsets["c"][1] = 0.6
+    topics = rng.normal(scale=0.5, size=(n_q, dim))
+    rows, labels, questions = [], [], []
+    for name, off in offsets.items():
+        for q in range(n_q):
+            rows.append(centre + off + topics[q] + rng.normal(scale=0.15, size=dim))
+            labels.append(f"{name}$en")
+            questions.append(f"question {q}")
+    vectors = np.array(rows)
+    truth = cosine_distances(np.stack([centre + offsets[n] for n in "abc"]))
+    dist = class_distances(vectors, labels, groups=questions, n_boot=300, seed=0)
+    assert dist.paired
+    assert dist.cosine[0, 1] == pytest.approx(truth[0, 1], abs=0.01)  # a and b: same values, distance ~0
+    assert dist.cosine[0, 2] == pytest.approx(truth[0, 2], abs=0.04)  # c leans away: ~0.14
+    assert dist.cosine_lo[0, 2] <= truth[0, 2] <= dist.cosine_hi[0, 2]
+    assert dist.cosine_lo[0, 2] > dist.cosine_hi[0, 1]  # c is clearly farther than b
+    off = ~np.eye(3, dtype=bool)
+    for metric in ("cosine", "energy"):
+        est, lo, hi = (getattr(dist, metric), getattr(dist, f"{metric}_lo"), getattr(dist, f"{metric}_hi"))
+        assert np.all(lo[off] <= est[off] + 1e-12) and np.all(est[off] <= hi[off] + 1e-12)
+    assert dist.energy_lo[0, 1] <= 0.01 and dist.energy_lo[0, 2] > 0.05
 
 
 def test_class_distances_subsample_for_energy_and_need_two_classes():

@@ -132,7 +132,9 @@ def run_demo(out_dir: Path, per_class: int | None = None, console: Console | Non
     clock.lap("map")
 
     # compare
-    dist, near = rp.write_compare_files(vectors[primary], labels, out_dir, primary, DATASET, n_boot=N_BOOT)
+    questions = table["question"].to_numpy()
+    dist, near = rp.write_compare_files(vectors[primary], labels, out_dir, primary, DATASET, groups=questions,
+                                        n_boot=N_BOOT)
     clock.lap("compare")
 
     # questionnaire validity: ratings from the full dataset (no embedding needed), distances per encoder
@@ -140,7 +142,7 @@ def run_demo(out_dir: Path, per_class: int | None = None, console: Console | Non
     for enc in loaded:
         from univar.analysis import class_distances
 
-        d = dist if enc.name == primary else class_distances(vectors[enc.name], labels, n_boot=0)
+        d = dist if enc.name == primary else class_distances(vectors[enc.name], labels, groups=questions, n_boot=0)
         for metric in ("cosine", "energy"):
             try:
                 validity[(enc.name, metric)] = questionnaire_validity(full, rp.class_names(full), d.matrix(metric),

@@ -193,7 +193,8 @@ def write_map_files(table: pd.DataFrame, vectors: np.ndarray, out_dir: str | Pat
         frames = []
         for name in sorted(set(new_labels.tolist())):
             mask = new_labels == name
-            near = nearest_classes(new_vectors[mask], vectors, labels, k=5)
+            near = nearest_classes(new_vectors[mask], vectors, labels, k=5, groups=table["question"].to_numpy(),
+                                   new_groups=new_table["question"].to_numpy()[mask])
             near.insert(0, "new", name)
             frames.append(near)
         nearest = pd.concat(frames, ignore_index=True)
@@ -212,15 +213,18 @@ def write_map_files(table: pd.DataFrame, vectors: np.ndarray, out_dir: str | Pat
 
 
 def write_compare_files(vectors: np.ndarray, labels: Sequence[str], out_dir: str | Path, encoder_name: str,
-                        source: str, *, n_boot: int = 200, seed: int = 0, neighbours: int = 3):
+                        source: str, *, groups: Sequence[str] | None = None, n_boot: int = 200, seed: int = 0,
+                        neighbours: int = 3):
     """Class distances with CIs -> ``distances.csv``, ``neighbours.csv``, ``heatmap.png`` (cosine),
-    ``heatmap_energy.png`` and ``dendrogram.png``. Returns ``(distances, neighbours_frame)``."""
+    ``heatmap_energy.png`` and ``dendrogram.png``. Returns ``(distances, neighbours_frame)``.
+
+    ``groups`` are the questions of the QAs: shared questions make them the bootstrap's units."""
     from univar.analysis import class_distances, nearest_neighbours
     from univar.viz import dendrogram_png, heatmap_png
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dist = class_distances(vectors, labels, n_boot=n_boot, seed=seed)
+    dist = class_distances(vectors, labels, groups=groups, n_boot=n_boot, seed=seed)
     dist.long().to_csv(out_dir / "distances.csv", index=False, float_format="%.6f")
     cos = dist.matrix("cosine")
     k = min(neighbours, len(dist.classes) - 1)

@@ -92,8 +92,9 @@ def compare(
     table = load_data(data, map_)
     enc, vectors = _embed(table, encoder)
     labels = class_names(table)
-    dist, near = write_compare_files(vectors, labels, out_dir, enc.name, " + ".join(data), n_boot=bootstrap,
-                                     seed=seed, neighbours=neighbours)
+    dist, near = write_compare_files(vectors, labels, out_dir, enc.name, " + ".join(data),
+                                     groups=table["question"].to_numpy(), n_boot=bootstrap, seed=seed,
+                                     neighbours=neighbours)
     from rich.table import Table
 
     t = Table(title=f"nearest classes · {enc.name} · cosine distance between class means"
