@@ -54,14 +54,6 @@ def test_elicit_in_process_records_provenance(smollm2, tmp_path):
     assert len(read_qa(tmp_path / "qa.parquet")) == 3  # a valid QA table for every other command
 
 
-def test_hf_backend_reads_the_same_gguf():
-    pytest.importorskip("gguf")
-    backend = get_backend("hf/smollm2")
-    out = backend.chat([{"role": "user", "content": "Say hello."}], SamplingParams(max_tokens=4, seed=1))
-    assert out.text.strip() and out.usage["completion_tokens"] <= 4
-    assert backend.name == "smollm2-hf"
-
-
 def test_llama_cpp_server_on_loopback(tmp_path):
     with LlamaServer(threads=1) as server:
         backend = get_backend("openai/smollm2", base_url=server.url, api_key="unused", concurrency=4)

@@ -151,6 +151,9 @@ class Seq2SeqTranslator(Translator):
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()  # our own progress bar is the one that matters
+            from univar.llm.hf import torch_threads
+
+            torch_threads()
 
             try:
                 tokenizer = AutoTokenizer.from_pretrained(str(folder))

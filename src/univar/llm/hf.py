@@ -7,11 +7,21 @@ Why: any checkpoint a researcher has on disk (including GGUF, dequantised by tra
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 from univar.errors import UnivarError
 from univar.llm.base import ChatBackend, ChatResult, Message, RetryPolicy, SamplingParams
+
+
+def torch_threads() -> None:
+    """Honour ``$UNIVAR_TORCH_THREADS``: on a CPU shared with other jobs one thread can be many times faster."""
+    value = os.environ.get("UNIVAR_TORCH_THREADS")
+    if value:
+        import torch
+
+        torch.set_num_threads(max(1, int(value)))
 
 
 def load_hf(path: str | Path):
@@ -20,7 +30,10 @@ def load_hf(path: str | Path):
     if not path.exists():
         raise UnivarError(f"model not found: {path}")
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
+    torch_threads()
     if path.is_file() and path.suffix == ".gguf":
         where, kwargs = str(path.parent), {"gguf_file": path.name}
     elif path.is_dir():
