@@ -125,7 +125,9 @@ class _UnitPairs:
         # a class mean indistinguishable from zero has no direction to debias: keep its naive length
         norm2 = np.where(norm2 > 0, norm2, np.diag(naive))
         norm = np.sqrt(np.clip(norm2, 1e-24, None))
-        return np.clip(1.0 - inner / np.outer(norm, norm), 0.0, 2.0)
+        # not clipped at 0: like the energy U-statistic, an estimate below 0 says "indistinguishable" and
+        # still ranks; clipping would turn several near classes into ties
+        return np.clip(1.0 - inner / np.outer(norm, norm), -1.0, 2.0)
 
 
 def _units_for(groups: Sequence[str] | None, n: int) -> np.ndarray:
@@ -566,9 +568,10 @@ class Explanation:
     grouping: str  # "value" or "topic"
     values: pd.DataFrame  # one row per value, most separating first
     examples: list[dict]  # per top value: the question and both answers
+    min_qas: int = 5  # QAs per side a value needed to be scored
 
     def to_json(self) -> dict:
-        return {"class_a": self.class_a, "class_b": self.class_b, "grouping": self.grouping,
+        return {"class_a": self.class_a, "class_b": self.class_b, "grouping": self.grouping, "min_qas": self.min_qas,
                 "values": self.values.to_dict(orient="records"), "examples": self.examples}
 
 
@@ -598,40 +601,48 @@ def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str]
     ratings = keyed_ratings(table).to_numpy() if has_rating else None
     in_a, in_b = labels == a, labels == b
     questions = table["question"].to_numpy(dtype=object)
-    rows = []
-    for value in sorted(set(groups[in_a | in_b].tolist())):
-        if not str(value).strip():
-            continue
-        ra = np.flatnonzero(in_a & (groups == value))
-        rb = np.flatnonzero(in_b & (groups == value))
-        if len(ra) < min_qas or len(rb) < min_qas:
-            continue
-        # pair the two classes' answers to the same question (first answer each) when there are enough
-        first_b = {}
-        for i in rb:
-            first_b.setdefault(questions[i], i)
-        seen: set = set()
-        pa, pb = [], []
-        for i in ra:
-            q = questions[i]
-            if q in first_b and q not in seen:
-                seen.add(q)
-                pa.append(i)
-                pb.append(first_b[q])
-        paired = len(pa) >= min_qas
-        if paired:
-            sep, se = _shift_with_se(vectors[pa], vectors[pb], True)
-        else:
-            sep, se = _shift_with_se(vectors[ra], vectors[rb], False)
-        row = {grouping: value, "separation": sep, "se": se,
-               "lower": sep - se if np.isfinite(se) else sep,
-               "paired_questions": len(pa) if paired else 0, "n_a": len(ra), "n_b": len(rb)}
-        if has_rating:
-            row["rating_a"] = float(np.nanmean(ratings[ra]))
-            row["rating_b"] = float(np.nanmean(ratings[rb]))
-        rows.append(row)
+    def score(threshold: int) -> list[dict]:
+        rows = []
+        for value in sorted(set(groups[in_a | in_b].tolist())):
+            if not str(value).strip():
+                continue
+            ra = np.flatnonzero(in_a & (groups == value))
+            rb = np.flatnonzero(in_b & (groups == value))
+            if len(ra) < threshold or len(rb) < threshold:
+                continue
+            # pair the two classes' answers to the same question (first answer each) when there are enough
+            first_b: dict = {}
+            for i in rb:
+                first_b.setdefault(questions[i], i)
+            seen: set = set()
+            pa, pb = [], []
+            for i in ra:
+                q = questions[i]
+                if q in first_b and q not in seen:
+                    seen.add(q)
+                    pa.append(i)
+                    pb.append(first_b[q])
+            paired = len(pa) >= threshold
+            if paired:
+                sep, se = _shift_with_se(vectors[pa], vectors[pb], True)
+            else:
+                sep, se = _shift_with_se(vectors[ra], vectors[rb], False)
+            row = {grouping: value, "separation": sep, "se": se,
+                   "lower": sep - se if np.isfinite(se) else sep,
+                   "paired_questions": len(pa) if paired else 0, "n_a": len(ra), "n_b": len(rb)}
+            if has_rating:
+                row["rating_a"] = float(np.nanmean(ratings[ra]))
+                row["rating_b"] = float(np.nanmean(ratings[rb]))
+            rows.append(row)
+        return rows
+
+    # small samples: rather a ranking on fewer QAs per value (said in min_qas) than none
+    for used in sorted({min_qas, min(min_qas, 3), 2}, reverse=True):
+        rows = score(used)
+        if rows:
+            break
     if not rows:
-        raise UnivarError(f"no {grouping} has {min_qas} or more QAs from both {a} and {b}")
+        raise UnivarError(f"no {grouping} has 2 or more QAs from both {a} and {b}")
     # rank by the estimate minus one standard error: a value measured on 3 questions must differ more
     # clearly than one measured on 30 to rank as high
     ranked = pd.DataFrame(rows).sort_values(["lower", "separation"], ascending=False,
@@ -659,4 +670,4 @@ def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str]
             raw = pd.to_numeric(table["rating"], errors="coerce").to_numpy()
             example["rating_a"], example["rating_b"] = float(raw[ia]), float(raw[ib])
         examples.append(example)
-    return Explanation(class_a=a, class_b=b, grouping=grouping, values=ranked, examples=examples)
+    return Explanation(class_a=a, class_b=b, grouping=grouping, values=ranked, examples=examples, min_qas=used)

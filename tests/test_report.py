@@ -1,0 +1,156 @@
+"""The map / compare / explain commands end to end, the report builder, and the demo report.
+
+Real minilm embeddings of real bundled ValueBench answers (40 questions x 6 LLMs), through the CLI's
+``main`` so exit codes and the ``error:`` contract are checked too.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from univar.cli import main
+from univar.qa import write_qa
+from univar.report import Report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def qa_files(tmp_path_factory, valuebench, small_qa):
+    folder = tmp_path_factory.mktemp("qa")
+    small = write_qa(small_qa, folder / "small.csv")
+    held = valuebench[~valuebench["question"].isin(set(small_qa["question"])) &
+                      (valuebench["model"] == "llama-7b-chat")].sample(30, random_state=1).copy()
+    held["model"] = "newcomer"
+    new = write_qa(held, folder / "new.jsonl")
+    return small, new
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory):
+    """The demo on 40 ValueBench questions (shared with the browser test)."""
+    from univar.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    buffer = io.StringIO()
+    summary = run_demo(out, per_class=40, console=Console(file=buffer, width=120))
+    return out, summary, buffer.getvalue()
+
+
+def test_map_command_with_add_lists_nearest_classes(tmp_path, qa_files, capsys):
+    small, new = qa_files
+    rc = main(["map", str(small), "--encoder", "minilm", "--out", str(tmp_path), "--add", str(new)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "nearest classes of new newcomer$en" in printed
+    assert (tmp_path / "map.png").read_bytes().startswith(PNG_MAGIC)
+    assert "Plotly.newPlot" in (tmp_path / "map.html").read_text(encoding="utf-8")
+    nearest = pd.read_csv(tmp_path / "nearest.csv")
+    assert nearest["class"].iloc[0] == "llama-7b-chat$en"  # the held-out LLM is recognised
+    # the table printed lists the same first class
+    first_row = next(line for line in printed.splitlines() if re.search(r"\b1\b.*\$en", line))
+    assert "llama-7b-chat$en" in first_row
+
+
+def test_compare_command_writes_distances_heatmap_dendrogram_and_mantel(tmp_path, qa_files, capsys):
+    small, _ = qa_files
+    rc = main(["compare", str(small), "--encoder", "minilm", "--out", str(tmp_path), "--bootstrap", "50"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    for name in ("heatmap.png", "dendrogram.png", "heatmap_energy.png"):
+        assert (tmp_path / name).read_bytes().startswith(PNG_MAGIC)
+    distances = pd.read_csv(tmp_path / "distances.csv")
+    assert len(distances) == 15
+    assert list(distances.columns[:4]) == ["class_a", "class_b", "n_a", "n_b"]
+    assert ((distances["cosine_lo"] <= distances["cosine"]) & (distances["cosine"] <= distances["cosine_hi"])).all()
+    mantel = json.loads((tmp_path / "mantel.json").read_text())
+    assert mantel["n_classes"] == 6 and mantel["exact"] and mantel["permutations"] == 720
+    assert -1 <= mantel["r"] <= 1 and 1 / 720 <= mantel["p"] <= 1
+    assert "Mantel" in printed and "nearest classes" in printed
+
+
+def test_explain_command_names_values_and_examples(tmp_path, qa_files, capsys):
+    small, _ = qa_files
+    out_json = tmp_path / "explain.json"
+    rc = main(["explain", str(small), "--encoder", "minilm", "--a", "gpt-4-1106-preview", "--b",
+               "llama-7b-chat$en", "--top", "3", "--json", str(out_json)])
+    assert rc == 0
+    data = json.loads(out_json.read_text())
+    assert data["class_a"] == "gpt-4-1106-preview$en" and data["grouping"] == "value"
+    assert len(data["examples"]) == min(3, len(data["values"]))
+    ex = data["examples"][0]
+    assert ex["question_a"] and ex["answer_a"] and ex["answer_b"]
+    assert "gpt-4-1106-preview$en" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["map", "{small}", "--encoder", "minilm", "--color", "size", "--out", "{out}"], "--color must be model or lang"),
+    (["explain", "{small}", "--encoder", "minilm", "--a", "gpt-4-1106-preview", "--b", "nobody"], "unknown class"),
+    (["compare", "{single}", "--encoder", "minilm", "--out", "{out}"], "at least 2 classes"),
+    (["map", "{small}", "--encoder", "no-such-encoder", "--out", "{out}"], "unknown encoder"),
+])
+def test_bad_input_is_one_error_line_and_exit_2(tmp_path, qa_files, small_qa, capsys, argv, message):
+    small, _ = qa_files
+    single = write_qa(small_qa[small_qa["model"] == "llama-7b-chat"], tmp_path / "single.csv")
+    rc = main([a.format(small=small, single=single, out=tmp_path / "out") for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert err[-1].startswith("error: ") and message in err[-1]
+
+
+def test_report_escapes_text_and_inlines_everything(tmp_path):
+    import plotly.graph_objects as go
+
+    from univar.viz import heatmap_png
+
+    rep = Report("A <b>title</b>")
+    rep.heading("Section & more")
+    rep.paragraph("an answer with <script>alert(1)</script>")
+    rep.table(pd.DataFrame({"class": ["x<y"], "score": [0.123456]}), caption="c", formats={"score": "{:.2f}"})
+    png = heatmap_png(pd.DataFrame([[0, 1], [1, 0]], index=list("ab"), columns=list("ab"), dtype=float),
+                      tmp_path / "h.png", "t")
+    rep.image(png, "heatmap")
+    rep.plotly(go.Figure(go.Scatter(x=[1], y=[2])), "one")
+    rep.plotly(go.Figure(go.Scatter(x=[3], y=[4])), "two")
+    page = rep.write(tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "x&lt;y" in page and ">0.12<" in page
+    assert "data:image/png;base64," in page
+    assert page.count("plotly.js v") <= 2 and len(page) > 3_000_000  # plotly.js inlined once (its banner)
+    assert 'id="one"' in page and 'id="two"' in page
+    # nothing is fetched: no external script, style sheet or image (plotly.js itself holds link strings)
+    assert not re.search(r"<(script|img|iframe)[^>]+src=\"?https?:", page)
+    assert not re.search(r"<link[^>]+href=\"?https?:", page)
+
+
+def test_demo_writes_a_self_contained_report(demo_dir):
+    out, summary, printed = demo_dir
+    report = out / "report.html"
+    assert str(report.resolve()) in printed.replace("\n", "")
+    page = report.read_text(encoding="utf-8")
+    for name in ("map.png", "map.html", "heatmap.png", "dendrogram.png", "distances.csv", "value_id.json",
+                 "mantel.json", "explain.json", "summary.json"):
+        assert (out / name).exists(), name
+    # the map, the heatmap and the value-identification table are in the one file
+    assert 'id="value-map"' in page and 'id="value-id"' in page and 'id="mantel"' in page
+    assert page.count("data:image/png;base64,") >= 3
+    assert not re.search(r"<script[^>]+src=", page)
+    value_id = json.loads((out / "value_id.json").read_text())
+    encoders = {r["encoder"] for r in value_id}
+    assert "minilm" in encoders and {r["split"] for r in value_id} == {"question", "random"}
+    for r in value_id:
+        assert r["n_classes"] == 6 and 0 <= r["linear"]["acc@1"] <= 1
+        # every score is explained in a sentence of the report
+        assert f"{100 * r['linear']['acc@1']:.1f}%" in page
+    mantel = json.loads((out / "mantel.json").read_text())
+    assert any(m["encoder"] == summary["primary"] and m["metric"] == "cosine" for m in mantel)
+    for m in mantel:
+        assert f"r = {m['r']:.3f}" in page
+    if summary["fallback_reason"]:
+        assert "not available here" in page
