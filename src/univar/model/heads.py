@@ -51,7 +51,10 @@ class SetViewEncoder(nn.Module):
         return F.normalize(self.head(x), dim=-1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        items = self.encode_items(x)  # [B, L, D]
+        return self.pool(self.encode_items(x), mask)
+
+    def pool(self, items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Pool already encoded QA vectors ``[B, L, D]`` (padding rows are ignored) into view vectors."""
         if self.pooling == "attention":
             scores = (items @ self.query) * self.dim ** 0.5
             weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)

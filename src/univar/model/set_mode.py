@@ -39,9 +39,13 @@ class SetTrainer:
         })
 
     def _views(self, index: np.ndarray) -> torch.Tensor:
+        """Run the head on the real QAs only (views are padded to the longest; about 40% is padding)."""
         idx = torch.from_numpy(index)
         mask = idx >= 0
-        return self.module["encoder"](self.x[idx.clamp(min=0)], mask)
+        encoder = self.module["encoder"]
+        items = torch.zeros(*idx.shape, self.dim)
+        items[mask] = encoder.encode_items(self.x[idx[mask]])
+        return encoder.pool(items, mask)
 
     def step(self, batch: ViewBatch) -> float:
         """Forward and backward on one batch of view pairs; returns the loss over the global batch."""

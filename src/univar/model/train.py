@@ -54,7 +54,7 @@ class TrainConfig:
     val_fold: int = 1  # question fold for validation / early stopping; -1: no validation
     exclude_folds: list[int] = field(default_factory=lambda: [0])  # folds never trained on (the test fold)
     patience: int = 8
-    steps_per_epoch: int = 0  # 0: about one pass over the training QAs
+    steps_per_epoch: int = 0  # 0: about one pass over the training QAs, at least 50 steps
     checkpoint_every: int = 1
     val_k: int = 50
     val_max_reference: int = 20000
@@ -166,7 +166,7 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
         sampler = ViewSampler(labels[train_rows], cfg.lam, cfg.batch_size, cfg.batching,
                               seed=cfg.seed * 1000 + ctx.rank)
         per_step = 2 * sampler.batch_size * ctx.world_size * (cfg.lam + 1) / 2
-        steps = cfg.steps_per_epoch or max(10, math.ceil(len(train_rows) / per_step))
+        steps = cfg.steps_per_epoch or max(50, math.ceil(len(train_rows) / per_step))
 
         def score() -> float | None:
             if not validate or not ctx.main:

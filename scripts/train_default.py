@@ -1,0 +1,146 @@
+"""``make model``: rebuild the shipped default UniVaR model and its model card.
+
+Trains the recipe in ``univar.model.recipe`` (set mode over cached minilm embeddings of bundled ValueBench
+and FULCRA, question fold 0 never seen, fold 1 for early stopping), writes the weights and ``univar.json``
+to ``src/univar/model/shipped/``, then scores it against minilm on fold 0 of each value dataset and on the
+MT-bench control, and writes ``MODEL_CARD.md`` beside the weights with those numbers.
+
+    python scripts/train_default.py [--out DIR] [--no-card]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "src" / "univar" / "model" / "shipped"
+
+
+def evaluate(model_dir: Path, datasets: list[str]) -> dict:
+    from univar.encoders import embed, get_encoder
+    from univar.evaluate import evaluate_embeddings
+    from univar.model import UniVaR
+    from univar.qa import class_labels, qa_texts, read_qa
+
+    model, minilm, out = UniVaR.load(model_dir), get_encoder("minilm"), {}
+    for name in datasets:
+        table = read_qa(f"bundled:{name}")
+        labels, questions = class_labels(table).to_numpy(), table["question"].tolist()
+        for enc_name, vectors in (("minilm", embed(qa_texts(table), minilm, progress=False)),
+                                  ("univar", model.encode_qas(table))):
+            r = evaluate_embeddings(vectors, labels, questions, split="question", encoder=enc_name)
+            out.setdefault(name, {})[enc_name] = {"n_classes": r.n_classes, "knn_acc": r.knn["acc"],
+                                                  "knn_f1": r.knn["f1"], "lin_acc1": r.linear["acc@1"],
+                                                  "lin_acc10": r.linear["acc@10"]}
+    return out
+
+
+CARD = """# UniVaR default value encoder (`--encoder univar`)
+
+A small residual head (`{params:,}` parameters, {size_mb:.1f} MB of safetensors) over frozen
+all-MiniLM-L6-v2 embeddings of `Q: {{question}} A: {{answer}}` texts, trained with the multi-view InfoNCE
+objective of UniVaR (arXiv 2404.07900): two random views (sets of 1..{lam} QAs) of one (LLM, language)
+class must embed close together, views of other classes apart. Rebuilt by `make model`
+(`scripts/train_default.py`); weights are `model.safetensors`, settings `univar.json`.
+
+## Training data
+{data}: {n_qas:,} QAs from {n_classes} (LLM, language) classes, all English:
+{classes}.
+Question fold 0 (`sha1(question) % 5 == 0`, the `--split question` test fold) was never trained on; fold 1
+({n_val:,} QAs) was held out for validation and early stopping; {n_train:,} QAs were trained on.
+MT-bench (bundled, non-value) was left out on purpose: it is the control.
+
+## Settings
+set mode, lambda {lam} (view sizes uniform in 1..{lam}), mean pooling, head hidden width {hidden},
+dropout {dropout}; InfoNCE with cosine similarity and a fixed logit scale {scale:g} (the paper's),
+same-class negatives {batching_text}; AdamW lr {lr:g}, weight decay {wd:g}, batch {batch} view pairs, seed {seed};
+best epoch {best_epoch} of {epochs_run} (early stopping, patience {patience}); {seconds:.0f} s of training
+on {threads} CPU threads (base embeddings from the cache).
+
+## Scores (question fold 0, never seen in training; k-NN k=50, cosine; linear = logistic regression)
+| data | classes | encoder | k-NN acc | k-NN F1 | linear acc@1 | linear acc@10 |
+|---|---|---|---|---|---|---|
+{table}
+
+Chance is 1 / classes. `bench/value_id.py` adds every baseline encoder, the cross-dataset
+generalisation runs, and the lambda and batching ablations (`bench/results/`).
+
+## Limits
+- Only 13 classes, all English and mostly US-made LLMs: the head has learned what separates these
+  LLMs' answers, which is values *and* style; the MT-bench control measures how much of it carries over to
+  non-value text. With answers in other languages, embed the English translation (`answer_en`).
+- Unseen LLMs are embedded by the same head; how well their vectors separate is measured by the
+  generalisation runs in `bench/results/value_id_details.json`, not guaranteed.
+- The base encoder truncates a QA at 256 word pieces; longer answers are judged by their beginning.
+- A value vector describes answers, not the model's internal values; compare classes only with the
+  bootstrap spread (`UniVaR.embed_llm`) in view.
+"""
+
+
+def write_card(folder: Path, scores: dict, seconds: float) -> None:
+    config = json.loads((folder / "univar.json").read_text())
+    t, v = config["training"], config["validation"]
+    rows = []
+    for name, per in scores.items():
+        for enc, s in per.items():
+            rows.append(f"| {name} | {s['n_classes']} | {enc} | {100 * s['knn_acc']:.2f} | {100 * s['knn_f1']:.2f} | "
+                        f"{100 * s['lin_acc1']:.2f} | {100 * s['lin_acc10']:.2f} |")
+    from safetensors.torch import load_file
+
+    params = sum(x.numel() for x in load_file(str(folder / "model.safetensors")).values())
+    text = CARD.format(
+        params=params, size_mb=(folder / "model.safetensors").stat().st_size / 1e6, lam=config["lambda"],
+        data=t["data"], n_qas=t["n_qas"], n_classes=len(t["classes"]), classes=", ".join(f"`{c}`" for c in t["classes"]),
+        n_val=t["n_val"], n_train=t["n_train"], hidden=t["hidden"], dropout=t["dropout"], scale=t["scale"],
+        batching_text={"mask": "masked out of the loss", "class": "kept out by class-aware batches",
+                       "none": "not handled (the paper)"}[t["batching"]],
+        lr=t["lr"], wd=t["weight_decay"], batch=t["batch_size"], seed=t["seed"], best_epoch=v["best_epoch"],
+        epochs_run=len(v["history"]) - 1, patience=t["patience"], seconds=seconds, threads=t["threads"],
+        table="\n".join(rows))
+    (folder / "MODEL_CARD.md").write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Rebuild the shipped UniVaR model.")
+    parser.add_argument("--out", type=Path, default=SHIPPED)
+    parser.add_argument("--no-card", action="store_true", help="train only")
+    args = parser.parse_args()
+
+    import torch
+
+    from univar.model import TrainConfig, train
+    from univar.model.recipe import DEFAULT_CONFIG, DEFAULT_DATA
+    from univar.qa import read_many
+
+    torch.set_num_threads(2)
+    table = read_many(list(DEFAULT_DATA))
+    work = args.out.with_name(args.out.name + ".training")
+    shutil.rmtree(work, ignore_errors=True)
+    start = time.perf_counter()
+    result = train(table, TrainConfig(**DEFAULT_CONFIG), work, progress=True, report=print)
+    seconds = time.perf_counter() - start
+    shutil.rmtree(work / "checkpoint", ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in ("univar.json", "model.safetensors"):
+        os.replace(work / name, args.out / name)
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"trained in {seconds:.0f}s; best val k-NN acc {result.best_score:.4f} at epoch {result.best_epoch} "
+          f"(base {result.base_score:.4f}) -> {args.out}")
+    if not args.no_card:
+        scores = evaluate(args.out, ["valuebench", "fulcra"])
+        print(json.dumps(scores, indent=2))
+        write_card(args.out, scores, seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
