@@ -107,7 +107,12 @@ def test_compare_files_heatmap_dendrogram_and_csv(tmp_path, embedded):
     assert len(csv) == 15  # 6 LLMs -> 15 pairs
     assert (csv["cosine_lo"] <= csv["cosine"]).all() and (csv["cosine"] <= csv["cosine_hi"]).all()
     assert (csv["energy_lo"] <= csv["energy"]).all() and (csv["energy"] <= csv["energy_hi"]).all()
-    assert (csv["cosine"] > 0).all()
+    # estimates are unbiased, so LLMs that cannot be told apart on 40 questions may dip just below 0;
+    # the most distant pair is the one the full 1,706 questions also put furthest apart, clearly above 0
+    assert (csv["cosine"] > -0.02).all() and (csv["cosine"] < 0.5).all()
+    top = csv.sort_values("cosine").iloc[-1]
+    assert {top["class_a"], top["class_b"]} == {"gpt-3.5-turbo-1106$en", "llama-7b-chat$en"}
+    assert top["cosine_lo"] > 0 and top["energy_lo"] > 0
     neighbours = pd.read_csv(tmp_path / "neighbours.csv")
     assert len(neighbours) == 6 * 3 and set(neighbours.columns) >= {"class", "neighbour", "distance", "energy"}
 

@@ -202,15 +202,16 @@ class Distances:
         return pd.DataFrame(rows)
 
 
-def _energy_from_blocks(d: np.ndarray, w: np.ndarray, other_unit: np.ndarray) -> np.ndarray:
-    """Energy distances between all classes from point distances ``d`` and class weights ``w``.
+def _energy_from_blocks(d_other: np.ndarray, w: np.ndarray, other_unit: np.ndarray) -> np.ndarray:
+    """Energy distances between all classes from point distances and class weights ``w``.
 
     ``w`` is points x classes (1/0 for the sample, bootstrap counts for a replicate); ``other_unit`` is
-    1 for pairs of points from different units and 0 otherwise, so pairs of one question (or one QA) are
-    left out of every mean, between classes and within.
+    1 for pairs of points from different units and 0 otherwise, and ``d_other`` is the distance matrix
+    times ``other_unit``: pairs of one question (or one QA) are left out of every mean, between classes
+    and within.
     """
-    num = w.T @ (d * other_unit) @ w
-    den = w.T @ other_unit @ w
+    num = w.T @ (d_other @ w)
+    den = w.T @ (other_unit @ w)
     mean = num / np.where(den > 0, den, np.nan)
     within = np.diag(mean)
     return 2 * mean - within[:, None] - within[None, :]
@@ -225,7 +226,7 @@ def shares_units(idx: np.ndarray, groups: Sequence[str] | None) -> bool:
 
 
 def class_distances(vectors: np.ndarray, labels: Sequence[str], *, groups: Sequence[str] | None = None,
-                    n_boot: int = 200, ci: float = 0.95, seed: int = 0, max_points: int = 4000) -> Distances:
+                    n_boot: int = 200, ci: float = 0.95, seed: int = 0, max_points: int = 2400) -> Distances:
     """Cosine (between means, debiased) and energy distances between all pairs of classes, with bootstrap CIs.
 
     ``groups`` (the question of each QA) matters when classes answered the same questions: then a question
@@ -258,6 +259,7 @@ def class_distances(vectors: np.ndarray, labels: Sequence[str], *, groups: Seque
     other_unit = (sub_units[:, None] != sub_units[None, :]).astype(np.float64)
     w0 = np.zeros((len(sub), k))
     w0[np.arange(len(sub)), sub_idx] = 1.0
+    d *= other_unit
     energy = _energy_from_blocks(d, w0, other_unit)
     np.fill_diagonal(energy, 0.0)
 
@@ -303,7 +305,7 @@ def nearest_neighbours(dist: pd.DataFrame, k: int = 3) -> pd.DataFrame:
 
 def nearest_classes(new_vectors: np.ndarray, vectors: np.ndarray, labels: Sequence[str], k: int = 5,
                     groups: Sequence[str] | None = None, new_groups: Sequence[str] | None = None,
-                    max_points: int = 4000, seed: int = 0) -> pd.DataFrame:
+                    max_points: int = 2400, seed: int = 0) -> pd.DataFrame:
     """Where does a new set of QAs (one LLM) land: the ``k`` nearest existing classes.
 
     Computed as :func:`class_distances` over the existing classes plus the new one (no bootstrap):

@@ -28,7 +28,7 @@ from univar.qa import qa_texts, read_qa
 
 log = logging.getLogger("univar")
 DATASET = "bundled:valuebench"
-DEMO_QUESTIONS = 500  # of 1,706: ~3,000 QAs; embedding them is most of the demo's time on 2 cores
+DEMO_QUESTIONS = 400  # of 1,706: ~2,700 QAs; embedding them is most of the demo's time on 2 cores
 BASELINE = "minilm"
 SPLITS = ("question", "random")
 N_BOOT = 200
