@@ -62,15 +62,18 @@ def main() -> None:
         return bundle(args.out, langs, args)
     table = questions(args.n, langs)
     translator = get_translator("bergamot") if "pt" in langs else get_translator("none")
-    for label, cfg in CONFIGS.items():
-        backend = get_backend(f"{label}=smollm2")
-        params = SamplingParams(temperature=cfg["temperature"], top_p=0.95, top_k=50, max_tokens=args.max_tokens, seed=0)
-        tasks = E.plan(table, langs, [backend], args.n, can_translate=True)
-        # Native questions in de/ja are asked as they are; only pt needs Bergamot, both ways.
-        summary = E.run(tasks, args.out / label, params, system=cfg["system"], translator=translator,
-                        concurrency=args.concurrency)
-        print(label, f"{summary.collected} new, {summary.done_before} done before, {summary.failed} failed,"
-                     f" {summary.rate:.2f} QA/s")
+    backends = {label: get_backend(f"{label}=smollm2") for label in CONFIGS}  # one llama.cpp model, shared
+    # Grow all classes together (25 questions per language at a time), so that an interrupted run still
+    # leaves a balanced set; every call resumes from qa.jsonl, so re-running the script continues.
+    for limit in list(range(25, args.n, 25)) + [args.n]:
+        for label, cfg in CONFIGS.items():
+            params = SamplingParams(temperature=cfg["temperature"], top_p=0.95, top_k=50,
+                                    max_tokens=args.max_tokens, seed=0)
+            tasks = E.plan(table, langs, [backends[label]], limit, can_translate=True)
+            summary = E.run(tasks, args.out / label, params, system=cfg["system"], translator=translator,
+                            concurrency=args.concurrency, progress=False)
+            print(f"{label} <= {limit}/lang: {summary.collected} new, {summary.done_before} done before, "
+                  f"{summary.failed} failed, {summary.rate:.2f} QA/s", flush=True)
 
 
 def bundle(out: Path, langs: list[str], args) -> None:

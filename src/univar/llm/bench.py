@@ -48,16 +48,24 @@ def _loop(spec: str, url: str, n: int, concurrency: int, params: SamplingParams)
     return summary.collected / summary.seconds
 
 
-def measure(url: str, spec: str, n: int = 16, concurrency: int = 4, max_tokens: int = 16) -> dict:
+def measure(url: str, spec: str, n: int = 16, concurrency: int = 4, max_tokens: int = 16, rounds: int = 3) -> dict:
+    """Alternate the three measurements ``rounds`` times and report medians (a shared CPU is noisy)."""
+    from statistics import median
+
     params = SamplingParams(temperature=0.7, max_tokens=max_tokens, seed=0)
     model = spec.split("/", 1)[1]
     _bare(url, model, 1, params)  # warm-up
-    single = _bare(url, model, n, params)
-    loop1 = _loop(spec, url, n, 1, params)
-    loopn = _loop(spec, url, n, concurrency, params)
-    return {"requests": n, "max_tokens": max_tokens, "single_request_rate": round(single, 3),
-            "elicit_rate_c1": round(loop1, 3), f"elicit_rate_c{concurrency}": round(loopn, 3),
-            "ratio_vs_single": round(loopn / single, 3), "client_overhead_c1": round(single / loop1 - 1, 4)}
+    single, loop1, loopn = [], [], []
+    for _ in range(rounds):
+        single.append(_bare(url, model, n, params))
+        loop1.append(_loop(spec, url, n, 1, params))
+        loopn.append(_loop(spec, url, n, concurrency, params))
+    s, l1, ln = median(single), median(loop1), median(loopn)
+    return {"requests": n, "rounds": rounds, "max_tokens": max_tokens, "single_request_rate": round(s, 3),
+            "elicit_rate_c1": round(l1, 3), f"elicit_rate_c{concurrency}": round(ln, 3),
+            "ratio_vs_single": round(ln / s, 3), "client_overhead_c1": round(s / l1 - 1, 4),
+            "raw": {"single": [round(x, 3) for x in single], "c1": [round(x, 3) for x in loop1],
+                    f"c{concurrency}": [round(x, 3) for x in loopn]}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.base_url, args.model, args.n, args.concurrency, args.max_tokens)))
+    print(json.dumps(measure(args.base_url, args.model, args.n, args.concurrency, args.max_tokens, args.rounds)))
     return 0
 
 
