@@ -226,3 +226,28 @@ def test_concurrency_limit_is_respected():
         elapsed = time.monotonic() - t0
     assert state["max"] == 3
     assert elapsed >= 0.2 * 12 / 3 * 0.9
+
+
+def test_model_specs_and_labels(tmp_path, cli):
+    from univar.errors import UnivarError
+    from univar.llm import parse_spec
+
+    assert parse_spec("openai/gpt-4o-mini") == ("gpt-4o-mini", "openai", "gpt-4o-mini")
+    assert parse_spec("smollm2") == ("smollm2", "llamacpp", "smollm2")
+    assert parse_spec("hf/smollm2")[0] == "smollm2-hf"
+    assert parse_spec("llamacpp/models/x.Q4.gguf")[0] == "x.Q4"
+    assert parse_spec("steered=smollm2") == ("steered", "llamacpp", "smollm2")
+    with pytest.raises(UnivarError, match="unknown model"):
+        parse_spec("gpt-4o")
+    out = tmp_path / "out"
+    with FaultServer() as srv:
+        same = cli("elicit", "-q", str(_questions(tmp_path, 2)), "-m", "openai/a", "-m", "openai/a", "-l", "en",
+                   "--out", str(out), "--base-url", srv.url)
+        assert same.returncode == 2 and "same label" in same.stderr
+        two = cli("elicit", "-q", str(_questions(tmp_path, 2)), "-m", "one=openai/a", "-m", "two=openai/a",
+                  "-l", "en", "--system", "You value tradition.", "--out", str(out), "--base-url", srv.url)
+        assert two.returncode == 0, two.stderr
+        assert srv.requests[-1]["messages"][0] == {"role": "system", "content": "You value tradition."}
+    table = pd.read_parquet(out / "qa.parquet")
+    assert sorted(table["model"].unique()) == ["one", "two"] and len(table) == 4
+    assert json.loads(table["params"].iloc[0])["system"] == "You value tradition."
