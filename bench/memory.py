@@ -1,0 +1,53 @@
+"""Peak memory of ``univar embed`` and ``univar evaluate value-id`` on 200,000 QAs (bundled data repeated,
+each copy with its own ``qid``): target under 3 GB. Figure: peak RSS / 3 GB (lower is better, < 1 passes).
+The baseline is the same commands on 1/10 of the rows, to show how memory grows with the corpus."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import pandas as pd
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import report  # noqa: E402
+
+LIMIT = 3 * 1024**3
+MEASURE = "import resource, runpy, sys; sys.argv = ['univar', *sys.argv[1:]]\n" \
+          "try:\n    runpy.run_module('univar', run_name='__main__')\nexcept SystemExit:\n    pass\n" \
+          "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, file=sys.stderr)"
+
+
+def peak(args: list[str], env: dict) -> int:
+    proc = subprocess.run([sys.executable, "-c", MEASURE, *args], env=env, capture_output=True, text=True)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("PEAK")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(proc.stderr[-2000:])
+    return int(lines[-1].split()[1])
+
+
+def main() -> None:
+    from univar.qa import read_qa
+
+    base = pd.concat([read_qa(f"bundled:{n}")[["question", "answer", "model", "lang"]] for n in ("valuebench", "fulcra", "mtbench")])
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "UNIVAR_CACHE_DIR": os.path.join(tmp, "cache"), "UNIVAR_PROGRESS": "0"}
+        for n in (20_000, 200_000):
+            copies = -(-n // len(base))
+            big = pd.concat([base.assign(qid=[f"{c}-{i}" for i in range(len(base))]) for c in range(copies)]).head(n)
+            path = os.path.join(tmp, f"qa{n}.parquet")
+            big.to_parquet(path, index=False)
+            embed_peak = peak(["embed", path, "--encoder", "minilm-int8", "--out", os.path.join(tmp, "e.npy")], env)
+            eval_peak = peak(["evaluate", "value-id", path, "--encoder", "minilm-int8"], env)
+            rows += [{"figure": f"embed peak RSS / 3 GB ({n:,} QAs)", "value": embed_peak, "baseline": LIMIT,
+                      "ratio": embed_peak / LIMIT, "target": "< 1", "ok": embed_peak < LIMIT},
+                     {"figure": f"evaluate peak RSS / 3 GB ({n:,} QAs)", "value": eval_peak, "baseline": LIMIT,
+                      "ratio": eval_peak / LIMIT, "target": "< 1", "ok": eval_peak < LIMIT}]
+    report("memory", rows)
+
+
+if __name__ == "__main__":
+    main()
