@@ -154,3 +154,17 @@ def test_demo_writes_a_self_contained_report(demo_dir):
         assert f"r = {m['r']:.3f}" in page
     if summary["fallback_reason"]:
         assert "not available here" in page
+
+
+def test_model_card_is_found_beside_the_weights_and_rendered_safely(tmp_path):
+    from types import SimpleNamespace
+
+    from univar.report import find_model_card, markdown_html
+
+    (tmp_path / "MODEL_CARD.md").write_text("# Card\n\n| split | acc |\n|---|---|\n| question | 0.5 |\n\n<script>x</script>\n")
+    encoder = SimpleNamespace(name="univar", model=SimpleNamespace(path=tmp_path))  # as UniVaREncoder holds it
+    card = find_model_card(encoder)
+    assert card == tmp_path / "MODEL_CARD.md"
+    rendered = markdown_html(card.read_text())
+    assert "<h1>Card</h1>" in rendered and "<table>" in rendered and "<script>" not in rendered
+    assert find_model_card(SimpleNamespace(name="minilm")) is None

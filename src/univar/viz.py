@@ -288,7 +288,8 @@ def heatmap_png(dist: pd.DataFrame, path: str | Path, title: str, label: str = "
     """A class-by-class distance heatmap; values (and CIs, when small enough) written in the cells."""
     plt = _mpl()
     n = len(dist)
-    side = float(np.clip(0.55 * n + 3, 6, 30))
+    with_ci = lo is not None and hi is not None and n <= 8
+    side = float(np.clip((1.25 if with_ci else 0.55) * n + 3, 6, 30))
     fig, ax = plt.subplots(figsize=(side + 1.5, side), dpi=110 if n <= 40 else 80)
     image = ax.imshow(dist.to_numpy(), cmap="viridis_r", interpolation="nearest")
     ax.set_xticks(range(n))
@@ -304,10 +305,11 @@ def heatmap_png(dist: pd.DataFrame, path: str | Path, title: str, label: str = "
                 if i == j:
                     continue
                 text = f"{values[i, j]:.3f}"
-                if lo is not None and hi is not None and n <= 8:
+                if with_ci:
                     text += f"\n[{lo.iloc[i, j]:.3f}, {hi.iloc[i, j]:.3f}]"
+                # viridis_r: light (yellow) for small distances, dark for large ones
                 ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                        color="white" if values[i, j] < 0.45 * top else "black")
+                        color="black" if values[i, j] < 0.55 * top else "white")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=label)
     ax.set_title(title, fontsize=11)
     fig.tight_layout()

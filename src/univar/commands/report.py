@@ -95,18 +95,19 @@ def compare(
     dist, near = write_compare_files(vectors, labels, out_dir, enc.name, " + ".join(data),
                                      groups=table["question"].to_numpy(), n_boot=bootstrap, seed=seed,
                                      neighbours=neighbours)
-    from rich.table import Table
+    from rich.markup import escape
 
-    t = Table(title=f"nearest classes · {enc.name} · cosine distance between class means"
-                    + (f" ({int(round(100 * dist.ci))}% bootstrap CI)" if bootstrap else ""))
-    for col in ("class", "rank", "neighbour", "cosine", "CI", "energy"):
-        t.add_column(col, justify="left" if col in ("class", "neighbour") else "right")
+    ci_pct = int(round(100 * dist.ci))
+    out.print(f"[bold]nearest classes[/bold] ({enc.name}; cosine distance between class means"
+              + (f" [{ci_pct}% bootstrap CI]" if bootstrap else "") + "; energy distance)")
     index = {c: i for i, c in enumerate(dist.classes)}
-    for row in near.itertuples():
-        i, j = index[row._1], index[row.neighbour]
-        ci = f"[{dist.cosine_lo[i, j]:.4f}, {dist.cosine_hi[i, j]:.4f}]" if bootstrap else "-"
-        t.add_row(row._1, str(row.rank), row.neighbour, f"{row.distance:.4f}", ci, f"{dist.energy[i, j]:.4f}")
-    out.print(t)
+    for name, group in near.groupby("class", sort=False):
+        out.print(escape(name))
+        for row in group.itertuples(index=False):
+            i, j = index[name], index[row.neighbour]
+            ci = f"  [{dist.cosine_lo[i, j]:.4f}, {dist.cosine_hi[i, j]:.4f}]" if bootstrap else ""
+            out.print(f"  {row.rank}  {escape(row.neighbour):<28} {row.distance:7.4f}{ci}   energy {dist.energy[i, j]:.4f}",
+                      highlight=False)
     if "rating" in table.columns and "value" in table.columns and len(dist.classes) >= 3:
         try:
             validity = questionnaire_validity(table, labels, dist.matrix("cosine"))
