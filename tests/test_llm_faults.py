@@ -251,3 +251,19 @@ def test_model_specs_and_labels(tmp_path, cli):
     table = pd.read_parquet(out / "qa.parquet")
     assert sorted(table["model"].unique()) == ["one", "two"] and len(table) == 4
     assert json.loads(table["params"].iloc[0])["system"] == "You value tradition."
+
+
+def test_given_translations_are_used_instead_of_machine_translation(tmp_path):
+    path = tmp_path / "q.csv"
+    pd.DataFrame({"qid": ["a", "b"], "question": ["Is family important?", "Should rules be obeyed?"],
+                  "question_de": ["Ist Familie wichtig?", ""]}).to_csv(path, index=False)
+    table = E.load_questions(path)
+    assert len(table) == 3 and set(table["lang"]) == {"en", "de"}
+    with FaultServer() as srv:
+        backend = get_backend("openai/fake", base_url=srv.url, **FAST)
+        tasks = E.plan(table, ["en", "de"], [backend], None, can_translate=False)
+        E.run(tasks, tmp_path / "out", SamplingParams(max_tokens=4), progress=False)
+    rows = {(r["qid"], r["lang"]): r for r in E.read_log(tmp_path / "out" / "qa.jsonl")}
+    assert set(rows) == {("a", "en"), ("b", "en"), ("a", "de")}
+    assert rows[("a", "de")]["question"] == "Ist Familie wichtig?"
+    assert rows[("a", "de")]["question_en"] == "Is family important?"

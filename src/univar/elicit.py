@@ -84,7 +84,8 @@ def load_questions(source: str | Path) -> pd.DataFrame:
     if "qid" not in table.columns:
         table["qid"] = [_qid(q) if lang == "en" else _qid(f"{lang}:{q}") for q, lang in zip(table["question"], table["lang"])]
     table["qid"] = table["qid"].astype(str)
-    dup = table["qid"].duplicated(keep="first")
+    table = _melt_translations(table)
+    dup = table.duplicated(subset=["qid", "lang"], keep="first")
     if dup.any():
         log.warning("%d duplicate question id(s) in %s: kept the first of each", int(dup.sum()), label)
         table = table.loc[~dup].reset_index(drop=True)
@@ -92,6 +93,30 @@ def load_questions(source: str | Path) -> pd.DataFrame:
         table["question_en"] = [q if lang == "en" else None for q, lang in zip(table["question"], table["lang"])]
     table.attrs["source"] = label
     return table
+
+
+def _melt_translations(table: pd.DataFrame) -> pd.DataFrame:
+    """Given translations as columns ``question_<lang>`` (e.g. ``question_de``) become rows in that language.
+
+    Each keeps the English row's ``qid`` (the key also has ``lang``, so nothing collides) and gets the English
+    question as ``question_en``: a study can bring its own professional translations instead of MT.
+    """
+    from univar.translate import LANGUAGES
+
+    columns = [c for c in table.columns if c.startswith("question_") and c[9:] in LANGUAGES and c != "question_en"]
+    if not columns:
+        return table
+    base = table.drop(columns=columns)
+    parts = [base]
+    english = base["question"].where(base["lang"] == "en", base.get("question_en"))
+    for column in columns:
+        given = table[column].fillna("").astype(str).str.strip() != ""
+        rows = base.loc[given].copy()
+        rows["question"] = table.loc[given, column].astype(str)
+        rows["lang"] = column[9:]
+        rows["question_en"] = english.loc[given]
+        parts.append(rows)
+    return pd.concat(parts, ignore_index=True)
 
 
 # ---------------------------------------------------------------- tasks
