@@ -61,6 +61,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="minilm baseline only, no ablations")
     parser.add_argument("--model", default="univar", help="the model to test (default: the shipped one)")
+    parser.add_argument("--ablation-epochs", type=int, default=20,
+                        help="epoch cap for the lambda / batching ablations (the shipped recipe allows 60)")
+    parser.add_argument("--no-ablations", action="store_true", help="skip the lambda / batching ablations")
     args = parser.parse_args()
     import torch
 
@@ -128,16 +131,17 @@ def main() -> int:
                      "ok": gain_control < gain_value})
 
         # 4. ablations on the shipped recipe, tested on ValueBench fold 0
-        if not args.quick:
+        if not (args.quick or args.no_ablations):
+            details["ablation_epochs"] = args.ablation_epochs
             vbt = tables["valuebench"]
             for lam in (1, 5, 20):
                 out = tmp / f"lam{lam}"
-                info = train_quiet(list(DEFAULT_DATA), out, lam=lam)
+                info = train_quiet(list(DEFAULT_DATA), out, lam=lam, epochs=args.ablation_epochs)
                 details["lambda"][str(lam)] = {"train": info, "valuebench": univar_scores(out, vbt)}
                 print("lambda", lam, details["lambda"][str(lam)], flush=True)
             for batching in ("mask", "class", "none"):
                 out = tmp / f"batching-{batching}"
-                info = train_quiet(list(DEFAULT_DATA), out, batching=batching)
+                info = train_quiet(list(DEFAULT_DATA), out, batching=batching, epochs=args.ablation_epochs)
                 details["batching"][batching] = {"train": info, "valuebench": univar_scores(out, vbt)}
                 print("batching", batching, details["batching"][batching], flush=True)
             mask_knn = details["batching"]["mask"]["valuebench"]["knn_acc"]

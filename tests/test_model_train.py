@@ -225,7 +225,7 @@ def test_ddp_two_processes_train_and_save_the_same_format(small_file, trained, t
     torchrun = Path(sys.executable).with_name("torchrun")
     env = dict(os.environ, OMP_NUM_THREADS="1", UNIVAR_PROGRESS="0")
     proc = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "--master_port", "0", "-m", "univar", "train", str(small_file),
+        [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "univar", "train", str(small_file),
          "--mode", "set", "--lambda", "3", "--out", str(out), "--epochs", "4", "--batch-size", "16",
          "--steps-per-epoch", "8", "--patience", "50", "--hidden", "64"],
         env=env, capture_output=True, text=True, timeout=240)

@@ -1,6 +1,6 @@
 """Multi-process training plumbing, kept apart from the loss math (as open_clip does).
 
-``torchrun --nproc_per_node N univar train ...`` sets RANK / WORLD_SIZE / MASTER_ADDR; ``setup`` then
+``torchrun --standalone --nproc_per_node N -m univar train ...`` sets RANK / WORLD_SIZE / MASTER_ADDR; ``setup`` then
 joins the process group (gloo on CPU, nccl on CUDA). Every rank draws its own view pairs, and
 ``gather`` concatenates all ranks' view vectors, with gradients, so that each rank's InfoNCE sees the
 global batch as negatives.
@@ -53,9 +53,13 @@ def gather(tensor: torch.Tensor, ctx: Dist) -> torch.Tensor:
     """All ranks' rows, this rank's keeping their gradient (``torch.distributed.nn.all_gather``)."""
     if not ctx.enabled:
         return tensor
+    import warnings
+
     from torch.distributed.nn import all_gather
 
-    return torch.cat(all_gather(tensor), dim=0)
+    with warnings.catch_warnings():  # deprecated in favour of a private API; still the public one
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.cat(all_gather(tensor), dim=0)
 
 
 def gather_nograd(tensor: torch.Tensor, ctx: Dist) -> torch.Tensor:
