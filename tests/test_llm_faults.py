@@ -267,3 +267,25 @@ def test_given_translations_are_used_instead_of_machine_translation(tmp_path):
     assert set(rows) == {("a", "en"), ("b", "en"), ("a", "de")}
     assert rows[("a", "de")]["question"] == "Ist Familie wichtig?"
     assert rows[("a", "de")]["question_en"] == "Is family important?"
+
+
+def test_a_cut_at_any_byte_loses_only_the_record_being_written(tmp_path):
+    """kill -9 "at any moment": whatever prefix of the log reached the disk, reading it keeps every complete
+    record, drops only the torn one, and leaves a file that the next append continues cleanly."""
+    log_path = tmp_path / "full.jsonl"
+    writer = E.AppendLog(log_path, fsync=False)
+    records = [{"qid": f"q{i}", "model": "m", "lang": "en", "answer": "é" * i + '"\n\\'} for i in range(4)]
+    for rec in records:
+        writer.append(rec)
+    writer.close()
+    full = log_path.read_bytes()
+    ends = [i + 1 for i, b in enumerate(full) if b == 0x0A and full[i - 1:i] == b"}"]
+    for cut in range(len(full) + 1):
+        part = tmp_path / "cut.jsonl"
+        part.write_bytes(full[:cut])
+        complete = sum(1 for e in ends if e <= cut)
+        assert E.read_log(part) == records[:complete], cut
+        appender = E.AppendLog(part, fsync=False)
+        appender.append(records[-1])
+        appender.close()
+        assert E.read_log(part) == records[:complete] + [records[-1]], cut

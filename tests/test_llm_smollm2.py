@@ -114,3 +114,13 @@ def test_generate_and_paraphrase_commands_with_smollm2(tmp_path, capsys, monkeyp
     paraphrased = pd.read_csv(para)
     assert paraphrased["question"].iloc[0] == "Should I forgive a friend who lied to me?"
     assert len(paraphrased) <= 3 and (paraphrased["group"] == paraphrased["qid"].iloc[0]).all()
+
+
+def test_llamacpp_spec_with_a_path_shares_the_loaded_model(smollm2):
+    from univar.llm import smollm2_path
+
+    explicit = get_backend(f"llamacpp/{smollm2_path()}")
+    assert explicit.llama is smollm2.llama  # loaded once per process
+    assert explicit.name == smollm2_path().stem
+    out = explicit.chat([{"role": "user", "content": "Hello?"}], SamplingParams(max_tokens=4, seed=1))
+    assert out.text.strip()
