@@ -45,6 +45,9 @@ def map_(
         raise UnivarError(f"--color must be model or lang, got {color!r}")
     table = load_data(data, map_)
     new_table = read_many(add) if add else None
+    if new_table is not None and not set(new_table["question"]).intersection(table["question"]):
+        err.print("note: the new QAs answer none of the map's questions; their distances then mix what the "
+                  "questions are about with values. Ask the new LLM the same questions where you can.")
     enc, vectors = _embed(table, encoder)
     new_vectors = None
     if new_table is not None:
