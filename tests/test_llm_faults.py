@@ -289,3 +289,18 @@ def test_a_cut_at_any_byte_loses_only_the_record_being_written(tmp_path):
         appender.append(records[-1])
         appender.close()
         assert E.read_log(part) == records[:complete] + [records[-1]], cut
+
+
+def test_question_metadata_with_missing_values_and_numpy_types(tmp_path):
+    path = tmp_path / "q.parquet"
+    frame = pd.DataFrame({"question": ["A?", "B?"], "value": pd.array(["x", pd.NA], dtype="string"),
+                          "group": pd.array([1, None], dtype="Int64")})
+    frame.to_parquet(path)
+    with FaultServer() as srv:
+        backend = get_backend("openai/fake", base_url=srv.url, **FAST)
+        tasks = E.plan(E.load_questions(path), ["en"], [backend], None, can_translate=False)
+        E.run(tasks, tmp_path / "out", SamplingParams(max_tokens=4), progress=False)
+    rows = {r["question"]: r for r in E.read_log(tmp_path / "out" / "qa.jsonl")}
+    assert rows["A?"]["value"] == "x" and rows["A?"]["group"] == 1
+    assert "value" not in rows["B?"] and "group" not in rows["B?"]
+    assert len(pd.read_parquet(tmp_path / "out" / "qa.parquet")) == 2

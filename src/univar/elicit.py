@@ -168,10 +168,23 @@ def plan(questions: pd.DataFrame, langs: Sequence[str], backends: Sequence[ChatB
             q_en = rec.get("question_en") if isinstance(rec.get("question_en"), str) and rec.get("question_en") else None
             if translate:
                 q_en = rec["question"]
-            meta = tuple((c, rec[c]) for c in meta_cols if rec[c] is not None and rec[c] == rec[c])
+            meta = tuple((c, _plain(rec[c])) for c in meta_cols if _present(rec[c]))
             for backend in backends:
                 tasks.append(Task(rec["qid"], lang, None if translate else rec["question"], q_en, backend, meta))
     return tasks
+
+
+def _present(value) -> bool:
+    """False for None, NaN and pd.NA (whose ``==`` cannot be used as a bool)."""
+    try:
+        return not bool(pd.isna(value))
+    except (TypeError, ValueError):  # arrays and the like: present
+        return True
+
+
+def _plain(value):
+    """numpy scalars -> Python scalars, so that rows serialise as JSON numbers, not strings."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
 
 
 # ---------------------------------------------------------------- the append-only log
