@@ -14,6 +14,13 @@ Resumable like ``univar elicit`` (same code): re-run after any interruption. Usa
 
     python scripts/make_local_llms.py [--n 300] [--langs en,de,ja,pt] [--max-tokens 64] [--out runs/local-llms]
     python scripts/make_local_llms.py --bundle          # copy the finished set into src/univar/data/
+
+Cost: 4 configurations x 3-4 languages x 300 questions = 3,600-4,800 answers. SmolLM2 in llama.cpp on one
+free core gives ~40 tokens/s (about 1.5 s per 48-token answer), so ~1.5-2 h on a quiet 2-core machine; on
+the shared development machine (load ~10) it ran at 4-10 answers/minute and was stopped after 23 rows.
+Then add to ``univar.data.BUNDLED``:
+``"local-llms": ("local_llms.parquet", "SmolLM2-135M in 4 value-steered configurations x en/de/pt; this project")``
+and ``data/*.json`` to the package data (the generation settings go to ``local_llms.json``).
 """
 
 from __future__ import annotations
