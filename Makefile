@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+# llama-cpp-python builds from source; the native build crashes on some CPUs
+export CMAKE_ARGS := -DGGML_NATIVE=OFF
 
 .PHONY: install demo test bench model clean
 
@@ -14,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# the CPU wheel first, so that no dependency can pull a CUDA build of torch
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,elicit]'
 	touch $(STAMP)
 
 install: $(STAMP)
