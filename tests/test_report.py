@@ -143,7 +143,7 @@ def test_demo_writes_a_self_contained_report(demo_dir):
     assert not re.search(r"<script[^>]+src=", page)
     value_id = json.loads((out / "value_id.json").read_text())
     encoders = {r["encoder"] for r in value_id}
-    assert "minilm" in encoders and {r["split"] for r in value_id} == {"question", "random"}
+    assert "minilm" in encoders and {r["split"] for r in value_id} == {"question"}
     for r in value_id:
         assert r["n_classes"] == 6 and 0 <= r["linear"]["acc@1"] <= 1
         # every score is explained in a sentence of the report
