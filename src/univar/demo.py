@@ -303,10 +303,14 @@ def _write_report(out_dir: Path, table, full, loaded, results, dist, near, valid
     # explanation
     ex = explanation
     rep.heading(f"What separates {ex.class_a} from {ex.class_b}?")
-    rep.paragraph(f"For the most distant pair, each value ValueBench measures is scored by how much the two "
-                  f"LLMs' answers on that value's questions differ beyond their own variety (mean cosine distance "
-                  "across the pair minus within each LLM). The values at the top separate them most; the mean "
-                  "keyed ratings (0-10) show which way each leans.")
+    rep.paragraph("For the most distant pair, each value ValueBench measures is scored by how far apart the two "
+                  "LLMs' answers to that value's questions sit, compared question by question so that only a "
+                  "difference the two show consistently counts (separation: an unbiased estimate of the squared "
+                  "distance between their mean value vectors on that value; 0 means no consistent difference). "
+                  "Values are ranked by the separation minus its standard error, so a value asked about in a few "
+                  f"questions needs a clearer difference to rank high; {ex.min_qas} or more questions per value "
+                  "were required. The mean keyed ratings (0-10) show which way each LLM leans on the value; under "
+                  "each value, the question whose two answers differ most.")
     cols = [ex.grouping, "separation", "n_a", "n_b"] + (["rating_a", "rating_b"] if "rating_a" in ex.values else [])
     top = ex.values[cols].head(8).rename(columns={"n_a": f"QAs {ex.class_a}", "n_b": f"QAs {ex.class_b}",
                                                  "rating_a": f"rating {ex.class_a}",
