@@ -9,9 +9,21 @@ import pandas as pd
 import pytest
 from scipy.stats import norm, pearsonr
 
-from univar.analysis import (class_distances, class_means, cosine_distances, energy_distance, explain_pair,
-                             keyed_ratings, mantel, nearest_classes, nearest_neighbours, profile_distances,
-                             questionnaire_validity, rating_profiles, resolve_class)
+from univar.analysis import (
+    class_distances,
+    class_means,
+    cosine_distances,
+    energy_distance,
+    explain_pair,
+    keyed_ratings,
+    mantel,
+    nearest_classes,
+    nearest_neighbours,
+    profile_distances,
+    questionnaire_validity,
+    rating_profiles,
+    resolve_class,
+)
 from univar.errors import UnivarError
 
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_report import demo_dir  # noqa: F401  (the session's demo run, shared)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -51,7 +51,7 @@ def test_map_is_seeded_and_one_point_per_qa(embedded):
 
 
 def test_map_files_png_and_offline_html(map_dir, small_qa):
-    out, vmap, fig, _ = map_dir
+    out, _, fig, _ = map_dir
     png = (out / "map.png").read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 20_000
     page = (out / "map.html").read_text(encoding="utf-8")
@@ -98,7 +98,7 @@ def test_projection_does_not_refit_and_lands_known_qas_in_place(map_dir, embedde
 
 def test_compare_files_heatmap_dendrogram_and_csv(tmp_path, embedded):
     table, vectors = embedded
-    dist, near = write_compare_files(vectors, class_names(table), tmp_path, "minilm", "test",
+    dist, _ = write_compare_files(vectors, class_names(table), tmp_path, "minilm", "test",
                                      groups=table["question"].to_numpy(), n_boot=30)
     assert dist.paired  # the six LLMs answered the same questions
     for name in ("heatmap.png", "heatmap_energy.png", "dendrogram.png"):

@@ -404,7 +404,7 @@ def mantel(x: np.ndarray, y: np.ndarray, permutations: int = 9999, seed: int = 0
         p = hits / len(orders)  # the identity is among the orders
     else:
         p = (hits + 1) / (len(orders) + 1)
-    return MantelResult(r=r, p=float(p), n=n, permutations=int(len(orders)), exact=exact, method=method)
+    return MantelResult(r=r, p=float(p), n=n, permutations=len(orders), exact=exact, method=method)
 
 
 def keyed_ratings(table: pd.DataFrame) -> pd.Series:

@@ -12,7 +12,6 @@ Until the shipped model is built the demo runs on minilm alone and says so in th
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -130,7 +129,7 @@ def run_demo(out_dir: Path, per_class: int | None = None, console: Console | Non
     clock.lap("value-id")
 
     # map
-    vmap, fig, _ = rp.write_map_files(table, vectors[primary], out_dir, primary, DATASET, color_by="model")
+    _, fig, _ = rp.write_map_files(table, vectors[primary], out_dir, primary, DATASET, color_by="model")
     clock.lap("map")
 
     # compare

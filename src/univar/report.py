@@ -109,7 +109,7 @@ class Report:
         self.parts.append(f'<div class="plot">{markup}</div>')
 
     def render(self) -> str:
-        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         toc = "".join(f'<li><a href="#{a}">{esc(t)}</a></li>' for a, t in self.toc)
         sub = f'<p class="sub">{esc(self.subtitle)}</p>' if self.subtitle else ""
         return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -233,7 +233,7 @@ def write_compare_files(vectors: np.ndarray, labels: Sequence[str], out_dir: str
     near["energy_neighbour"] = energy_near["neighbour"].to_numpy()
     near["energy"] = energy_near["distance"].to_numpy()
     near.to_csv(out_dir / "neighbours.csv", index=False, float_format="%.6f")
-    ci = int(round(100 * dist.ci))
+    ci = round(100 * dist.ci)
     heatmap_png(cos, out_dir / "heatmap.png",
                 f"Cosine distance between class mean value vectors · {encoder_name} · {source}"
                 + (f"\n(cells: estimate [{ci}% bootstrap CI])" if len(cos) <= 8 and dist.n_boot else ""),

@@ -117,7 +117,7 @@ def map_png(vmap: ValueMap, path: str | Path, title: str, color_by: str = "model
         ax.scatter(vmap.coords[mask, 0], vmap.coords[mask, 1], s=size, c=colour, alpha=0.45, linewidths=0,
                    label=f"{group} ({int(mask.sum())})", rasterized=True)
     cents = vmap.centroids()
-    one_lang = len(set(_split_class(c)[1] for c in cents.index)) == 1
+    one_lang = len({_split_class(c)[1] for c in cents.index}) == 1
     for name, row in cents.iterrows():
         colour = palette[_split_class(name)[0 if color_by == "model" else 1]]
         ax.scatter([row.x], [row.y], s=110, c=colour, marker="o", edgecolors="black", linewidths=1.4, zorder=3)
@@ -181,8 +181,8 @@ def _label_centroids(ax, cents: pd.DataFrame, texts: list[str]) -> None:
     spots = spread_labels(points)
     for i, (name, row) in enumerate(cents.iterrows()):
         ax.annotate(texts[i], (row.x, row.y), xytext=spots[i], textcoords="axes fraction", fontsize=8, zorder=4,
-                    bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="#999999", lw=0.5, alpha=0.85),
-                    arrowprops=dict(arrowstyle="-", color="#555555", lw=0.6))
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#999999", "lw": 0.5, "alpha": 0.85},
+                    arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.6})
 
 
 def map_figure(vmap: ValueMap, table: pd.DataFrame, title: str, color_by: str = "model",
@@ -214,23 +214,23 @@ def map_figure(vmap: ValueMap, table: pd.DataFrame, title: str, color_by: str = 
                            [_wrap(_excerpt(a, excerpt)) for a in answers[mask]]], axis=1)
         fig.add_trace(scatter(x=vmap.coords[mask, 0], y=vmap.coords[mask, 1], mode="markers", name=name,
                               legendgroup=name, customdata=custom, hovertemplate=hover,
-                              marker=dict(size=5, color=by_model[model], opacity=0.6)))
+                              marker={"size": 5, "color": by_model[model], "opacity": 0.6}))
         model_colours.append(by_model[model])
         lang_colours.append(by_lang[lang])
     cents = vmap.centroids()
     fig.add_trace(go.Scatter(x=cents.x, y=cents.y, mode="markers", text=list(cents.index),
                              name="class centroids", hovertemplate="<b>%{text}</b> centroid<extra></extra>",
-                             marker=dict(size=12, color="white", line=dict(color="black", width=2), symbol="circle")))
+                             marker={"size": 12, "color": "white", "line": {"color": "black", "width": 2}, "symbol": "circle"}))
     annotations = []
     if len(cents) <= 40:  # labels spread apart like the PNG's, each joined to its centroid
         lo, hi = vmap.coords.min(0), vmap.coords.max(0)
         span = np.where(hi - lo > 0, hi - lo, 1.0)
         spots = spread_labels((cents[["x", "y"]].to_numpy() - lo) / span) * span + lo
         for (name, row), (sx, sy) in zip(cents.iterrows(), spots):
-            annotations.append(dict(x=row.x, y=row.y, ax=sx, ay=sy, axref="x", ayref="y", text=html.escape(name),
-                                    showarrow=True, arrowhead=0, arrowwidth=0.8, arrowcolor="#555",
-                                    font=dict(size=10), bgcolor="rgba(255,255,255,0.85)", bordercolor="#999",
-                                    borderwidth=0.5, xanchor="left"))
+            annotations.append({"x": row.x, "y": row.y, "ax": sx, "ay": sy, "axref": "x", "ayref": "y", "text": html.escape(name),
+                                    "showarrow": True, "arrowhead": 0, "arrowwidth": 0.8, "arrowcolor": "#555",
+                                    "font": {"size": 10}, "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#999",
+                                    "borderwidth": 0.5, "xanchor": "left"})
     model_colours.append("white")
     lang_colours.append("white")
     if new_coords is not None and new_table is not None and len(new_coords):
@@ -245,24 +245,24 @@ def map_figure(vmap: ValueMap, table: pd.DataFrame, title: str, color_by: str = 
                                [_wrap(_excerpt(a, excerpt)) for a in na[mask]]], axis=1)
             fig.add_trace(scatter(x=new_coords[mask, 0], y=new_coords[mask, 1], mode="markers",
                                   name=f"{NEW_PREFIX}{name}", customdata=custom, hovertemplate=hover,
-                                  marker=dict(size=8, color="black", symbol="x")))
+                                  marker={"size": 8, "color": "black", "symbol": "x"}))
             model_colours.append("black")
             lang_colours.append("black")
-    buttons = [dict(label="colour by model", method="restyle", args=[{"marker.color": model_colours}]),
-               dict(label="colour by language", method="restyle", args=[{"marker.color": lang_colours}])]
+    buttons = [{"label": "colour by model", "method": "restyle", "args": [{"marker.color": model_colours}]},
+               {"label": "colour by language", "method": "restyle", "args": [{"marker.color": lang_colours}]}]
     if color_by == "lang":
         for i, trace in enumerate(fig.data):
             trace.marker.color = lang_colours[i]
     fig.update_layout(
-        title=dict(text=html.escape(title), x=0.01, y=0.985, yanchor="top", font=dict(size=15)),
+        title={"text": html.escape(title), "x": 0.01, "y": 0.985, "yanchor": "top", "font": {"size": 15}},
         template="plotly_white", height=720, hovermode="closest", annotations=annotations,
-        legend=dict(title=dict(text="class (model$lang)"), itemsizing="constant", font=dict(size=10)),
-        updatemenus=[dict(type="buttons", direction="right", x=0.0, y=1.01, xanchor="left", yanchor="bottom",
-                          buttons=buttons, active=0 if color_by == "model" else 1, showactive=True,
-                          font=dict(size=11), pad=dict(b=4))],
-        xaxis=dict(title="UMAP 1", showticklabels=False, zeroline=False),
-        yaxis=dict(title="UMAP 2", showticklabels=False, zeroline=False),
-        margin=dict(l=40, r=20, t=110, b=40),
+        legend={"title": {"text": "class (model$lang)"}, "itemsizing": "constant", "font": {"size": 10}},
+        updatemenus=[{"type": "buttons", "direction": "right", "x": 0.0, "y": 1.01, "xanchor": "left", "yanchor": "bottom",
+                          "buttons": buttons, "active": 0 if color_by == "model" else 1, "showactive": True,
+                          "font": {"size": 11}, "pad": {"b": 4}}],
+        xaxis={"title": "UMAP 1", "showticklabels": False, "zeroline": False},
+        yaxis={"title": "UMAP 2", "showticklabels": False, "zeroline": False},
+        margin={"l": 40, "r": 20, "t": 110, "b": 40},
     )
     return fig
 

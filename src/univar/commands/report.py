@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -30,8 +30,8 @@ def map_(
     data: DataArg,
     encoder: EncoderOpt = "univar",
     out_dir: OutDir = Path("map-out"),
-    add: Annotated[Optional[list[str]], typer.Option("--add", help="QA file(s) of a new LLM to place on the map (no refit).")] = None,
-    color: Annotated[Optional[str], typer.Option("--color", help="Colour the PNG by model or lang (HTML: both, switchable).")] = None,
+    add: Annotated[list[str] | None, typer.Option("--add", help="QA file(s) of a new LLM to place on the map (no refit).")] = None,
+    color: Annotated[str | None, typer.Option("--color", help="Colour the PNG by model or lang (HTML: both, switchable).")] = None,
     seed: SeedOpt = 0,
     map_: MapOpt = None,
 ) -> None:
@@ -100,7 +100,7 @@ def compare(
                                      neighbours=neighbours)
     from rich.markup import escape
 
-    ci_pct = int(round(100 * dist.ci))
+    ci_pct = round(100 * dist.ci)
     out.print(f"[bold]nearest classes[/bold] ({enc.name}; cosine distance between class means"
               + (f" [{ci_pct}% bootstrap CI]" if bootstrap else "") + "; energy distance)")
     index = {c: i for i, c in enumerate(dist.classes)}
@@ -131,7 +131,7 @@ def explain(
     class_b: Annotated[str, typer.Option("--b", help="Second class.")],
     encoder: EncoderOpt = "univar",
     top: Annotated[int, typer.Option(help="How many values to show.")] = 5,
-    json_file: Annotated[Optional[Path], typer.Option("--json", help="Write the explanation as JSON.")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write the explanation as JSON.")] = None,
     seed: SeedOpt = 0,
     map_: MapOpt = None,
 ) -> None:
