@@ -12,7 +12,7 @@ from __future__ import annotations
 DEFAULT_DATA = ("bundled:valuebench", "bundled:fulcra")
 
 DEFAULT_CONFIG = dict(
-    mode="set", lam=5, base="minilm", epochs=60, batch_size=256, lr=1e-3, weight_decay=0.01, hidden=1024,
+    mode="set", lam=5, base="minilm", epochs=30, batch_size=256, lr=1e-3, weight_decay=0.01, hidden=1024,
     dropout=0.1, pooling="mean", batching="mask", symmetric=False, learnable_scale=False, scale=50.0, seed=0,
     val_fold=1, exclude_folds=[0], patience=8,
 )
