@@ -147,8 +147,8 @@ def explain(
     enc, vectors = _embed(table, encoder)
     ex = explain_pair(table, vectors, class_names(table), class_a, class_b, top=top, seed=seed)
     g = ex.grouping
-    t = Table(title=f"what separates {ex.class_a} from {ex.class_b} ({enc.name}; separation = cross-class minus "
-                    f"within-class cosine distance)")
+    t = Table(title=f"what separates {ex.class_a} from {ex.class_b} ({enc.name}; separation: squared shift "
+                    f"between their mean answers on the value, paired by question; ratings 0-10, keyed)")
     cols = [g, "separation", "n_a", "n_b"] + (["rating_a", "rating_b"] if "rating_a" in ex.values.columns else [])
     for col in cols:
         t.add_column(col, justify="left" if col == g else "right")
