@@ -129,9 +129,6 @@ def test_fuzzed_tables_survive_a_round_trip(tmp_path, rows, suffix):
         assert "missing value" in exc.what or "every answer is empty" in exc.what
         return
     kept = frame[frame["answer"].str.strip() != ""].reset_index(drop=True)
-    if suffix == ".csv":  # CSV cannot tell "\r\n" inside a field from "\n" once written by pandas
-        kept = kept.apply(lambda c: c.str.replace("\r\n", "\n").str.replace("\r", "\n"))
-        table = table.apply(lambda c: c.str.replace("\r\n", "\n").str.replace("\r", "\n") if c.dtype == object else c)
     pd.testing.assert_frame_equal(table[list(kept.columns)], kept, check_dtype=False)
 
 

@@ -252,7 +252,9 @@ def write_qa(table: pd.DataFrame, path: str | Path) -> Path:
     elif kind == "jsonl":
         table.to_json(path, orient="records", lines=True, force_ascii=False)
     elif kind in ("csv", "tsv"):
-        table.to_csv(path, index=False, sep="\t" if kind == "tsv" else ",")
+        # RFC 4180 line ends: the writer then quotes any field holding a bare "\r", which a reader would
+        # otherwise take for a line break
+        table.to_csv(path, index=False, sep="\t" if kind == "tsv" else ",", lineterminator="\r\n")
     else:
         raise QAError(f"unsupported output type {path.suffix or '(none)'!r}", str(path), 0)
     return path
