@@ -87,7 +87,7 @@ def value_id(
 @app.command()
 def demo(out_dir: Annotated[Path, typer.Option("--out", help="Where results go.")] = Path("demo-out"),
          limit: Annotated[int, typer.Option(help="Questions sampled from bundled ValueBench (0: all).")] = 0) -> None:
-    """The main job, offline on bundled data: value identification with every available encoder."""
+    """The main job, offline on bundled data: embed, value identification vs minilm, value map, LLM comparison, one report.html."""
     from univar.demo import run_demo
 
     run_demo(out_dir, per_class=limit or None, console=out)
