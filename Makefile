@@ -30,5 +30,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
+# rebuild the shipped value encoder (src/univar/model/shipped/) and its model card
+model: $(STAMP)
+	$(BIN)/python scripts/train_default.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache test-artifacts
