@@ -35,6 +35,7 @@ class Encoder(ABC):
     id: str
     dim: int
     batch_size: int = 64
+    fitted: bool = True  # False for encoders that must first see the corpus (TF-IDF)
 
     def fit(self, texts: Sequence[str]) -> "Encoder":
         """Unsupervised fitting on the corpus (only TF-IDF needs it); returns self."""
@@ -228,6 +229,7 @@ class TfidfEncoder(Encoder):
     def __init__(self, dim: int = 256, random_state: int = 0):
         self.dim, self.random_state = dim, random_state
         self.pipeline = None
+        self.fitted = False
         self.id = "tfidf:unfitted"
 
     def fit(self, texts: Sequence[str]) -> "TfidfEncoder":
@@ -245,6 +247,7 @@ class TfidfEncoder(Encoder):
         self.pipeline.fit(corpus)
         self.dim = dim
         self.id = f"tfidf:{digest}:svd{dim}:seed{self.random_state}"
+        self.fitted = True
         return self
 
     def encode_batch(self, texts: list[str]) -> np.ndarray:
@@ -350,7 +353,7 @@ def embed(texts: Sequence[str], encoder: Encoder, progress: bool = True, cache: 
         return np.zeros((0, encoder.dim), dtype=np.float32)
     keys = [text_key(t) for t in texts]
     unique: dict[bytes, str] = dict(zip(keys, texts))
-    if encoder.id.endswith(":unfitted"):
+    if not encoder.fitted:
         encoder.fit(texts)
     store = EmbeddingCache(encoder.id, encoder.dim) if cache else None
     found = store.get(list(unique)) if store is not None else {}

@@ -144,12 +144,7 @@ def map_png(vmap: ValueMap, path: str | Path, title: str, color_by: str = "model
                        ncol=1 if n_entries <= 30 else 2, frameon=False)
     for handle in legend.legend_handles:
         handle.set_alpha(1.0)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def spread_labels(points: np.ndarray, gap: float = 0.035, width: float = 0.22) -> np.ndarray:
@@ -312,6 +307,13 @@ def heatmap_png(dist: pd.DataFrame, path: str | Path, title: str, label: str = "
                         color="black" if values[i, j] < 0.55 * top else "white")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=label)
     ax.set_title(title, fontsize=11)
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Lay out, write and close a figure (closing matters: pyplot keeps every open figure alive)."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -337,9 +339,4 @@ def dendrogram_png(dist: pd.DataFrame, path: str | Path, title: str, label: str 
                leaf_font_size=9 if n <= 30 else 6)
     ax.set_xlabel(label)
     ax.set_title(title, fontsize=11)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
