@@ -137,3 +137,165 @@ def test_jsonl_non_text_value_is_refused_with_its_row(tmp_path):
     path.write_text(json.dumps(ROWS[0]) + "\n" + json.dumps({**ROWS[0], "answer": {"nested": 1}}) + "\n")
     with pytest.raises(QAError, match=r"column 'answer' holds dict, expected text, .*qa.jsonl:2"):
         read_qa(path)
+
+
+# ---------------------------------------------------------------- issue 6: NaN, duplicates, truncated files
+
+FOUR = ["question", "answer", "model", "lang"]
+
+
+def _parquet_with_hole(path, column: str, hole, dtype=None):
+    """Three rows; the second has ``hole`` in ``column`` (None, NaN, pd.NA...), written the way pandas does."""
+    frame = pd.DataFrame({"question": ["q1", "q2", "q3"], "answer": ["a1", "a2", "a3"],
+                          "model": ["m", "m", "m"], "lang": ["en", "en", "en"]})
+    values = frame[column].tolist()
+    values[1] = hole
+    frame[column] = pd.array(values, dtype=dtype) if dtype else pd.Series(values, dtype=object)
+    frame.to_parquet(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("column", ["question", "model", "lang"])
+@pytest.mark.parametrize("hole, dtype", [(None, None), (float("nan"), None), (None, "string"), (None, "string[pyarrow]")],
+                         ids=["None", "NaN", "pd.NA", "arrow-null"])
+def test_nan_in_a_required_parquet_column_names_file_and_row(tmp_path, column, hole, dtype):
+    path = _parquet_with_hole(tmp_path / "hole.parquet", column, hole, dtype)
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(path).column(column).null_count == 1  # the hole is a real Parquet null
+    with pytest.raises(QAError) as info:
+        read_qa(path)
+    # pd.NA used to surface as "column 'model' holds NAType, expected text"
+    assert str(info.value) == f"missing value in required column {column!r}, {path}:2"
+
+
+def test_a_float_column_of_nan_and_a_null_answer_in_parquet(tmp_path, caplog):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "float.parquet"
+    pq.write_table(pa.table({"question": ["q1", "q2", "q3"], "answer": ["a1", None, "a3"], "model": ["m"] * 3,
+                             "lang": pa.array([1.0, 2.0, float("nan")])}), path)
+    with pytest.raises(QAError, match=rf"missing value in required column 'lang', {path}:3$"):
+        read_qa(path)
+    pq.write_table(pa.table({"question": ["q1", "q2", "q3"], "answer": ["a1", None, "a3"], "model": ["m"] * 3,
+                             "lang": ["en"] * 3}), path)
+    with caplog.at_level(logging.WARNING, logger="univar"):
+        table = read_qa(path)
+    assert table["question"].tolist() == ["q1", "q3"] and "nan" not in table["answer"].tolist()
+    assert f"dropped 1 row(s) with an empty answer, {path}: rows 2" in caplog.text
+
+
+def test_exact_duplicates_are_kept_and_reported_with_their_rows(tmp_path, caplog):
+    path = tmp_path / "dup.csv"
+    path.write_text("question,answer,model,lang\n"
+                    "q1,a1,m,en\n"      # line 2
+                    "q1,a1,m,en\n"      # line 3: copy of 2
+                    "q2,,m,en\n"        # line 4: empty answer, dropped (and not a duplicate)
+                    "q2,a2,m,en\n"      # line 5
+                    "q1,a1,m,en\n"      # line 6: copy of 2
+                    "q1,a1,m2,en\n"     # line 7: another model, not a copy
+                    '"q2","a2","m","en"\n')  # line 8: the same values, quoted: a copy of 5
+    with caplog.at_level(logging.WARNING, logger="univar"):
+        table = read_qa(path)
+    assert len(table) == 6 and table.attrs["duplicate_rows"] == 3  # kept, not dropped
+    assert (f"kept 3 exact duplicate row(s) (every column equal to an earlier row), {path}: rows 3, 6, 8"
+            in caplog.text)
+    assert f"dropped 1 row(s) with an empty answer, {path}: rows 4" in caplog.text
+
+    caplog.clear()
+    clean = tmp_path / "clean.jsonl"
+    write_qa(pd.DataFrame(ROWS), clean)
+    with caplog.at_level(logging.DEBUG, logger="univar"):
+        assert read_qa(clean).attrs["duplicate_rows"] == 0
+    assert "duplicate" not in caplog.text and "repeat" not in caplog.text
+
+
+def test_many_duplicates_show_the_first_ten_rows(tmp_path, caplog):
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps(ROWS[0]) + "\n" for _ in range(15)))
+    with caplog.at_level(logging.WARNING, logger="univar"):
+        read_qa(path)
+    assert f"kept 14 exact duplicate row(s) (every column equal to an earlier row), {path}: rows 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 ..." in caplog.text
+
+
+def test_the_same_qa_under_other_labels_is_said_only_when_verbose(tmp_path, caplog):
+    """ValueBench asks one item under several questionnaires: the QA repeats with another 'value'."""
+    path = tmp_path / "relabel.jsonl"
+    path.write_text(json.dumps({**ROWS[0], "value": "Kindness"}) + "\n" + json.dumps({**ROWS[0], "value": "Care"}) + "\n"
+                    + json.dumps({**ROWS[0], "value": "Care", "extra": [1, 2]}) + "\n")
+    with caplog.at_level(logging.WARNING, logger="univar"):
+        assert len(read_qa(path)) == 3
+    assert caplog.text == ""
+    with caplog.at_level(logging.INFO, logger="univar"):
+        read_qa(path)
+    assert (f"2 row(s) repeat an earlier question, answer, model and lang with other labels (kept), {path}: rows 2, 3"
+            in caplog.text)
+
+
+def test_bundled_valuebench_has_no_exact_copies(valuebench):
+    assert valuebench.attrs["duplicate_rows"] == 0
+    assert valuebench.duplicated(subset=FOUR).sum() > 0  # but the same QA under several values, on purpose
+
+
+TRUNC_ROWS = [
+    {"question": "Should I help?", "answer": "Yes, kindness matters.", "model": "m1", "lang": "en"},
+    {"question": "Is it fine\nto lie?", "answer": 'No; "honesty" first.', "model": "m2", "lang": "en"},
+    {"question": "Tradition?", "answer": "It depends, on many things, really.", "model": "m3", "lang": "en"},
+]
+
+
+def test_csv_cut_anywhere_inside_its_last_record_names_that_record(tmp_path):
+    import csv as _csv
+
+    full = tmp_path / "full.csv"
+    pd.DataFrame(TRUNC_ROWS).to_csv(full, index=False, quoting=_csv.QUOTE_ALL, lineterminator="\r\n")
+    data = full.read_bytes()
+    assert len(read_qa(full)) == 3
+    last_start = data.rindex(b'\r\n"Tradition?"') + 2
+    last_line = 5  # header 1, rows at 2, 3-4 (a multi-line question) and 5
+    end_of_values = data.rindex(b'"')  # the closing quote of the last field
+    seen = set()
+    for cut in range(last_start + 1, end_of_values):
+        path = tmp_path / "cut.csv"
+        path.write_bytes(data[:cut])
+        with pytest.raises(QAError) as info:
+            read_qa(path)
+        assert str(info.value).endswith(f"{path}:{last_line}"), (cut, str(info.value))
+        seen.add(info.value.what.split(" (")[0] if "malformed" in info.value.what else info.value.what)
+    assert "malformed CSV" in seen  # cut inside quotes: "malformed CSV (unexpected end of data)"
+    assert {"1 field but the header has 4", "2 fields but the header has 4", "3 fields but the header has 4"} <= seen
+
+    # written by univar (minimal quoting): a cut that drops fields is caught, with its line
+    plain = write_qa(pd.DataFrame(TRUNC_ROWS), tmp_path / "plain.csv").read_bytes()
+    path = tmp_path / "cut-plain.csv"
+    path.write_bytes(plain[: plain.rindex(b",m3,")])
+    with pytest.raises(QAError, match=rf"^2 fields but the header has 4, {path}:5$"):
+        read_qa(path)
+    path.write_bytes(plain[: plain.rindex(b"many things") ])
+    with pytest.raises(QAError, match=rf"^malformed CSV \(unexpected end of data\), {path}:5$"):
+        read_qa(path)
+
+
+def test_jsonl_cut_anywhere_inside_its_last_record_names_that_line(tmp_path):
+    full = write_qa(pd.DataFrame(TRUNC_ROWS), tmp_path / "full.jsonl")
+    data = full.read_bytes()
+    assert data.count(b"\n") == 3 and len(read_qa(full)) == 3
+    last_start = data.rindex(b"\n", 0, len(data) - 1) + 1
+    for cut in range(last_start + 1, len(data) - 2):  # any byte before the closing brace
+        path = tmp_path / "cut.jsonl"
+        path.write_bytes(data[:cut])
+        with pytest.raises(QAError) as info:
+            read_qa(path)
+        assert info.value.what.startswith("invalid JSON") and str(info.value).endswith(f"{path}:3"), (cut, str(info.value))
+
+
+@pytest.mark.parametrize("fraction", [0.25, 0.5, 0.9, 0.999])
+def test_parquet_cut_short_is_refused_as_a_whole(tmp_path, fraction):
+    full = write_qa(pd.DataFrame(TRUNC_ROWS * 50), tmp_path / "full.parquet")
+    data = full.read_bytes()
+    path = tmp_path / "cut.parquet"
+    path.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(QAError) as info:
+        read_qa(path)
+    assert info.value.what.startswith("not a readable Parquet file (") and str(info.value).endswith(f"{path}:0")

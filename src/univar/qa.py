@@ -6,7 +6,9 @@ Required columns are ``question``, ``answer``, ``model`` and ``lang``; everythin
 
 Errors name the file and the row, so that a researcher can open the file at the bad line:
 ``<what>, <file>:<row>``. Rows are counted as a text editor counts lines (the CSV header is line 1);
-for Parquet the row is the 1-based record number; row 0 means the file as a whole.
+for Parquet the row is the 1-based record number; row 0 means the file as a whole. A missing value is
+None, NaN or a Parquet null alike. Rows with an empty answer are dropped and logged; exact duplicate rows
+are kept and logged with their rows (see :func:`_report_duplicates`).
 """
 
 from __future__ import annotations
@@ -73,8 +75,9 @@ def _read_delimited(text: str, file: str, delimiter: str) -> tuple[pd.DataFrame,
         except csv.Error as exc:
             raise QAError(f"malformed CSV ({exc})", file, start) from None
         if record:  # a blank line is not a row
-            if len(record) > len(header):
-                raise QAError(f"{len(record)} fields but the header has {len(header)}", file, start)
+            if len(record) != len(header):  # too few: often a file cut short in its last record
+                raise QAError(f"{len(record)} field{'s' if len(record) != 1 else ''} but the header has {len(header)}",
+                              file, start)
             rows.append(dict(zip(header, record)))
             lines.append(start)
         start = reader.line_num + 1
@@ -183,11 +186,11 @@ def validate(
     frame = frame.reset_index(drop=True)
     for column in REQUIRED:
         col = frame[column]
-        bad = col.map(lambda v: v is not None and not isinstance(v, (str, int, float, bool)))
+        bad = col.map(lambda v: not _missing(v) and not isinstance(v, (str, int, float, bool)))
         if bad.any():
             i = int(bad.to_numpy().argmax())
             raise QAError(f"column {column!r} holds {type(col.iloc[i]).__name__}, expected text", label, rows_at[i])
-        frame[column] = col.map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else str(v))
+        frame[column] = col.map(lambda v: "" if _missing(v) else str(v))
     for column in MUST_HAVE_VALUE:
         empty = frame[column].str.strip() == ""
         if empty.any():
@@ -197,14 +200,51 @@ def validate(
     empty_answer = (frame["answer"].str.strip() == "").to_numpy()
     if empty_answer.any():
         dropped = [rows_at[i] for i in empty_answer.nonzero()[0]]
-        shown = ", ".join(map(str, dropped[:10])) + (" ..." if len(dropped) > 10 else "")
-        log.warning("dropped %d row(s) with an empty answer, %s: rows %s", len(dropped), label, shown)
+        log.warning("dropped %d row(s) with an empty answer, %s: rows %s", len(dropped), label, _rows(dropped))
         frame = frame.loc[~empty_answer].reset_index(drop=True)
         if len(frame) == 0:
             raise QAError("every answer is empty", label, header_row)
+        rows_at = [r for r, empty in zip(rows_at, empty_answer) if not empty]
+    duplicates = _report_duplicates(frame, label, rows_at)
     frame.attrs["source"] = label
     frame.attrs["dropped_empty_answers"] = int(empty_answer.sum())
+    frame.attrs["duplicate_rows"] = duplicates
     return frame
+
+
+def _missing(value: object) -> bool:
+    """None, NaN, pd.NA (nullable Parquet columns) and NaT: an absent value, never the text "nan"."""
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
+
+
+def _rows(rows: Sequence[int]) -> str:
+    return ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
+
+
+def _report_duplicates(frame: pd.DataFrame, label: str, rows_at: Sequence[int]) -> int:
+    """Log rows that repeat an earlier (question, answer, model, lang); they are kept, never dropped.
+
+    A row equal to an earlier one in every column is a copy (a file concatenated twice, a resumed export):
+    a warning names the first rows. A row that repeats the QA with other labels (ValueBench asks the same
+    item under several questionnaires and values) is said only with ``--verbose``. Returns the copies.
+    """
+    same_qa = frame.duplicated(subset=list(REQUIRED), keep="first").to_numpy()
+    if not same_qa.any():
+        return 0
+    try:
+        copy = frame.duplicated(keep="first").to_numpy()
+    except TypeError:  # unhashable values (lists from JSON) in optional columns
+        copy = frame.astype(str).duplicated(keep="first").to_numpy()
+    relabelled = same_qa & ~copy
+    if copy.any():
+        rows = [rows_at[i] for i in copy.nonzero()[0]]
+        log.warning("kept %d exact duplicate row(s) (every column equal to an earlier row), %s: rows %s",
+                    len(rows), label, _rows(rows))
+    if relabelled.any():
+        rows = [rows_at[i] for i in relabelled.nonzero()[0]]
+        log.info("%d row(s) repeat an earlier question, answer, model and lang with other labels (kept), %s: rows %s",
+                 len(rows), label, _rows(rows))
+    return int(copy.sum())
 
 
 def read_many(sources: Sequence[str | Path], mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
