@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 
 from univar.cache import EmbeddingCache, cache_dir, text_key
-from univar.encoders import EmbedStats, embed, get_encoder
+from kill_helpers import kill9, start_embed, wait_for_rows, write_corpus
+from univar.encoders import EmbedStats, embed
 
 
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
@@ -67,38 +63,14 @@ def test_second_run_embeds_nothing(small_qa, minilm):
     np.testing.assert_array_equal(a, b)
 
 
-KILLED_RUN = """
-import sys
-from univar.encoders import embed, get_encoder
-texts = [line for line in open(sys.argv[1], encoding="utf-8").read().split("\\n") if line]
-embed(texts, get_encoder("minilm"), chunk=16, progress=False)
-"""
-
-
 def test_kill_during_embedding_leaves_whole_batches_and_resumes(tmp_path, small_qa, minilm):
     from univar.qa import qa_texts
 
     texts = list(dict.fromkeys(qa_texts(small_qa)))[60:220]
-    corpus = tmp_path / "texts.txt"
-    corpus.write_text("\n".join(texts), encoding="utf-8")
-    env = {**os.environ, "UNIVAR_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(corpus)], env=env)
-    db_dir = tmp_path / "cache" / "embeddings"
-    deadline = time.time() + 240
-    stored = 0
-    while time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-        dbs = list(db_dir.glob("*.sqlite")) if db_dir.exists() else []
-        if dbs:
-            try:
-                with sqlite3.connect(dbs[0], timeout=1) as db:
-                    stored = db.execute("SELECT COUNT(*) FROM emb").fetchone()[0]
-            except sqlite3.OperationalError:
-                continue
-            if stored >= 32:
-                break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    corpus = write_corpus(tmp_path / "texts.txt", texts)
+    proc = start_embed(corpus, tmp_path / "cache", "minilm", 16)
+    stored = wait_for_rows(proc, tmp_path / "cache", 32)
+    assert kill9(proc), "the run ended before it could be killed"
     assert stored >= 32, "the run never committed a batch before the deadline"
 
     cache = EmbeddingCache(minilm.id, minilm.dim, root=tmp_path / "cache")

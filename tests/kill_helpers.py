@@ -1,0 +1,84 @@
+"""Helpers for the kill -9 tests: a real ``embed`` in a child process, and reading what a killed run left.
+
+Used by ``test_cache.py`` (one kill point) and ``test_reliability_kill.py`` (twenty).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# argv: corpus file (one text per line), encoder name, chunk size. Prints "ready" once the encoder is loaded
+# and the texts are read, just before ``embed`` starts, so that a kill can be aimed at the embedding itself.
+EMBED_RUN = """
+import sys
+from univar.encoders import embed, get_encoder
+texts = [line for line in open(sys.argv[1], encoding="utf-8").read().split("\\n") if line]
+encoder = get_encoder(sys.argv[2])
+print("ready", flush=True)
+embed(texts, encoder, chunk=int(sys.argv[3]), progress=False)
+"""
+
+
+def write_corpus(path: Path, texts: list[str]) -> Path:
+    assert all("\n" not in t for t in texts)
+    path.write_text("\n".join(texts), encoding="utf-8")
+    return path
+
+
+def start_embed(corpus: Path, cache_root: Path, encoder: str, chunk: int) -> subprocess.Popen:
+    env = {**os.environ, "UNIVAR_CACHE_DIR": str(cache_root), "UNIVAR_PROGRESS": "0"}
+    return subprocess.Popen([sys.executable, "-c", EMBED_RUN, str(corpus), encoder, str(chunk)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_ready(proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Block until the child prints ``ready`` (it has loaded everything and is about to embed)."""
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        proc.kill()
+        proc.wait(timeout)
+        raise AssertionError(f"the embedding child did not start: {proc.stderr.read()[-2000:]}")
+
+
+def kill9(proc: subprocess.Popen) -> bool:
+    """SIGKILL the child; False if it had already exited on its own (then nothing was interrupted)."""
+    if proc.poll() is not None:
+        return False
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream:
+            stream.close()
+    return proc.returncode == -signal.SIGKILL
+
+
+def cache_rows(cache_root: Path) -> int:
+    """Rows in the (single) embedding cache database under ``cache_root``; 0 before it exists."""
+    db_dir = cache_root / "embeddings"
+    dbs = sorted(db_dir.glob("*.sqlite")) if db_dir.exists() else []
+    if not dbs:
+        return 0
+    assert len(dbs) == 1, dbs
+    with sqlite3.connect(dbs[0], timeout=5) as db:
+        return int(db.execute("SELECT COUNT(*) FROM emb").fetchone()[0])
+
+
+def wait_for_rows(proc: subprocess.Popen, cache_root: Path, at_least: int, timeout: float = 240) -> int:
+    """Poll the cache while the child runs until it holds ``at_least`` rows; returns the last count seen."""
+    deadline = time.monotonic() + timeout
+    stored = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        try:
+            stored = cache_rows(cache_root)
+        except sqlite3.OperationalError:  # the database is being created or locked for a moment
+            continue
+        if stored >= at_least:
+            break
+    return stored
