@@ -90,6 +90,15 @@ class EmbeddingCache:
                         len(bad), "y" if len(bad) == 1 else "ies", self.path.name)
         return found
 
+    def present(self, keys: Sequence[bytes]) -> set[bytes]:
+        """Which keys have a row (without reading vectors: cheap on a whole corpus)."""
+        have: set[bytes] = set()
+        for start in range(0, len(keys), _CHUNK):
+            chunk = list(keys[start : start + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            have.update(k for (k,) in self._db.execute(f"SELECT key FROM emb WHERE key IN ({marks})", chunk))
+        return have
+
     def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         try:

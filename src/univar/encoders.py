@@ -340,48 +340,80 @@ class EmbedStats:
     embedded: int = 0
 
 
+WINDOW = 16384  # texts per streaming window of ``embed``
+
+
 def embed(texts: Sequence[str], encoder: Encoder, progress: bool = True, cache: bool = True,
-          chunk: int = 512, stats: EmbedStats | None = None) -> np.ndarray:
+          chunk: int = 512, stats: EmbedStats | None = None, out: str | Path | np.ndarray | None = None,
+          window: int = WINDOW) -> np.ndarray:
     """Embed ``texts`` with ``encoder``, reusing and filling the on-disk cache.
 
     Unique texts are embedded once, longest first in chunks (padding waste is lowest when neighbours have
     similar lengths), and each chunk is committed to the cache as soon as it is done, so a killed run
-    resumes from the last chunk.
+    resumes from the last chunk. The corpus is streamed ``window`` texts at a time straight into the
+    result, which may be a ``.npy`` path (written as a memory map) or a preallocated array: memory holds
+    one window of texts and vectors besides the result, whatever the corpus size.
     """
-    texts = list(texts)
-    if not texts:
-        return np.zeros((0, encoder.dim), dtype=np.float32)
-    keys = [text_key(t) for t in texts]
-    unique: dict[bytes, str] = dict(zip(keys, texts))
-    if not encoder.fitted:
-        encoder.fit(texts)
+    n = len(texts)
+    if n and not encoder.fitted:
+        encoder.fit(texts)  # before sizing the result: fitting may set the dimension (TF-IDF + SVD)
+    result = _result_array(out, n, encoder.dim)
+    if n == 0:
+        return result
+    keys = [text_key(t) for t in texts]  # 20 bytes a text: the one whole-corpus list
+    unique = set(keys)
     store = EmbeddingCache(encoder.id, encoder.dim) if cache else None
-    found = store.get(list(unique)) if store is not None else {}
-    missing = [k for k in unique if k not in found]
-    missing.sort(key=lambda k: -len(unique[k]))
-    log.info("%s: %d texts, %d unique, %d from cache, %d to embed", encoder.name, len(texts), len(unique),
-             len(found), len(missing))
-    if missing:
-        over = encoder.count_truncated([unique[k] for k in missing])
-        if over and over[0]:
-            log.warning("%s: %d of %d texts are longer than its %d-token input and are truncated", encoder.name,
-                        over[0], len(missing), over[1])
-        with bar(len(missing) if progress else 0, f"embed {encoder.name}", "texts") as advance:
-            for start in range(0, len(missing), chunk):
-                batch_keys = missing[start : start + chunk]
-                vectors = encoder.encode_batch([unique[k] for k in batch_keys])
-                if vectors.shape != (len(batch_keys), encoder.dim):
-                    raise UnivarError(f"encoder {encoder.name} returned shape {vectors.shape}")
-                if store is not None:
-                    store.put(batch_keys, vectors)
-                found.update(zip(batch_keys, vectors))
-                advance(len(batch_keys))
-    if store is not None:
-        store.close()
+    try:
+        cached = store.present(list(unique)) if store is not None else set()
+        todo = len(unique) - len(cached)
+        log.info("%s: %d texts, %d unique, %d from cache, %d to embed", encoder.name, n, len(unique),
+                 len(cached), todo)
+        memory: dict[bytes, np.ndarray] = {}  # without a cache, what earlier windows embedded
+        truncated, limit, embedded = 0, 0, 0
+        with bar(todo if progress else 0, f"embed {encoder.name}", "texts") as advance:
+            for begin in range(0, n, window):
+                wkeys = keys[begin : begin + window]
+                wtexts = dict(zip(wkeys, texts[begin : begin + window]))
+                found = store.get(list(wtexts)) if store is not None else {k: memory[k] for k in wtexts if k in memory}
+                missing = sorted((k for k in wtexts if k not in found), key=lambda k: -len(wtexts[k]))
+                over = encoder.count_truncated([wtexts[k] for k in missing]) if missing else None
+                if over:
+                    truncated, limit = truncated + over[0], over[1]
+                for start in range(0, len(missing), chunk):
+                    batch_keys = missing[start : start + chunk]
+                    vectors = encoder.encode_batch([wtexts[k] for k in batch_keys])
+                    if vectors.shape != (len(batch_keys), encoder.dim):
+                        raise UnivarError(f"encoder {encoder.name} returned shape {vectors.shape}")
+                    if store is not None:
+                        store.put(batch_keys, vectors)
+                    else:
+                        memory.update(zip(batch_keys, vectors))
+                    found.update(zip(batch_keys, vectors))
+                    embedded += len(batch_keys)
+                    advance(len(batch_keys))
+                result[begin : begin + len(wkeys)] = np.stack([found[k] for k in wkeys])
+    finally:
+        if store is not None:
+            store.close()
+    if truncated:
+        log.warning("%s: %d of %d texts are longer than its %d-token input and are truncated", encoder.name,
+                    truncated, embedded, limit)
+    if isinstance(result, np.memmap):
+        result.flush()
     if stats is not None:
-        stats.texts, stats.unique = stats.texts + len(texts), stats.unique + len(unique)
-        stats.cached, stats.embedded = stats.cached + len(unique) - len(missing), stats.embedded + len(missing)
-    return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+        stats.texts, stats.unique = stats.texts + n, stats.unique + len(unique)
+        stats.cached, stats.embedded = stats.cached + len(unique) - embedded, stats.embedded + embedded
+    return result
+
+
+def _result_array(out: str | Path | np.ndarray | None, n: int, dim: int) -> np.ndarray:
+    if out is None:
+        return np.empty((n, dim), dtype=np.float32)
+    if isinstance(out, np.ndarray):
+        if out.shape != (n, dim):
+            raise ValueError(f"out has shape {out.shape}, expected {(n, dim)}")
+        return out
+    return np.lib.format.open_memmap(Path(out), mode="w+", dtype=np.float32, shape=(n, dim))
 
 
 def describe(encoder: Encoder) -> str:

@@ -275,11 +275,44 @@ def _pick(table: pd.DataFrame, preferred: str, fallback: str) -> pd.Series:
     return table[fallback]
 
 
-def qa_texts(table: pd.DataFrame) -> list[str]:
+class QATexts(Sequence):
+    """The texts of a QA table, built on demand: ``Q: {question} A: {answer}``.
+
+    Why lazy: on hundreds of thousands of QAs a list of every formatted text would double the memory the
+    table already uses; ``embed`` reads it one window at a time. Indexing with a slice gives a list.
+    """
+
+    def __init__(self, questions: pd.Series, answers: pd.Series):
+        self._q, self._a = questions.reset_index(drop=True), answers.reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self._q)
+
+    @staticmethod
+    def _text(q: object, a: object) -> str:
+        return f"Q: {str(q).strip()} A: {str(a).strip()}"
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self._text(q, a) for q, a in zip(self._q.iloc[index], self._a.iloc[index])]
+        if index < 0:
+            index += len(self)
+        return self._text(self._q.iloc[index], self._a.iloc[index])
+
+    def __iter__(self):
+        for q, a in zip(self._q, self._a):
+            yield self._text(q, a)
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, tuple, QATexts)) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"QATexts({len(self)} QAs)"
+
+
+def qa_texts(table: pd.DataFrame) -> QATexts:
     """The text a QA is embedded as, ``Q: {question} A: {answer}``, from the English columns when present."""
-    questions = _pick(table, "question_en", "question")
-    answers = _pick(table, "answer_en", "answer")
-    return [f"Q: {q.strip()} A: {a.strip()}" for q, a in zip(questions, answers)]
+    return QATexts(_pick(table, "question_en", "question"), _pick(table, "answer_en", "answer"))
 
 
 def write_qa(table: pd.DataFrame, path: str | Path) -> Path:

@@ -18,7 +18,6 @@ from univar.errors import UnivarError
 def embed(data: DataArg, encoder: EncoderOpt = "univar", out_file: Annotated[Path, typer.Option("--out", help="Output: .parquet (QAs + embedding column) or .npy (matrix).")] = Path("embeddings.parquet"),
           map_: MapOpt = None) -> None:
     """Embed every QA of DATA with an encoder (cached on disk)."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -31,13 +30,13 @@ def embed(data: DataArg, encoder: EncoderOpt = "univar", out_file: Annotated[Pat
     table = load_data(data, map_)
     enc = get_encoder(encoder)
     stats = EmbedStats()
-    vectors = run_embed(qa_texts(table), enc, stats=stats)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_file.with_name(out_file.name + ".tmp")
-    if suffix == ".npy":
-        with open(tmp, "wb") as fh:
-            np.save(fh, vectors)
+    if suffix == ".npy":  # streamed to disk window by window (a memory map), renamed when complete
+        vectors = run_embed(qa_texts(table), enc, stats=stats, out=tmp)
+        del vectors
     else:
+        vectors = run_embed(qa_texts(table), enc, stats=stats)
         arrow = pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False)
         flat = pa.array(vectors.reshape(-1), type=pa.float32())
         arrow = arrow.append_column("embedding", pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]))
@@ -46,7 +45,7 @@ def embed(data: DataArg, encoder: EncoderOpt = "univar", out_file: Annotated[Pat
         pq.write_table(arrow, tmp, compression="zstd")
     os.replace(tmp, out_file)
     err.print(f"{stats.texts} QAs ({stats.unique} unique): {stats.embedded} embedded, {stats.cached} from cache "
-              f"-> {out_file} ({vectors.shape[0]} x {vectors.shape[1]})")
+              f"-> {out_file} ({stats.texts} x {enc.dim})")
 
 
 @evaluate_app.command("value-id")
