@@ -82,3 +82,95 @@ def wait_for_rows(proc: subprocess.Popen, cache_root: Path, at_least: int, timeo
         if stored >= at_least:
             break
     return stored
+
+
+# A "zygote": a Python process that imports univar and its heavy dependencies once, then forks a child per
+# command that runs ``univar.cli.main(argv)`` with stdout and stderr going to files. The child is a real
+# process running the real command line; only the imports (about ten seconds of torch on two busy cores)
+# are not paid again for each of twenty kills.
+ZYGOTE = r"""
+import json, os, sys
+import univar.cli
+for name in sys.argv[1:]:
+    __import__(name)
+sys.stdout.flush(); sys.stderr.flush()
+print("ready", flush=True)
+for line in sys.stdin:
+    cmd = json.loads(line)
+    if cmd["op"] == "run":
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setpgid(0, 0)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(os.open(cmd["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 1)
+                os.dup2(os.open(cmd["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
+                os.environ.update(cmd.get("env", {}))
+                try:
+                    code = univar.cli.main(cmd["argv"])
+                except SystemExit as exc:
+                    code = exc.code if isinstance(exc.code, int) else 1
+                sys.stdout.flush(); sys.stderr.flush()
+            except BaseException:
+                import traceback
+                traceback.print_exc()
+                sys.stderr.flush()
+                code = 99
+            os._exit(code)
+        print(json.dumps({"pid": pid}), flush=True)
+    elif cmd["op"] == "wait":
+        flags = 0 if cmd.get("block") else os.WNOHANG
+        pid, status = os.waitpid(cmd["pid"], flags)
+        if pid == 0:
+            print(json.dumps({"running": True}), flush=True)
+        elif os.WIFSIGNALED(status):
+            print(json.dumps({"running": False, "signal": os.WTERMSIG(status)}), flush=True)
+        else:
+            print(json.dumps({"running": False, "code": os.WEXITSTATUS(status)}), flush=True)
+"""
+
+
+class Zygote:
+    """``with Zygote(["torch", "univar.model.train"], env) as z: pid = z.run(argv, out, err); z.kill9(pid)``."""
+
+    def __init__(self, modules: list[str], env: dict | None = None):
+        self.modules, self.env = modules, env
+
+    def __enter__(self) -> "Zygote":
+        import json  # noqa: F401
+
+        self.proc = subprocess.Popen([sys.executable, "-c", ZYGOTE, *self.modules], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=self.env)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise AssertionError("the zygote did not start")
+        return self
+
+    def _ask(self, **cmd) -> dict:
+        import json
+
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def run(self, argv: list[str], stdout: Path, stderr: Path, env: dict | None = None) -> int:
+        return self._ask(op="run", argv=argv, stdout=str(stdout), stderr=str(stderr), env=env or {})["pid"]
+
+    def poll(self, pid: int) -> dict:
+        """``{"running": True}`` or how the child ended: ``{"code": n}`` or ``{"signal": n}``."""
+        return self._ask(op="wait", pid=pid)
+
+    def wait(self, pid: int) -> dict:
+        return self._ask(op="wait", pid=pid, block=True)
+
+    def kill9(self, pid: int) -> bool:
+        """SIGKILL the child; False if it had already ended on its own."""
+        state = self.poll(pid)
+        if not state["running"]:
+            return False
+        os.kill(pid, signal.SIGKILL)
+        return self.wait(pid).get("signal") == signal.SIGKILL
+
+    def __exit__(self, *exc) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)

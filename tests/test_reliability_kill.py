@@ -7,16 +7,22 @@ finds the process already finished does not count, so every one of the twenty in
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import re
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from kill_helpers import cache_rows, kill9, start_embed, wait_ready, write_corpus
+from kill_helpers import Zygote, cache_rows, kill9, start_embed, wait_ready, write_corpus
 from univar.cache import EmbeddingCache, text_key
 from univar.encoders import EmbedStats, embed, get_encoder
+from univar.qa import qa_texts
 
 pytestmark = pytest.mark.slow
 KILLS = 20
@@ -72,3 +78,129 @@ def test_twenty_kills_during_embedding_lose_nothing_and_embed_nothing_twice(tmp_
     kept = resumed[::8]
     cos = (kept * direct).sum(1) / np.linalg.norm(kept, axis=1) / np.linalg.norm(direct, axis=1)
     assert cos.min() > 0.999
+
+
+TRAIN_EPOCHS = 36
+TRAIN_ARGS = ["--mode", "set", "--base", "minilm-int8", "--epochs", str(TRAIN_EPOCHS), "--steps-per-epoch", "2",
+              "--batch-size", "16", "--hidden", "32", "--lambda", "2", "--patience", "100", "--seed", "0"]
+ZYGOTE_MODULES = ["torch", "torch._dynamo", "torch.optim", "univar.model.train", "univar.model.set_mode",
+                  "univar.model.api", "univar.evaluate", "univar.commands.model", "pyarrow.parquet", "onnxruntime",
+                  "tokenizers", "sklearn.neighbors"]
+
+
+def _epochs_said(stderr: Path) -> list[int]:
+    text = stderr.read_text(errors="replace") if stderr.exists() else ""
+    return [int(m) for m in re.findall(r"^epoch (\d+): loss", text, flags=re.M)]
+
+
+def _checkpoint_epoch(out: Path) -> int:
+    """The epoch ``--resume`` would start from after a kill (-1: no checkpoint yet); it must read back whole."""
+    from univar.model import io
+
+    if not (out / io.CHECKPOINT / "state.json").exists():
+        return -1
+    tensors, state = io.load_checkpoint(out)
+    assert any(k.startswith("model.") for k in tensors)
+    return int(state["epoch"])
+
+
+TORN_CHECKPOINT = ("univar.model.io.save_checkpoint writes state.safetensors and state.json as two renames: a kill "
+                   "between them pairs epoch N's weights and Adam moments with epoch N-1's step count and sampler, "
+                   "and --resume silently trains epoch N twice (found by the twenty-kill training test; fix: the state inside the "
+                   "safetensors metadata, one rename for both)")
+
+
+@pytest.mark.xfail(strict=False, reason=TORN_CHECKPOINT + " (drop this mark with the fix)")
+def test_twenty_kills_during_training_then_resume_give_the_same_model(tmp_path, small_qa):
+    """``univar train`` (set mode) killed twenty times at random moments, each time re-run with ``--resume``
+    (or afresh while no checkpoint exists yet): the final weights equal those of an uninterrupted run."""
+    from safetensors.torch import load_file
+
+    from univar.qa import write_qa
+
+    data = write_qa(small_qa, tmp_path / "small.parquet")
+    args = ["train", str(data), *TRAIN_ARGS]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    env = {**os.environ, "UNIVAR_PROGRESS": "0", "COLUMNS": "200"}
+    # the base embeddings go into the cache once; every run after reads them from there
+    embed(qa_texts(small_qa), get_encoder("minilm-int8"), progress=False)
+    with Zygote(ZYGOTE_MODULES, env) as z:
+        # the uninterrupted run, watched: when each epoch ends sets where the kills fall
+        log = tmp_path / "straight.err"
+        started = time.monotonic()
+        pid = z.run([*args, "--out", str(straight)], tmp_path / "straight.out", log)
+        seen: dict[int, float] = {}
+        while True:
+            state = z.poll(pid)
+            for e in _epochs_said(log):
+                seen.setdefault(e, time.monotonic() - started)
+            if not state["running"]:
+                break
+            time.sleep(0.01)
+        assert state.get("code") == 0, log.read_text()[-3000:]
+        first = seen.get(1, 1.0)
+        per_epoch = max(0.01, (max(seen.values()) - first) / max(1, len(seen) - 1))
+
+        rng = random.Random(7)
+        kills, last, progressed, early = 0, -1, 0, 0
+        for round_ in range(KILLS):
+            resume = _checkpoint_epoch(killed) >= 0
+            log = tmp_path / f"killed-{round_}.err"
+            spawned = time.monotonic()
+            pid = z.run([*args, "--out", str(killed), *(["--resume"] if resume else [])], tmp_path / "k.out", log)
+            if rng.random() < 0.25:  # while it reads the data, the cache and the checkpoint
+                early += 1
+                time.sleep(rng.uniform(0.0, first))
+            else:  # at a random moment of the epoch after the first one this run finishes
+                deadline = time.monotonic() + 300
+                while not _epochs_said(log) and z.poll(pid)["running"] and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                time.sleep(rng.uniform(0.0, 1.0) * per_epoch)
+            assert z.kill9(pid), f"run {round_} ended before its kill: {log.read_text()[-3000:]}"
+            kills += 1
+            now = _checkpoint_epoch(killed)
+            assert now >= last, f"the kill lost checkpoint epoch {last} (now {now})"
+            progressed += now > last
+            last = now
+        assert kills == KILLS and progressed >= 5 and last < TRAIN_EPOCHS, (progressed, last)
+
+        log = tmp_path / "final.err"
+        pid = z.run([*args, "--out", str(killed), "--resume"], tmp_path / "final.out", log)
+        assert z.wait(pid).get("code") == 0, log.read_text()[-3000:]
+        assert f"resumed {killed} at epoch {last}" in " ".join(log.read_text().split())
+
+    a, b = load_file(str(straight / "model.safetensors")), load_file(str(killed / "model.safetensors"))
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    ca = load_file(str(straight / "checkpoint" / "state.safetensors"))
+    cb = load_file(str(killed / "checkpoint" / "state.safetensors"))
+    assert set(ca) == set(cb) and all(torch.equal(ca[k], cb[k]) for k in ca)  # weights, Adam moments, RNG
+    ha = json.loads((straight / "univar.json").read_text())["validation"]
+    hb = json.loads((killed / "univar.json").read_text())["validation"]
+    assert ha == hb and len(ha["history"]) == TRAIN_EPOCHS + 1  # every epoch's loss, the same best epoch
+
+
+@pytest.mark.xfail(strict=True, reason=TORN_CHECKPOINT)
+def test_a_kill_between_the_two_checkpoint_files_does_not_resume_wrongly(tmp_path, small_qa):
+    """The exact state a kill leaves between ``os.replace(state.safetensors)`` and ``os.replace(state.json)``:
+    resuming from it must give the uninterrupted model, or refuse; never a silently different one."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from univar.errors import UnivarError
+    from univar.model import TrainConfig, train
+
+    cfg = dict(mode="set", base="minilm-int8", steps_per_epoch=2, batch_size=16, hidden=32, lam=2, patience=100)
+    straight = train(small_qa, TrainConfig(**cfg, epochs=4), tmp_path / "a", progress=False)
+    train(small_qa, TrainConfig(**cfg, epochs=2), tmp_path / "b", progress=False)
+    shutil.copy(tmp_path / "b" / "checkpoint" / "state.json", tmp_path / "epoch2.json")
+    train(small_qa, TrainConfig(**cfg, epochs=3), tmp_path / "b", resume=True, progress=False)
+    shutil.copy(tmp_path / "epoch2.json", tmp_path / "b" / "checkpoint" / "state.json")  # the kill's leftovers
+    try:
+        resumed = train(small_qa, TrainConfig(**cfg, epochs=4), tmp_path / "b", resume=True, progress=False)
+    except UnivarError:
+        return  # refusing a torn checkpoint is honest too
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    a = load_file(str(tmp_path / "a" / "checkpoint" / "state.safetensors"))
+    b = load_file(str(tmp_path / "b" / "checkpoint" / "state.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
