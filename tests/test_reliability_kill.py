@@ -12,10 +12,12 @@ import os
 import random
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -204,3 +206,55 @@ def test_a_kill_between_the_two_checkpoint_files_does_not_resume_wrongly(tmp_pat
     a = load_file(str(tmp_path / "a" / "checkpoint" / "state.safetensors"))
     b = load_file(str(tmp_path / "b" / "checkpoint" / "state.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_twenty_kills_during_elicit_then_resume_collect_every_row_exactly_once(tmp_path):
+    """``univar elicit`` against a real ``llama_cpp.server`` (SmolLM2) on 127.0.0.1, killed twenty times as it
+    progresses and re-run each time (forked from a warm process); a last, fresh run completes it. No row is
+    lost, none is written twice."""
+    from conftest_llm import LlamaServer, ROOT, have_llama_cpp
+    from univar import elicit as E
+
+    if not have_llama_cpp():
+        pytest.skip("llama-cpp-python not installed")
+    limit = 64
+    out = tmp_path / "D"
+    qa = out / "qa.jsonl"
+    env = {**os.environ, "UNIVAR_PROGRESS": "0", "OPENAI_API_KEY": "unused"}
+    rng = random.Random(8)
+    with LlamaServer(threads=1) as server, Zygote(["univar.elicit", "univar.llm.openai", "httpx", "pandas"], env) as z:
+        args = ["elicit", "--questions", "bundled:valueconsistency", "--model", "openai/smollm2", "--base-url",
+                server.url, "--lang", "en", "--limit", str(limit), "--out", str(out), "--max-tokens", "4",
+                "--concurrency", "2", "--retries", "0"]
+        before: list[dict] = []
+        kills = 0
+        for round_ in range(KILLS):
+            log = tmp_path / f"run-{round_}.err"
+            pid = z.run(args, tmp_path / "run.out", log)
+            want = len(before) + rng.choice([0, 1, 1, 2, 2, 3])  # rows this run may finish before its kill
+            deadline = time.monotonic() + 120
+            while z.poll(pid)["running"] and time.monotonic() < deadline:
+                if qa.exists() and qa.read_bytes().count(b"\n") >= want:
+                    break
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.4))  # then somewhere inside the next request or write
+            assert z.kill9(pid), f"run {round_} ended before its kill: {log.read_text()[-2000:]}"
+            kills += 1
+            rows = E.read_log(qa, repair=False)
+            keys = [(r["qid"], r["model"], r["lang"]) for r in rows]
+            assert len(keys) == len(set(keys)), "a row was written twice"
+            assert rows[:len(before)] == before, "a kill lost or rewrote a finished row"
+            assert not (out / "qa.parquet").exists()
+            before = rows
+        assert kills == KILLS and 10 <= len(before) < limit, len(before)
+
+        # the last run is a fresh ``python -m univar``, as a user would type it
+        cmd = [sys.executable, "-m", "univar", *args]
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(before)} already done" in " ".join(done.stderr.split())
+    rows = E.read_log(qa)
+    keys = [(r["qid"], r["model"], r["lang"]) for r in rows]
+    assert len(rows) == limit == len(set(keys))  # every row, exactly once
+    assert rows[:len(before)] == before and all(r["answer"].strip() for r in rows)
+    assert len(pd.read_parquet(out / "qa.parquet")) == limit
