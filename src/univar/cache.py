@@ -3,11 +3,14 @@
 One SQLite file per encoder under ``$UNIVAR_CACHE_DIR`` (default ``$XDG_CACHE_HOME/univar``). SQLite is
 used rather than a home-made file format because its transactions make a write all-or-nothing: a run
 killed at any moment leaves either the whole batch or none of it, never a half-written vector. A row whose
-blob has the wrong size (a damaged file, a bug elsewhere) is treated as a miss and overwritten.
+blob has the wrong size (a damaged file, a bug elsewhere) is treated as a miss and overwritten. A database
+that is not a database is moved aside; one that cannot be written (disk full, read-only, locked) is an
+``OSError`` naming the file (the command line's ``error:`` line, exit 1) and is never moved aside.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -18,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from univar.errors import UnivarError
 
 log = logging.getLogger("univar")
 _CHUNK = 900  # SQLite's default limit on host parameters is 999
@@ -36,6 +38,13 @@ def text_key(text: str) -> bytes:
     return hashlib.sha1(text.encode("utf-8")).digest()
 
 
+def _cannot(what: str, path: Path, exc: sqlite3.Error, after: str) -> OSError:
+    """An environment problem (disk full, read-only, locked), not bad input: the CLI says it and exits 1."""
+    text = str(exc)
+    code = errno.ENOSPC if "full" in text else errno.EROFS if "readonly" in text else errno.EIO
+    return OSError(code, f"cannot {what} the embedding cache ({text}){after}", str(path))
+
+
 class EmbeddingCache:
     """Vectors of one encoder; ``get`` returns what is there, ``put`` stores a batch atomically."""
 
@@ -48,7 +57,8 @@ class EmbeddingCache:
         self.path = folder / f"{safe}-{digest}.sqlite"
         self._db = self._open()
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, moved_aside: bool = False) -> sqlite3.Connection:
+        db = None
         try:
             db = sqlite3.connect(self.path, timeout=60)
             db.execute("PRAGMA journal_mode=WAL")
@@ -60,14 +70,22 @@ class EmbeddingCache:
             if stored_dim != self.dim:
                 raise sqlite3.DatabaseError(f"dimension {stored_dim} != {self.dim}")
             return db
+        except sqlite3.OperationalError as exc:  # disk full, read-only, locked: the file may well be fine
+            if db is not None:
+                db.close()
+            raise _cannot("open", self.path, exc, "") from None
         except sqlite3.DatabaseError as exc:
+            if db is not None:
+                db.close()
+            if moved_aside:
+                raise _cannot("create", self.path, exc, "") from None
             broken = self.path.with_suffix(".corrupt")
             log.warning("embedding cache %s is unreadable (%s); moved aside to %s", self.path, exc, broken.name)
             for suffix in ("", "-wal", "-shm"):
                 p = Path(str(self.path) + suffix)
                 if p.exists():
                     os.replace(p, Path(str(broken) + suffix))
-            return self._open()
+            return self._open(moved_aside=True)
 
     def get(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
         found: dict[bytes, np.ndarray] = {}
@@ -107,7 +125,7 @@ class EmbeddingCache:
                     "INSERT OR REPLACE INTO emb VALUES (?, ?)", ((k, v.tobytes()) for k, v in zip(keys, vectors))
                 )
         except sqlite3.OperationalError as exc:  # disk full, read-only folder, a lock held too long
-            raise UnivarError(f"cannot write the embedding cache {self.path} ({exc}); earlier batches are kept") from None
+            raise _cannot("write", self.path, exc, "; earlier batches are kept") from None
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM emb").fetchone()[0])

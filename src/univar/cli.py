@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -41,13 +43,32 @@ def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say mor
     _configure_logging(verbose)
 
 
+class _Interrupted(BaseException):
+    """Ctrl-C, raised by our SIGINT handler: typer turns a KeyboardInterrupt into a silent exit code."""
+
+
+def _on_sigint(signum, frame) -> None:
+    raise _Interrupted()
+
+
+INTERRUPTED = "error: interrupted; finished work is kept (re-run to resume)"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; turn user errors into one ``error:`` line and exit code 2."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _configure_logging(False)
+    previous = None
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous = signal.signal(signal.SIGINT, _on_sigint)
     try:
-        app(args=argv, prog_name="univar", standalone_mode=False)
+        code = app(args=argv, prog_name="univar", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool):  # typer.Exit(n) comes back as a return value
+            return code
+    except (_Interrupted, KeyboardInterrupt):
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
     except UnivarError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -60,9 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         where = f", {exc.filename}" if getattr(exc, "filename", None) else ""
         print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted; finished work is kept (re-run to resume)", file=sys.stderr)
-        return 130
     except Exception as exc:
         # usage errors (bad flag, bad value) from click, or from the copy of click that typer vendors
         if type(exc).__name__ in {"UsageError", "BadParameter", "MissingParameter", "NoSuchOption",
@@ -71,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {message}", file=sys.stderr)
             return 2
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return 0
 
 

@@ -12,6 +12,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -233,11 +234,23 @@ class AppendLog:
     def append(self, record: dict) -> None:
         data = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
         with self._lock:
-            written = os.write(self._fd, data)
-            if written != len(data):  # disk full: do not leave half a record
-                raise OSError(f"short write to {self.path}")
-            if self.fsync:
-                os.fsync(self._fd)
+            size = os.fstat(self._fd).st_size
+            try:
+                written = os.write(self._fd, data)
+                while written < len(data):  # disk full part way: the kernel took only the first bytes
+                    more = os.write(self._fd, data[written:])  # mostly fails now, with the reason
+                    if more <= 0:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    written += more
+                if self.fsync:
+                    os.fsync(self._fd)
+            except OSError as exc:  # disk full, file too large: cut the half record, keep every whole one
+                try:
+                    os.ftruncate(self._fd, size)
+                except OSError:
+                    pass  # the next run cuts a torn last line anyway
+                raise OSError(exc.errno, f"cannot append to the log ({exc.strerror or exc}); "
+                                         "the rows already written are kept", str(self.path)) from None
 
     def close(self) -> None:
         os.close(self._fd)
@@ -325,6 +338,8 @@ def run(tasks: Sequence[Task], out_dir: str | Path, params: SamplingParams, *, s
             pending.append(task)
     if summary.total == 0:
         raise UnivarError("nothing to ask (no questions selected)")
+    if pending and parquet_path.exists():
+        parquet_path.unlink()  # it claimed a completeness this task set does not have, even if the run fails
 
     q_cache = _Cache()
     stats_before = {id(t.backend): t.backend.stats.retries for t in pending}

@@ -9,9 +9,11 @@ run resumes where it stopped), length-sorted batches and a progress bar.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import Callable, Sequence
@@ -413,7 +415,35 @@ def _result_array(out: str | Path | np.ndarray | None, n: int, dim: int) -> np.n
         if out.shape != (n, dim):
             raise ValueError(f"out has shape {out.shape}, expected {(n, dim)}")
         return out
-    return np.lib.format.open_memmap(Path(out), mode="w+", dtype=np.float32, shape=(n, dim))
+    path = Path(out)
+    result = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
+    try:
+        _reserve(path)
+    except OSError:
+        del result
+        raise
+    return result
+
+
+def _reserve(path: Path) -> None:
+    """Claim the disk blocks of a memory-mapped result at once.
+
+    The map starts as a sparse file; on a full disk the first store into a page with no block behind it
+    kills the process with SIGBUS (no message, nothing cleaned up). ``posix_fallocate`` fails with
+    ENOSPC instead, before any work is done.
+    """
+    if not hasattr(os, "posix_fallocate"):
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):  # this filesystem cannot: carry on
+            return
+        raise OSError(exc.errno, f"cannot reserve {os.fstat(fd).st_size} bytes for the result ({exc.strerror})",
+                      str(path)) from None
+    finally:
+        os.close(fd)
 
 
 def describe(encoder: Encoder) -> str:

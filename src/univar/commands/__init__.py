@@ -6,6 +6,11 @@ report); ``univar.cli`` imports them all and owns error handling.
 
 from __future__ import annotations
 
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -29,3 +34,26 @@ def load_data(data: list[str], mapping: list[str] | None):
     from univar.qa import parse_mapping, read_many
 
     return read_many(data, parse_mapping(mapping))
+
+
+@contextmanager
+def output_file(path: Path) -> Iterator[Path]:
+    """Write ``path`` through ``<path>.tmp``, renamed over it only when the block succeeds.
+
+    On any failure the temporary file is removed, so an earlier ``path`` stays as it was; an ``OSError``
+    that names no file (disk full, file too large) gets this one, so the ``error:`` line says which file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError) and not exc.filename:
+            reason = exc.strerror or str(exc).splitlines()[0]
+            raise OSError(exc.errno or errno.EIO, f"cannot write the output ({reason})", str(path)) from None
+        if isinstance(exc, OSError) and exc.filename == str(tmp):
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from univar.commands import DataArg, EncoderOpt, MapOpt, app, err, evaluate_app, load_data, out
+from univar.commands import DataArg, EncoderOpt, MapOpt, app, err, evaluate_app, load_data, out, output_file
 from univar.errors import UnivarError
 
 
@@ -30,20 +29,18 @@ def embed(data: DataArg, encoder: EncoderOpt = "univar", out_file: Annotated[Pat
     table = load_data(data, map_)
     enc = get_encoder(encoder)
     stats = EmbedStats()
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_name(out_file.name + ".tmp")
-    if suffix == ".npy":  # streamed to disk window by window (a memory map), renamed when complete
-        vectors = run_embed(qa_texts(table), enc, stats=stats, out=tmp)
-        del vectors
-    else:
-        vectors = run_embed(qa_texts(table), enc, stats=stats)
-        arrow = pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False)
-        flat = pa.array(vectors.reshape(-1), type=pa.float32())
-        arrow = arrow.append_column("embedding", pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]))
-        arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
-                                               b"univar.encoder": enc.id.encode(), b"univar.encoder_name": enc.name.encode()})
-        pq.write_table(arrow, tmp, compression="zstd")
-    os.replace(tmp, out_file)
+    with output_file(out_file) as tmp:  # renamed over --out only when complete
+        if suffix == ".npy":  # streamed to disk window by window (a memory map)
+            vectors = run_embed(qa_texts(table), enc, stats=stats, out=tmp)
+            del vectors
+        else:
+            vectors = run_embed(qa_texts(table), enc, stats=stats)
+            arrow = pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False)
+            flat = pa.array(vectors.reshape(-1), type=pa.float32())
+            arrow = arrow.append_column("embedding", pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]))
+            arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
+                                                   b"univar.encoder": enc.id.encode(), b"univar.encoder_name": enc.name.encode()})
+            pq.write_table(arrow, tmp, compression="zstd")
     err.print(f"{stats.texts} QAs ({stats.unique} unique): {stats.embedded} embedded, {stats.cached} from cache "
               f"-> {out_file} ({stats.texts} x {enc.dim})")
 
@@ -79,8 +76,8 @@ def value_id(
     out.print(results_table([result], title=" + ".join(data)))
     err.print(f"{stats.embedded} QAs embedded, {stats.cached} from cache; {time.perf_counter() - start:.1f}s")
     if json_file:
-        json_file.parent.mkdir(parents=True, exist_ok=True)
-        json_file.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        with output_file(json_file) as tmp:
+            tmp.write_text(json.dumps(result.to_json(), indent=2) + "\n")
 
 
 @app.command()
