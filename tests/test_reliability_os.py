@@ -236,3 +236,28 @@ def test_ctrl_c_in_process_is_the_same_line(capsys, monkeypatch, small_qa, tmp_p
     assert main(["embed", str(data), "--encoder", "tfidf", "--out", str(tmp_path / "e.npy")]) == 130
     assert calls and capsys.readouterr().err.strip() == INTERRUPTED
     assert signal.getsignal(signal.SIGINT) is handler
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 64 KiB filesystem (tmpfs), where the machine lets this user mount one; else the test is skipped:
+    the RLIMIT_FSIZE tests above cover the same code paths everywhere."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root); RLIMIT_FSIZE tests cover the paths")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_a_really_full_disk_for_the_npy_output_is_an_error_not_sigbus(small_qa, tmp_path, tiny_disk):
+    """The .npy result is a memory map: on a full disk, storing into its sparse pages killed the process
+    with SIGBUS (exit 135, no message). Its blocks are now reserved first, which fails with ENOSPC."""
+    data = write_qa(small_qa, tmp_path / "small.parquet")
+    out = tiny_disk / "emb.npy"
+    proc = univar("embed", str(data), "--encoder", "tfidf", "--out", str(out), cache=tmp_path / "cache")
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-3000:])
+    line = one_error_line(proc)
+    assert "No space left on device" in line and line.endswith(f", {out}"), line
+    assert list(tiny_disk.iterdir()) == []  # no partial file left behind
