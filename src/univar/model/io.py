@@ -101,23 +101,35 @@ def weights_digest(folder: str | Path, config: dict) -> str:
 
 
 def save_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], state: dict) -> None:
-    """Periodic training state: tensors (weights, optimizer moments, RNG) + JSON (epoch, sampler RNG, history)."""
+    """Periodic training state: tensors (weights, optimizer moments, RNG) + JSON (epoch, sampler RNG, history).
+
+    The JSON state travels inside the safetensors file's metadata, so one atomic rename replaces both: a
+    kill can never pair one epoch's weights with another epoch's step count (found by the twenty-kill
+    test). ``state.json`` beside it is a readable copy that resuming does not trust.
+    """
     ck = folder / CHECKPOINT
     ck.mkdir(parents=True, exist_ok=True)
-    save_tensors(ck / "state.safetensors", tensors)
+    save_tensors(ck / "state.safetensors", tensors, metadata={"format": "univar-checkpoint",
+                                                              "state": json.dumps(state, sort_keys=True)})
     write_json(ck / "state.json", state)
 
 
 def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    from safetensors import safe_open
+
     ck = folder / CHECKPOINT
-    if not (ck / "state.json").is_file():
-        raise UnivarError(f"{folder}: no checkpoint to resume from (expected {CHECKPOINT}/state.json)")
+    path = ck / "state.safetensors"
+    if not path.is_file():
+        raise UnivarError(f"{folder}: no checkpoint to resume from (expected {CHECKPOINT}/state.safetensors)")
     refuse_pickles(ck)
+    tensors = load_tensors(path)
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata() or {}
     try:
-        state = json.loads((ck / "state.json").read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnivarError(f"{ck / 'state.json'}: corrupt checkpoint ({exc})") from None
-    return load_tensors(ck / "state.safetensors"), state
+        state = json.loads(meta["state"])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise UnivarError(f"{path}: corrupt checkpoint (no training state in its metadata: {exc})") from None
+    return tensors, state
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
