@@ -261,3 +261,48 @@ def test_a_really_full_disk_for_the_npy_output_is_an_error_not_sigbus(small_qa, 
     line = one_error_line(proc)
     assert "No space left on device" in line and line.endswith(f", {out}"), line
     assert list(tiny_disk.iterdir()) == []  # no partial file left behind
+
+
+def test_ctrl_c_during_elicit_does_not_wait_for_requests_in_flight(tmp_path):
+    """Ctrl-C while two requests hang (a server that never answers: the injected fault) ends the run at once
+    with its line and 130; the finished rows are kept and the re-run asks only the rest. **Bug found**: the
+    thread pool was joined at exit, so the process waited out every request in flight (up to --timeout x
+    --retries) after saying it was interrupted."""
+    import threading
+
+    from conftest_llm import FaultServer
+
+    questions = tmp_path / "q.txt"
+    questions.write_text("\n".join(f"Q{i}: should tradition limit freedom?" for i in range(8)) + "\n")
+    out = tmp_path / "D"
+    env = {**os.environ, "UNIVAR_PROGRESS": "0", "OPENAI_API_KEY": "unused"}
+    release = threading.Event()
+
+    def policy(n: int, body: dict) -> str:
+        if n >= 2:
+            release.wait(120)  # this reply is held until the test lets it go
+        return "ok"
+
+    with FaultServer(policy) as srv:
+        cmd = [sys.executable, "-m", "univar", "elicit", "-q", str(questions), "-m", "openai/fake", "-l", "en",
+               "-o", str(out), "--base-url", srv.url, "--concurrency", "2"]
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # two answered, one held in the policy (the server takes requests one at a time, so the next waits too)
+        while len(srv.requests) < 3 and proc.poll() is None:
+            time.sleep(0.02)
+        time.sleep(0.2)  # let the client send its second request of the pair in flight
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, stderr = proc.communicate(timeout=60)  # the held replies come only after this
+        finally:
+            release.set()
+        assert proc.returncode == 130, stderr[-3000:]
+        assert [line for line in stderr.splitlines() if line.strip()] == [INTERRUPTED]
+        kept = E.read_log(out / E.QA_FILE)
+        assert len(kept) == 2
+
+        again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "2 already done" in " ".join(again.stderr.split())
+    rows = E.read_log(out / E.QA_FILE)
+    assert len(rows) == 8 == len({r["qid"] for r in rows}) and rows[:2] == kept

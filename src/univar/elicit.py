@@ -17,11 +17,12 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -379,7 +380,7 @@ def run(tasks: Sequence[Task], out_dir: str | Path, params: SamplingParams, *, s
         return record
 
     qa_log, fail_log = AppendLog(qa_path, fsync), AppendLog(fail_path, fsync)
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="univar-elicit")
+    pool = _DaemonPool(max(1, concurrency))
     try:
         with bar(len(pending), "elicit", "QA") if progress else _null_bar() as advance:
             it = iter(pending)
@@ -432,6 +433,56 @@ def run(tasks: Sequence[Task], out_dir: str | Path, params: SamplingParams, *, s
     elif parquet_path.exists():
         parquet_path.unlink()  # a stale parquet would claim a completeness the directory no longer has
     return summary
+
+
+class _DaemonPool:
+    """A thread pool whose workers do not hold the process at exit.
+
+    ``concurrent.futures.ThreadPoolExecutor`` joins its threads when the interpreter ends, so after Ctrl-C
+    the process waited for every request in flight (up to ``--timeout`` x ``--retries``). Workers here only
+    ask and translate; every finished row is written by the calling thread, so abandoning them loses
+    nothing that was finished.
+    """
+
+    def __init__(self, workers: int):
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"univar-elicit-{i}", daemon=True)
+                         for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # handed to the caller through the future
+                future.set_exception(exc)
+
+    def submit(self, fn: Callable, *args) -> Future:
+        future: Future = Future()
+        self._jobs.put((future, fn, args))
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        if cancel_futures:
+            while True:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    job[0].cancel()
+        for _ in self._threads:
+            self._jobs.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
 
 
 class _null_bar:
