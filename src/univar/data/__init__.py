@@ -23,6 +23,11 @@ BUNDLED: dict[str, tuple[str, str]] = {
         "mtbench.parquet",
         "Multilingual MT-bench: general, non-value QAs, 114 (LLM, language) classes; Apache-2.0, shisa-ai",
     ),
+    "local-llms": (
+        "local_llms.parquet",
+        "SmolLM2-135M-Instruct in 4 value-steered configurations x en/de/pt, made with univar elicit; "
+        "Apache-2.0 (model), MIT (questions)",
+    ),
     "valuebench-questions": (
         "valuebench_questions.parquet",
         "Question bank (no answers): 1,706 ValueBench value questions with their value and inventory (en); MIT, Value4AI",
