@@ -186,6 +186,9 @@ def validate(
     frame = frame.reset_index(drop=True)
     for column in REQUIRED:
         col = frame[column]
+        if isinstance(col.dtype, pd.StringDtype):  # already text (Arrow-backed from Parquet): no per-value
+            frame[column] = col.fillna("")         # Python objects, which would double a large table's memory
+            continue
         bad = col.map(lambda v: not _missing(v) and not isinstance(v, (str, int, float, bool)))
         if bad.any():
             i = int(bad.to_numpy().argmax())
