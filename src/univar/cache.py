@@ -91,18 +91,15 @@ class EmbeddingCache:
         found: dict[bytes, np.ndarray] = {}
         width = self.dim * 4
         bad: list[bytes] = []
-        for start in range(0, len(keys), _CHUNK):
-            chunk = list(keys[start : start + _CHUNK])
-            marks = ",".join("?" * len(chunk))
-            for key, blob in self._db.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk):
-                if len(blob) != width:
-                    bad.append(key)
-                    continue
-                vec = np.frombuffer(blob, dtype=np.float32)
-                if not np.isfinite(vec).all():
-                    bad.append(key)
-                    continue
-                found[bytes(key)] = vec
+        for key, blob in self._select("key, vec", keys):
+            if len(blob) != width:
+                bad.append(key)
+                continue
+            vec = np.frombuffer(blob, dtype=np.float32)
+            if not np.isfinite(vec).all():
+                bad.append(key)
+                continue
+            found[bytes(key)] = vec
         if bad:
             log.warning("ignored %d damaged cache entr%s in %s; they will be re-embedded",
                         len(bad), "y" if len(bad) == 1 else "ies", self.path.name)
@@ -110,12 +107,14 @@ class EmbeddingCache:
 
     def present(self, keys: Sequence[bytes]) -> set[bytes]:
         """Which keys have a row (without reading vectors: cheap on a whole corpus)."""
-        have: set[bytes] = set()
+        return {bytes(k) for (k,) in self._select("key", keys)}
+
+    def _select(self, columns: str, keys: Sequence[bytes]):
+        """Rows of the given keys, queried in chunks under SQLite's limit on host parameters."""
         for start in range(0, len(keys), _CHUNK):
             chunk = list(keys[start : start + _CHUNK])
             marks = ",".join("?" * len(chunk))
-            have.update(k for (k,) in self._db.execute(f"SELECT key FROM emb WHERE key IN ({marks})", chunk))
-        return have
+            yield from self._db.execute(f"SELECT {columns} FROM emb WHERE key IN ({marks})", chunk)
 
     def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
