@@ -109,3 +109,25 @@ def test_head_starts_as_the_identity(pooling):
     assert torch.allclose(enc(x, mask), expected, atol=1e-6)
     assert torch.allclose(enc(x[:1, :1], mask[:1, :1]), enc.encode_items(x[0, :1]), atol=1e-6)
     assert math.isclose(enc(x, mask).norm(dim=-1).mean().item(), 1.0, rel_tol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "attention"])
+def test_keep_base_puts_the_base_beside_the_head(pooling):
+    torch.manual_seed(0)
+    enc = SetViewEncoder(16, hidden=32, pooling=pooling, keep_base=1.5).eval()
+    with torch.no_grad():
+        enc.head.down.weight.normal_()  # a head that has learned something, so the two halves differ
+        if pooling == "attention":
+            enc.query.normal_()
+    x = torch.randn(5, 16)
+    items = enc.encode_items(x)
+    assert items.shape == (5, 32) and enc.dim == 32
+    assert torch.allclose(items.norm(dim=-1), torch.ones(5), atol=1e-6)
+    base, head = F.normalize(x, dim=-1), enc.head_items(x)
+    # cosine of two QAs = (w^2 cos_base + cos_head) / (w^2 + 1)
+    expected = (1.5**2 * base @ base.T + head @ head.T) / (1.5**2 + 1)
+    assert torch.allclose(items @ items.T, expected, atol=1e-5)
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    view = enc(x[None], mask)[0]
+    weights = torch.softmax(enc.attention_scores(items), 0) if pooling == "attention" else torch.full((5,), 0.2)
+    assert torch.allclose(view, F.normalize((weights[:, None] * items).sum(0), dim=0), atol=1e-5)

@@ -104,6 +104,23 @@ def test_python_api(trained, small_qa):
     assert all(abs(np.linalg.norm(v) - 1) < 1e-5 for v in llms["vector"])
 
 
+def test_keep_base_model_trains_saves_and_loads(small_qa, tmp_path, minilm):
+    result = train(small_qa, TrainConfig(**dict(FAST, epochs=2, keep_base=1.5)), tmp_path / "k", progress=False)
+    config = json.loads((tmp_path / "k" / "univar.json").read_text())
+    assert config["dim"] == 768 and config["head"]["keep_base"] == 1.5
+    model = UniVaR.load(tmp_path / "k")
+    vectors = model.encode_qas(small_qa.head(6))
+    assert vectors.shape == (6, 768) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    base = minilm.encode_batch([f"Q: {q} A: {a}" for q, a in zip(small_qa.question.head(6), small_qa.answer.head(6))])
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    # the first half is the base encoder's vector, scaled by w / sqrt(w^2 + 1)
+    assert np.allclose(vectors[:, :384], base * 1.5 / np.sqrt(1.5**2 + 1), atol=1e-4)
+    assert result.best_score >= result.base_score  # validation scored the concatenation, epoch 0 included
+    with pytest.raises(UnivarError, match="different settings: keep_base"):
+        train(small_qa, TrainConfig(**dict(FAST, epochs=3, keep_base=0.5)), tmp_path / "k", resume=True,
+              progress=False)
+
+
 def test_resume_continues_exactly_where_a_run_stopped(small_qa, tmp_path):
     cfg = dict(FAST, epochs=4)
     straight = train(small_qa, TrainConfig(**cfg), tmp_path / "a", progress=False)

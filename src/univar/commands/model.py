@@ -9,6 +9,8 @@ import typer
 
 from univar.commands import DataArg, MapOpt, app, err, load_data, out
 
+KEEP_BASE = 0.0  # the same default as TrainConfig.keep_base (not imported: it would load torch for --help)
+
 
 @app.command()
 def train(
@@ -24,6 +26,8 @@ def train(
     dropout: Annotated[float, typer.Option(help="Set mode: dropout in the head.")] = 0.1,
     batching: Annotated[str, typer.Option(help="mask (same-class negatives masked), class (one pair per class per batch) or none (the paper's).")] = "mask",
     pooling: Annotated[str, typer.Option(help="Set mode: mean or attention pooling of a view.")] = "mean",
+    keep_base: Annotated[float, typer.Option(help="Set mode: each QA vector is [w * base, head] (w = this); "
+                                                  "0 = the head alone. Keeps the base's geometry for unseen LLMs.")] = KEEP_BASE,
     symmetric: Annotated[bool, typer.Option("--symmetric", help="Symmetric InfoNCE (both directions).")] = False,
     learnable_scale: Annotated[bool, typer.Option("--learnable-scale", help="Learn the logit scale (starts at 50).")] = False,
     val_fold: Annotated[int, typer.Option("--val-fold", help="Question fold held out for validation and early stopping (-1: none).")] = 1,
@@ -42,7 +46,7 @@ def train(
     from univar.model.train import TrainConfig, train as run_train
 
     cfg = TrainConfig(mode=mode, lam=lam, base=base, epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden, dropout=dropout, batching=batching,
-                      pooling=pooling, symmetric=symmetric, learnable_scale=learnable_scale, seed=seed,
+                      pooling=pooling, keep_base=keep_base, symmetric=symmetric, learnable_scale=learnable_scale, seed=seed,
                       val_fold=val_fold, exclude_folds=sorted(set(exclude_fold)), patience=patience,
                       steps_per_epoch=steps_per_epoch, max_length=max_length, micro_batch=micro_batch)
     cfg.check()

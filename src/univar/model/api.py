@@ -150,7 +150,7 @@ class UniVaR:
         labels = class_labels(qa_table).to_numpy()
         items = torch.from_numpy(self.encode_qas(qa_table, progress))
         if self.mode == "set" and self.config["head"].get("pooling") == "attention":
-            scores = (items @ self.head.query) * self.dim ** 0.5
+            scores = self.head.attention_scores(items)
         else:
             scores = torch.zeros(len(items))
         rng = np.random.default_rng(seed)

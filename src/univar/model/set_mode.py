@@ -34,7 +34,7 @@ class SetTrainer:
         self.x = torch.from_numpy(np.ascontiguousarray(vectors))
         self.dim = self.x.shape[1]
         self.module = nn.ModuleDict({
-            "encoder": SetViewEncoder(self.dim, cfg.hidden, cfg.dropout, cfg.pooling),
+            "encoder": SetViewEncoder(self.dim, cfg.hidden, cfg.dropout, cfg.pooling, cfg.keep_base),
             "loss": InfoNCELoss(cfg.scale, cfg.symmetric, cfg.learnable_scale, mask_same_class=cfg.batching != "none"),
         })
 
@@ -43,8 +43,8 @@ class SetTrainer:
         idx = torch.from_numpy(index)
         mask = idx >= 0
         encoder = self.module["encoder"]
-        items = torch.zeros(*idx.shape, self.dim)
-        items[mask] = encoder.encode_items(self.x[idx[mask]])
+        items = torch.zeros(*idx.shape, encoder.head_dim)
+        items[mask] = encoder.head_items(self.x[idx[mask]])
         return encoder.pool(items, mask)
 
     def step(self, batch: ViewBatch) -> float:
@@ -66,8 +66,11 @@ class SetTrainer:
         return out
 
     def config(self) -> dict:
-        return {"mode": "set", "base": self.cfg.base, "base_id": self.base.id, "dim": self.dim,
-                "head": {"hidden": self.cfg.hidden, "dropout": self.cfg.dropout, "pooling": self.cfg.pooling}}
+        head = {"hidden": self.cfg.hidden, "dropout": self.cfg.dropout, "pooling": self.cfg.pooling}
+        if self.cfg.keep_base:  # models trained before keep_base existed load without the key
+            head["keep_base"] = self.cfg.keep_base
+        return {"mode": "set", "base": self.cfg.base, "base_id": self.base.id,
+                "dim": self.module["encoder"].dim, "head": head}
 
     def save_weights(self, folder: Path) -> None:
         io.save_tensors(folder / io.WEIGHTS, self.module["encoder"].state_dict(), metadata={"format": "univar"})

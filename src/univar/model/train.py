@@ -29,7 +29,7 @@ log = logging.getLogger("univar")
 
 # Settings that must not change when a run is resumed (epochs and patience may).
 FROZEN_ON_RESUME = ("mode", "lam", "base", "batch_size", "lr", "weight_decay", "hidden", "dropout", "pooling",
-                    "batching", "symmetric", "learnable_scale", "scale", "seed", "val_fold", "exclude_folds",
+                    "keep_base", "batching", "symmetric", "learnable_scale", "scale", "seed", "val_fold", "exclude_folds",
                     "max_length", "micro_batch")
 
 
@@ -46,6 +46,7 @@ class TrainConfig:
     hidden: int = 1024
     dropout: float = 0.1
     pooling: str = "mean"
+    keep_base: float = 0.0  # set mode: QA vector = [keep_base * base, head], normalised (heads.SetViewEncoder)
     batching: str = "mask"  # mask | class | none (see views.ViewSampler)
     symmetric: bool = False
     learnable_scale: bool = False
@@ -72,6 +73,10 @@ class TrainConfig:
             raise UnivarError(f"--batching must be one of {', '.join(BATCHINGS)}, got {self.batching!r}")
         if self.pooling not in ("mean", "attention"):
             raise UnivarError(f"--pooling must be mean or attention, got {self.pooling!r}")
+        if self.keep_base < 0:
+            raise UnivarError(f"--keep-base must be >= 0, got {self.keep_base}")
+        if self.keep_base and self.mode != "set":
+            raise UnivarError("--keep-base works in set mode only")
         if self.epochs < 0 or self.batch_size < 2:
             raise UnivarError("--epochs must be >= 0 and --batch-size >= 2")
 
