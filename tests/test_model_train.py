@@ -121,6 +121,27 @@ def test_keep_base_model_trains_saves_and_loads(small_qa, tmp_path, minilm):
               progress=False)
 
 
+def test_mean_gain_selects_the_epoch_by_every_dataset(small_qa, tmp_path):
+    from univar.qa import read_many
+
+    models = sorted(small_qa["model"].unique())
+    paths = [write_qa(small_qa[small_qa["model"].isin(part)], tmp_path / f"{name}.parquet")
+             for part, name in ((models[:3], "a"), (models[3:], "b"))]
+    table = read_many(paths)
+    assert set(table["dataset"]) == {str(p) for p in paths}
+    result = train(table, TrainConfig(**dict(FAST, epochs=3, val_select="mean-gain")), tmp_path / "m", progress=False)
+    first = result.history[0]
+    assert set(first["val_knn_acc_by_dataset"]) == {str(p) for p in paths} and first["val_score"] == 1.0
+    for row in result.history:  # the mean over datasets of accuracy / epoch-0 accuracy
+        gains = [row["val_knn_acc_by_dataset"][g] / first["val_knn_acc_by_dataset"][g] for g in map(str, paths)]
+        assert row["val_score"] == pytest.approx(np.mean(gains))
+    best = max(result.history, key=lambda r: r["val_score"])
+    assert result.best_score == best["val_score"] and result.best_epoch == best["epoch"]
+    assert "mean over datasets" in json.loads((tmp_path / "m" / "univar.json").read_text())["validation"]["metric"]
+    with pytest.raises(UnivarError, match="at least 2 datasets"):
+        train(small_qa, TrainConfig(**dict(FAST, val_select="mean-gain")), tmp_path / "one", progress=False)
+
+
 def test_resume_continues_exactly_where_a_run_stopped(small_qa, tmp_path):
     cfg = dict(FAST, epochs=4)
     straight = train(small_qa, TrainConfig(**cfg), tmp_path / "a", progress=False)

@@ -257,6 +257,9 @@ def read_many(sources: Sequence[str | Path], mapping: Mapping[str, str] | None =
     frames = [read_qa(s, mapping) for s in sources]
     if len(frames) == 1:
         return frames[0]
+    for source, frame in zip(sources, frames):  # which file each row came from (training validates per dataset)
+        if "dataset" not in frame.columns:
+            frame["dataset"] = str(source)
     table = pd.concat(frames, ignore_index=True, sort=False)
     table.attrs["source"] = " + ".join(str(s) for s in sources)
     return table

@@ -33,6 +33,7 @@ def train(
     val_fold: Annotated[int, typer.Option("--val-fold", help="Question fold held out for validation and early stopping (-1: none).")] = 1,
     exclude_fold: Annotated[list[int], typer.Option("--exclude-fold", help="Question folds never trained on (default 0, the test fold).")] = [0],
     patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better validation score.")] = 8,
+    val_select: Annotated[str, typer.Option("--val-select", help="Best epoch by pooled k-NN accuracy, or mean-gain: the mean over DATA files of accuracy / base accuracy.")] = "pooled",
     steps_per_epoch: Annotated[int, typer.Option("--steps-per-epoch", help="0: about one pass over the training QAs.")] = 0,
     max_length: Annotated[int, typer.Option("--max-length", help="Concat mode: word pieces per view.")] = 256,
     micro_batch: Annotated[int, typer.Option("--micro-batch", help="Concat mode: GradCache mini-batch size.")] = 16,
@@ -47,7 +48,7 @@ def train(
 
     cfg = TrainConfig(mode=mode, lam=lam, base=base, epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden, dropout=dropout, batching=batching,
                       pooling=pooling, keep_base=keep_base, symmetric=symmetric, learnable_scale=learnable_scale, seed=seed,
-                      val_fold=val_fold, exclude_folds=sorted(set(exclude_fold)), patience=patience,
+                      val_fold=val_fold, exclude_folds=sorted(set(exclude_fold)), patience=patience, val_select=val_select,
                       steps_per_epoch=steps_per_epoch, max_length=max_length, micro_batch=micro_batch)
     cfg.check()
     table = load_data(data, map_)
@@ -55,6 +56,6 @@ def train(
     result = run_train(table, cfg, out_dir, resume=resume, report=(lambda m: err.print(m)) if rank == 0 else None)
     if rank == 0:
         best = "" if result.best_score is None else (
-            f"; best val k-NN acc {result.best_score:.4f} at epoch {result.best_epoch}"
+            f"; best validation score {result.best_score:.4f} at epoch {result.best_epoch}"
             + (f" (base {result.base_score:.4f})" if result.base_score is not None else ""))
         out.print(f"trained {mode} model ({result.epochs_run} epochs, {result.seconds:.0f}s){best} -> {out_dir}")

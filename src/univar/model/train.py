@@ -30,7 +30,8 @@ log = logging.getLogger("univar")
 # Settings that must not change when a run is resumed (epochs and patience may).
 FROZEN_ON_RESUME = ("mode", "lam", "base", "batch_size", "lr", "weight_decay", "hidden", "dropout", "pooling",
                     "keep_base", "batching", "symmetric", "learnable_scale", "scale", "seed", "val_fold", "exclude_folds",
-                    "max_length", "micro_batch")
+                    "max_length", "micro_batch", "val_select")
+VAL_SELECT = ("pooled", "mean-gain")
 
 
 @dataclass
@@ -55,6 +56,10 @@ class TrainConfig:
     val_fold: int = 1  # question fold for validation / early stopping; -1: no validation
     exclude_folds: list[int] = field(default_factory=lambda: [0])  # folds never trained on (the test fold)
     patience: int = 8
+    # how validation picks the best epoch: "pooled" k-NN accuracy over all held-out QAs, or "mean-gain", the
+    # mean over datasets (the ``dataset`` column read_many adds) of accuracy / the base encoder's accuracy,
+    # so that a large dataset that keeps improving cannot hide a small one that got worse
+    val_select: str = "pooled"
     steps_per_epoch: int = 0  # 0: about one pass over the training QAs, at least 50 steps
     checkpoint_every: int = 1
     val_k: int = 50
@@ -77,6 +82,8 @@ class TrainConfig:
             raise UnivarError(f"--keep-base must be >= 0, got {self.keep_base}")
         if self.keep_base and self.mode != "set":
             raise UnivarError("--keep-base works in set mode only")
+        if self.val_select not in VAL_SELECT:
+            raise UnivarError(f"--val-select must be one of {', '.join(VAL_SELECT)}, got {self.val_select!r}")
         if self.epochs < 0 or self.batch_size < 2:
             raise UnivarError("--epochs must be >= 0 and --batch-size >= 2")
 
@@ -133,7 +140,7 @@ def _broadcast_parameters(module: torch.nn.Module, ctx: distributed.Dist) -> Non
 def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
           report: Callable[[str], None] | None = None) -> TrainResult:
     """Train a UniVaR model on a QA table and write it to ``out`` (see the module docstring)."""
-    from univar.evaluate import knn_scores
+    from univar.evaluate import knn_predict
     from univar.progress import bar
     from univar.qa import class_labels, qa_texts
 
@@ -173,11 +180,27 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
         per_step = 2 * sampler.batch_size * ctx.world_size * (cfg.lam + 1) / 2
         steps = cfg.steps_per_epoch or max(50, math.ceil(len(train_rows) / per_step))
 
-        def score() -> float | None:
+        datasets = table["dataset"].to_numpy() if "dataset" in table.columns else None
+        groups = sorted(set(datasets[query_rows])) if datasets is not None else []
+        if cfg.val_select == "mean-gain" and len(groups) < 2:
+            raise UnivarError("--val-select mean-gain needs held-out QAs of at least 2 datasets (DATA...)")
+
+        def score() -> dict:
+            """Validation scores of the current weights; the selection value is filled in by ``select``."""
             if not validate or not ctx.main:
-                return None
+                return {"val_knn_acc": None}
             ref, qry = trainer.embed_rows(ref_rows), trainer.embed_rows(query_rows)
-            return knn_scores(ref, labels[ref_rows], qry, labels[query_rows], cfg.val_k)["acc"]
+            hit = knn_predict(ref, labels[ref_rows], qry, cfg.val_k) == labels[query_rows]
+            row = {"val_knn_acc": float(hit.mean())}
+            if len(groups) > 1:
+                row["val_knn_acc_by_dataset"] = {g: float(hit[datasets[query_rows] == g].mean()) for g in groups}
+            return row
+
+        def select(row: dict, base: dict) -> float | None:
+            if row["val_knn_acc"] is None or cfg.val_select == "pooled":
+                return row["val_knn_acc"]
+            now, then = row["val_knn_acc_by_dataset"], base["val_knn_acc_by_dataset"]
+            return float(np.mean([now[g] / max(then[g], 1e-9) for g in groups]))
 
         def model_config(extra: dict) -> dict:
             return {"format": "univar", "version": io.FORMAT_VERSION, **trainer.config(), "lambda": cfg.lam,
@@ -190,7 +213,9 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
             out.mkdir(parents=True, exist_ok=True)
             trainer.save_weights(out)
             io.write_json(out / io.CONFIG, model_config({"validation": {
-                "metric": f"knn@{cfg.val_k} acc on question fold {cfg.val_fold}", "best_epoch": epoch,
+                "metric": (f"knn@{cfg.val_k} acc on question fold {cfg.val_fold}" if cfg.val_select == "pooled" else
+                           f"mean over datasets of knn@{cfg.val_k} acc / base acc on question fold {cfg.val_fold}"),
+                "best_epoch": epoch,
                 "best": value, "history": history}}))
 
         def checkpoint(epoch: int, global_step: int, best: float, best_epoch: int, bad: int,
@@ -203,6 +228,12 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
                                               "best_epoch": best_epoch, "bad_epochs": bad, "history": history,
                                               "sampler": sampler.state(), "param_groups": groups,
                                               "config": asdict(cfg), "world_size": ctx.world_size})
+
+        def describe(row: dict) -> str:
+            text = f"val k-NN acc {row['val_knn_acc']:.4f}"
+            for g, acc in row.get("val_knn_acc_by_dataset", {}).items():
+                text += f", {g} {acc:.4f}"
+            return text + (f", mean gain {row['val_score']:.4f}" if cfg.val_select == "mean-gain" else "")
 
         history: list[dict] = []
         start_epoch, global_step, best, best_epoch, bad = 0, 0, -1.0, 0, 0
@@ -224,17 +255,18 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
                 torch.manual_seed(cfg.seed + 1 + ctx.rank + 1000 * state["epoch"])
             start_epoch, global_step = state["epoch"], state["global_step"]
             best, best_epoch, bad, history = state["best"], state["best_epoch"], state["bad_epochs"], state["history"]
-            base_score = history[0].get("val_knn_acc") if history else None
+            base_score = history[0].get("val_score", history[0].get("val_knn_acc")) if history else None
             say(f"resumed {out} at epoch {start_epoch} (best {best:.4f} at epoch {best_epoch})")
         else:
             torch.manual_seed(cfg.seed + 1 + ctx.rank)  # dropout streams differ per rank
-            base_score = score()
-            history.append({"epoch": 0, "loss": None, "val_knn_acc": base_score})
+            row = score()
+            base_score = row["val_score"] = select(row, row)
+            history.append({"epoch": 0, "loss": None, **row})
             if ctx.main and base_score is not None:  # epoch 0, the base encoder, is a candidate
                 best = base_score
                 save_best(0, base_score, history)
                 checkpoint(0, 0, best, 0, 0, history)
-                say(f"epoch 0 (base encoder {cfg.base}): val k-NN acc {base_score:.4f}")
+                say(f"epoch 0 (base encoder {cfg.base}): {describe(history[0])}")
 
         stop = bad >= cfg.patience and validate
         todo = max(0, cfg.epochs - start_epoch) * steps
@@ -255,8 +287,8 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
                     optimizer.step()
                     global_step += 1
                     advance(1)
-                value = score()
-                row = {"epoch": epoch, "loss": float(np.mean(losses)), "val_knn_acc": value}
+                row = {"epoch": epoch, "loss": float(np.mean(losses)), **score()}
+                value = row["val_score"] = select(row, history[0])
                 history.append(row)
                 if ctx.main:
                     if value is None or value > best:
@@ -267,7 +299,7 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
                         io.write_json(out / io.CONFIG, {**io.read_config(out), "validation": {
                             **io.read_config(out)["validation"], "history": history}})
                     say(f"epoch {epoch}: loss {row['loss']:.4f}"
-                        + (f", val k-NN acc {value:.4f} (best {best:.4f} at epoch {best_epoch})" if value is not None else ""))
+                        + (f", {describe(row)} (best {best:.4f} at epoch {best_epoch})" if value is not None else ""))
                     if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
                         checkpoint(epoch, global_step, best, best_epoch, bad, history)
                 stop = validate and distributed.broadcast_float(float(bad >= cfg.patience), ctx) > 0.5
