@@ -1,6 +1,7 @@
 """Peak memory of ``univar embed`` and ``univar evaluate value-id`` on 200,000 QAs (bundled data repeated,
 each copy with its own ``qid``): target under 3 GB. Figure: peak RSS / 3 GB (lower is better, < 1 passes).
-The baseline is the same commands on 1/10 of the rows, to show how memory grows with the corpus."""
+Both use the default encoder (``univar``: MiniLM fp32 under the shipped head). The baseline is the same
+commands on 1/10 of the rows, to show how memory grows with the corpus."""
 
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ def main() -> None:
             big = pd.concat([base.assign(qid=[f"{c}-{i}" for i in range(len(base))]) for c in range(copies)]).head(n)
             path = os.path.join(tmp, f"qa{n}.parquet")
             big.to_parquet(path, index=False)
-            embed_peak = peak(["embed", path, "--encoder", "minilm-int8", "--out", os.path.join(tmp, "e.npy")], env)
-            eval_peak = peak(["evaluate", "value-id", path, "--encoder", "minilm-int8"], env)
+            embed_peak = peak(["embed", path, "--encoder", "univar", "--out", os.path.join(tmp, "e.npy")], env)
+            eval_peak = peak(["evaluate", "value-id", path, "--encoder", "univar"], env)
             rows += [{"figure": f"embed peak RSS / 3 GB ({n:,} QAs)", "value": embed_peak, "baseline": LIMIT,
                       "ratio": embed_peak / LIMIT, "target": "< 1", "ok": embed_peak < LIMIT},
                      {"figure": f"evaluate peak RSS / 3 GB ({n:,} QAs)", "value": eval_peak, "baseline": LIMIT,

@@ -33,6 +33,12 @@ def test_encoder_univar_loads_with_a_weight_hash_and_differs_from_its_base(small
 
     texts = qa_texts(small_qa.head(20))
     u, m = enc.encode(texts, progress=False), minilm.encode(texts, progress=False)
-    assert u.shape == m.shape == (20, 384)
+    config = json.loads((shipped_model_path() / "univar.json").read_text())
+    w = config["head"].get("keep_base", 0.0)
+    assert u.shape == (20, config["dim"]) == (20, 768 if w else 384) and m.shape == (20, 384)
     assert np.allclose(np.linalg.norm(u, axis=1), 1, atol=1e-5)
-    assert np.abs(u - m).max() > 0.05  # trained away from the identity it started as
+    m = m / np.linalg.norm(m, axis=1, keepdims=True)
+    head = u[:, -384:] / np.linalg.norm(u[:, -384:], axis=1, keepdims=True)
+    if w:  # the base half is minilm's vector itself
+        assert np.allclose(u[:, :384], m * w / np.sqrt(w**2 + 1), atol=1e-4)
+    assert np.abs(head - m).max() > 0.05  # the head trained away from the identity it started as
