@@ -33,8 +33,9 @@ KILLS = 20
 def test_twenty_kills_during_embedding_lose_nothing_and_embed_nothing_twice(tmp_path, valuebench, monkeypatch):
     from univar.qa import qa_texts
 
-    texts = sorted(dict.fromkeys(qa_texts(valuebench)), key=len)[::10][:320]  # distinct real QAs, shortish
-    assert len(set(texts)) == 320
+    # distinct real QAs, shortish; 80 chunks, so that 20 kills of up to six chunks each cannot finish the run
+    texts = sorted(dict.fromkeys(qa_texts(valuebench)), key=len)[::10][:640]
+    assert len(set(texts)) == 640
     chunk = 8
     encoder = get_encoder("minilm-int8")
 
@@ -51,7 +52,7 @@ def test_twenty_kills_during_embedding_lose_nothing_and_embed_nothing_twice(tmp_
     for _ in range(KILLS):
         proc = start_embed(corpus, root, "minilm-int8", chunk)
         wait_ready(proc)
-        # from "about to embed" to about six chunks in (of 40): opening the cache, reading it, encoding,
+        # from "about to embed" to about six chunks in (of 80): opening the cache, reading it, encoding,
         # committing. A fresh process encodes its first chunks slower than the warm in-process pace above
         # (2.5 chunks let only 1 of 20 kills land after a commit on a quiet machine)
         try:
