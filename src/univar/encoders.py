@@ -131,8 +131,9 @@ class MiniLMInt8Encoder(Encoder):
     The graph is built once from the fp32 weights (``univar.quantize`` says why and how). Its activations
     are quantised with a range taken over the whole input, so a batch would make a text's vector depend on
     its batch mates (cosine 0.993 between two batchings). Each text therefore runs alone, which also wastes
-    nothing on padding, and one single-threaded run per core goes in parallel: 1.91x fp32 torch against
-    1.52x for one two-threaded run at a time, and the same vector for a text in any corpus, cache or chunk.
+    nothing on padding, and one single-threaded run per core goes in parallel: 2.1-2.2x fp32 torch on a quiet
+    machine (``bench/embed_speed.py``; 1.5x for one two-threaded run at a time), and the same vector for a
+    text in any corpus, cache or chunk.
     """
 
     name = "minilm-int8"

