@@ -97,3 +97,22 @@ def test_faiss_and_sklearn_agree():
     a = knn_predict(train, y_train, test, 15, backend="sklearn")
     b = knn_predict(train, y_train, test, 15, backend="faiss")
     assert (a == b).mean() == 1.0
+
+
+def test_linear_probe_fits_on_a_seeded_sample_of_a_large_training_side(monkeypatch):
+    import univar.evaluate as ev
+
+    rng = np.random.default_rng(0)
+    labels = np.array(["a", "b"] * 300, dtype=object)
+    x = rng.normal(size=(600, 8)).astype(np.float32) + (labels == "a")[:, None] * 3
+    questions = [f"q{i}" for i in range(600)]
+    full = evaluate_embeddings(x, labels, questions, split="random", seed=1)
+    seen = []
+    real = ev.linear_probe
+    monkeypatch.setattr(ev, "linear_probe", lambda tr, ytr, te, yte, seed: seen.append(len(tr)) or real(tr, ytr, te, yte, seed))
+    monkeypatch.setattr(ev, "PROBE_MAX_TRAIN", 100)
+    a = evaluate_embeddings(x, labels, questions, split="random", seed=1)
+    b = evaluate_embeddings(x, labels, questions, split="random", seed=1)
+    assert seen == [100, 100] and a.linear == b.linear  # sampled, reproducibly
+    assert a.n_train == full.n_train and a.knn == full.knn  # k-NN and the counts still use every training QA
+    assert a.linear["acc@1"] > 0.9  # separable data stays separated from 100 training QAs
