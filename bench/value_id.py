@@ -62,7 +62,7 @@ def baseline_scores(name: str, table) -> dict:
 
 
 def train_quiet(data: list[str], out: Path, **overrides) -> dict:
-    cfg = TrainConfig(**{**DEFAULT_CONFIG, **({"val_select": "pooled"} if len(data) < 2 else {}), **overrides})
+    cfg = TrainConfig(**{**DEFAULT_CONFIG, **overrides})
     start = time.perf_counter()
     result = train(read_many(data), cfg, out, progress=False)
     return {"seconds": round(time.perf_counter() - start, 1), "epochs": cfg.epochs, "best_epoch": result.best_epoch,

@@ -159,7 +159,7 @@ class MiniLMInt8Encoder(Encoder):
         options.enable_cpu_mem_arena = False
         options.enable_mem_pattern = False
         self.session = ort.InferenceSession(str(int8_minilm_path()), options, providers=["CPUExecutionProvider"])
-        self.workers = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        self.workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         self.id = f"minilm-int8:{RECIPE}:ort{ort.__version__}:len{MAX_SEQ_LENGTH}"
 
     def _one(self, ids: list[int]) -> np.ndarray:
@@ -177,7 +177,7 @@ class MiniLMInt8Encoder(Encoder):
         ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
         pool = ThreadPoolExecutor(self.workers)  # onnxruntime releases the GIL while it runs
         try:
-            return np.stack(list(pool.map(self._one, ids, chunksize=8))).astype(np.float32)
+            return np.stack(list(pool.map(self._one, ids, chunksize=8)))  # float32 already
         finally:  # on Ctrl-C, drop the queued texts instead of encoding them first
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -9,8 +9,6 @@ import typer
 
 from univar.commands import DataArg, MapOpt, app, err, load_data, out
 
-KEEP_BASE = 0.0  # the same default as TrainConfig.keep_base (not imported: it would load torch for --help)
-
 
 @app.command()
 def train(
@@ -26,8 +24,8 @@ def train(
     dropout: Annotated[float, typer.Option(help="Set mode: dropout in the head.")] = 0.1,
     batching: Annotated[str, typer.Option(help="mask (same-class negatives masked), class (one pair per class per batch) or none (the paper's).")] = "mask",
     pooling: Annotated[str, typer.Option(help="Set mode: mean or attention pooling of a view.")] = "mean",
-    keep_base: Annotated[float, typer.Option(help="Set mode: each QA vector is [w * base, head] (w = this); "
-                                                  "0 = the head alone. Keeps the base's geometry for unseen LLMs.")] = KEEP_BASE,
+    keep_base: Annotated[float, typer.Option(help="Set mode: each QA vector is w * base beside the head (w = this); "
+                                                  "0 = the head alone. Keeps the base's geometry for unseen LLMs.")] = 0.0,
     symmetric: Annotated[bool, typer.Option("--symmetric", help="Symmetric InfoNCE (both directions).")] = False,
     learnable_scale: Annotated[bool, typer.Option("--learnable-scale", help="Learn the logit scale (starts at 50).")] = False,
     val_fold: Annotated[int, typer.Option("--val-fold", help="Question fold held out for validation and early stopping (-1: none).")] = 1,
