@@ -195,7 +195,19 @@ def test_permission_denied_writing_the_output_is_one_error_line(small_qa, tmp_pa
 
 # ---------------------------------------------------------------- Ctrl-C
 
-def test_ctrl_c_during_embed_says_so_exits_130_and_the_rerun_resumes(big_table, tmp_path):
+@pytest.fixture
+def sigint_not_ignored():
+    """A run started in the background (``make test &``) inherits SIGINT ignored, and univar rightly stays
+    deaf to Ctrl-C then. These tests are about Ctrl-C, so they give the process Python's handler back; the
+    commands they start inherit SIGINT at its default, as from a terminal."""
+    before = signal.getsignal(signal.SIGINT)
+    if before == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_during_embed_says_so_exits_130_and_the_rerun_resumes(big_table, tmp_path, sigint_not_ignored):
     cache = tmp_path / "cache"
     out = tmp_path / "emb.npy"
     env = {**os.environ, "UNIVAR_CACHE_DIR": str(cache), "UNIVAR_PROGRESS": "0"}
@@ -218,7 +230,7 @@ def test_ctrl_c_during_embed_says_so_exits_130_and_the_rerun_resumes(big_table, 
     assert cache_rows(cache) == unique and np.load(out).shape == (1400, 384)
 
 
-def test_ctrl_c_in_process_is_the_same_line(capsys, monkeypatch, small_qa, tmp_path):
+def test_ctrl_c_in_process_is_the_same_line(capsys, monkeypatch, small_qa, tmp_path, sigint_not_ignored):
     """``main()`` called from Python (a notebook): the SIGINT handler is installed and restored."""
     from univar.cli import main
 
@@ -263,7 +275,7 @@ def test_a_really_full_disk_for_the_npy_output_is_an_error_not_sigbus(small_qa, 
     assert list(tiny_disk.iterdir()) == []  # no partial file left behind
 
 
-def test_ctrl_c_during_elicit_does_not_wait_for_requests_in_flight(tmp_path):
+def test_ctrl_c_during_elicit_does_not_wait_for_requests_in_flight(tmp_path, sigint_not_ignored):
     """Ctrl-C while two requests hang (a server that never answers: the injected fault) ends the run at once
     with its line and 130; the finished rows are kept and the re-run asks only the rest. **Bug found**: the
     thread pool was joined at exit, so the process waited out every request in flight (up to --timeout x
