@@ -69,12 +69,14 @@ def cache_rows(cache_root: Path) -> int:
         return int(db.execute("SELECT COUNT(*) FROM emb").fetchone()[0])
 
 
-def wait_for_rows(proc: subprocess.Popen, cache_root: Path, at_least: int, timeout: float = 240) -> int:
-    """Poll the cache while the child runs until it holds ``at_least`` rows; returns the last count seen."""
+def wait_for_rows(proc: subprocess.Popen, cache_root: Path, at_least: int, timeout: float = 240,
+                  every: float = 0.1) -> int:
+    """Poll the cache (every ``every`` seconds) while the child runs until it holds ``at_least`` rows; returns
+    the last count seen."""
     deadline = time.monotonic() + timeout
     stored = 0
     while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
+        time.sleep(every)
         try:
             stored = cache_rows(cache_root)
         except sqlite3.OperationalError:  # the database is being created or locked for a moment

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 
-from kill_helpers import Zygote, cache_rows, kill9, start_embed, wait_ready, write_corpus
+from kill_helpers import Zygote, cache_rows, kill9, start_embed, wait_for_rows, wait_ready, write_corpus
 from univar.cache import EmbeddingCache, text_key
 from univar.encoders import EmbedStats, embed, get_encoder
 from univar.qa import qa_texts
@@ -33,13 +33,13 @@ KILLS = 20
 def test_twenty_kills_during_embedding_lose_nothing_and_embed_nothing_twice(tmp_path, valuebench, monkeypatch):
     from univar.qa import qa_texts
 
-    # distinct real QAs, shortish; 80 chunks, so that 20 kills of up to six chunks each cannot finish the run
+    # distinct real QAs, shortish; 80 chunks, so that 20 kills of about three chunks each cannot finish the run
     texts = sorted(dict.fromkeys(qa_texts(valuebench)), key=len)[::10][:640]
     assert len(set(texts)) == 640
     chunk = 8
     encoder = get_encoder("minilm-int8")
 
-    # the uninterrupted run first: its vectors are the reference, and its pace sets where the kills fall
+    # the uninterrupted run first: its vectors are the reference, and its pace sets the spread within a chunk
     monkeypatch.setenv("UNIVAR_CACHE_DIR", str(tmp_path / "straight"))
     started = time.perf_counter()
     straight = embed(texts, encoder, chunk=chunk, progress=False)
@@ -52,11 +52,15 @@ def test_twenty_kills_during_embedding_lose_nothing_and_embed_nothing_twice(tmp_
     for _ in range(KILLS):
         proc = start_embed(corpus, root, "minilm-int8", chunk)
         wait_ready(proc)
-        # from "about to embed" to about six chunks in (of 80): opening the cache, reading it, encoding,
-        # committing. A fresh process encodes its first chunks slower than the warm in-process pace above
-        # (2.5 chunks let only 1 of 20 kills land after a commit on a quiet machine)
+        # Each kill waits for 0, 1 or 2 more committed chunks (watched in the cache, not guessed from a pace:
+        # a fresh process's pace differs from the in-process one above, and timed kills once landed after a
+        # commit only 2 times in 20), then for a random part of the next chunk: the kill falls mid-encode,
+        # mid-commit or between them.
+        ahead = rng.randint(0, 2)
+        if ahead:
+            wait_for_rows(proc, root, rows + ahead * chunk, every=0.005)
         try:
-            proc.wait(timeout=rng.uniform(0.0, 6.0) * per_chunk)
+            proc.wait(timeout=rng.uniform(0.0, 1.0) * per_chunk)
         except subprocess.TimeoutExpired:
             pass
         assert kill9(proc), f"the run finished after {kills} kills; give it more texts: {proc.stderr.read()[-2000:]}"
