@@ -88,7 +88,33 @@ def knn_backend(n_train: int, n_test: int, backend: str = "auto") -> str:
     return "faiss" if n_train * n_test >= FAISS_FROM_PAIRS else "sklearn"
 
 
-def knn_predict(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, k: int, backend: str = "auto") -> np.ndarray:
+class Rows:
+    """Some rows of a matrix, copied out a slice at a time.
+
+    ``x[rows]`` copies every selected row at once: 160k x 768 float32 is 491 MB, and the k-NN index holds
+    another copy. FAISS takes its input in slices, so the 200k-QA evaluation never holds that first copy
+    (bench/memory.py). scikit-learn gets the whole copy through ``np.asarray``.
+    """
+
+    def __init__(self, x: np.ndarray, rows: np.ndarray):
+        self.x, self.rows = x, np.asarray(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.rows), self.x.shape[1])
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        return self.x[self.rows[part]]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.asarray(self.x[self.rows], dtype=dtype)
+
+
+def knn_predict(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray | Rows, k: int,
+                backend: str = "auto") -> np.ndarray:
     """Majority vote of the ``k`` nearest training rows by cosine similarity; ties go to the lower label.
 
     Both backends are exact searches and vote the same way (scikit-learn's rule), so they agree except
@@ -100,26 +126,29 @@ def knn_predict(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, k: int
     if chosen == "sklearn":
         from sklearn.neighbors import KNeighborsClassifier
 
-        return KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute").fit(train, y_train).predict(test)
+        model = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute")
+        return model.fit(np.asarray(train), y_train).predict(np.asarray(test))
     import faiss
 
     def unit(x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
         return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
 
+    step = 8192  # rows normalised at a time: the index is the only whole copy of the training vectors
     classes, codes = np.unique(y_train, return_inverse=True)
     index = faiss.IndexFlatIP(train.shape[1])
-    index.add(unit(train))
+    for start in range(0, len(train), step):
+        index.add(unit(train[start : start + step]))
     predicted = np.empty(len(test), dtype=np.int64)
-    for start in range(0, len(test), 4096):  # bounded memory for the neighbour lists
-        _, neighbours = index.search(unit(test[start : start + 4096]), k)
+    for start in range(0, len(test), step):  # bounded memory for the neighbour lists too
+        _, neighbours = index.search(unit(test[start : start + step]), k)
         votes = np.zeros((len(neighbours), len(classes)), dtype=np.int32)
         np.add.at(votes, (np.arange(len(neighbours))[:, None], codes[neighbours]), 1)
         predicted[start : start + len(neighbours)] = votes.argmax(axis=1)
     return classes[predicted]
 
 
-def knn_scores(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray, k: int = 50,
+def knn_scores(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray | Rows, y_test: np.ndarray, k: int = 50,
                backend: str = "auto") -> dict:
     """k-NN accuracy and weighted F1 (see :func:`knn_predict`)."""
     from sklearn.metrics import f1_score
@@ -182,7 +211,7 @@ def evaluate_embeddings(vectors: np.ndarray, labels: Sequence[str], questions: S
     if len(set(labels[train])) < 2:
         raise UnivarError("the training side holds a single class; nothing to learn")
     x = np.asarray(vectors, dtype=np.float32)
-    knn = knn_scores(x[train], labels[train], x[test], labels[test], k)
+    knn = knn_scores(Rows(x, train), labels[train], Rows(x, test), labels[test], k)
     probe = train if len(train) <= PROBE_MAX_TRAIN else np.sort(
         np.random.default_rng(seed).choice(train, PROBE_MAX_TRAIN, replace=False))
     return ValueIdResult(
