@@ -148,8 +148,8 @@ def knn_predict(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray 
     return classes[predicted]
 
 
-def knn_scores(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray | Rows, y_test: np.ndarray, k: int = 50,
-               backend: str = "auto") -> dict:
+def knn_scores(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray | Rows, y_test: np.ndarray,
+               k: int = 50, backend: str = "auto") -> dict:
     """k-NN accuracy and weighted F1 (see :func:`knn_predict`)."""
     from sklearn.metrics import f1_score
 
