@@ -2,9 +2,9 @@
 ``bench/value_id.py`` so that the benchmark measures exactly what is shipped.
 
 Training data: every bundled *value* dataset (ValueBench, FULCRA, local-llms: 13 LLM classes plus 12
-SmolLM2 (configuration, language) classes, whose diversity is what carries the head to unseen LLMs: a
-ValueBench-only head reaches FULCRA k-NN 52.5, ValueBench + local-llms 54.4, minilm 53.9). MT-bench is left out on
-purpose: it is the non-value control, and training on it would teach the head writing style rather than
+SmolLM2 (configuration, language) classes, whose diversity is what carries the head to unseen LLMs: in
+bench/results/value_id.json a ValueBench-only head reaches FULCRA k-NN 52.5, ValueBench + local-llms 53.9,
+minilm 53.9). MT-bench is left out on purpose: it is the non-value control, and training on it would teach the head writing style rather than
 values (the control check in the benchmark would then be meaningless). Question fold 0 of every dataset
 is never trained on (the public test fold); fold 1 is held out for validation and early stopping.
 
@@ -20,6 +20,6 @@ DEFAULT_DATA = ("bundled:valuebench", "bundled:fulcra", "bundled:local-llms")
 
 DEFAULT_CONFIG = dict(
     mode="set", lam=5, base="minilm", epochs=60, batch_size=256, lr=1e-3, weight_decay=0.01, hidden=1024,
-    dropout=0.1, pooling="mean", keep_base=1.5, batching="mask", symmetric=False, learnable_scale=False, scale=50.0, seed=0,
-    val_fold=1, exclude_folds=[0], patience=8,
+    dropout=0.1, pooling="mean", keep_base=1.5, batching="mask", symmetric=False, learnable_scale=False,
+    scale=50.0, seed=0, val_fold=1, exclude_folds=[0], patience=8,
 )
