@@ -230,7 +230,7 @@ def value_identification(table: pd.DataFrame, encoder, *, split: str = "random",
     if target not in TARGETS:
         raise UnivarError(f"unknown target {target!r} (expected class, model or lang)")
     vectors = embed(qa_texts(table), encoder, progress=progress, stats=stats)
-    return evaluate_embeddings(vectors, class_labels(table, target).to_numpy(), table["question"].tolist(),
+    return evaluate_embeddings(vectors, class_labels(table, target).to_numpy(), table["question"],
                                encoder=encoder.name, split=split, test_fraction=test_fraction, k=k, seed=seed,
                                target=target)
 
