@@ -109,7 +109,8 @@ def test_linear_probe_fits_on_a_seeded_sample_of_a_large_training_side(monkeypat
     full = evaluate_embeddings(x, labels, questions, split="random", seed=1)
     seen = []
     real = ev.linear_probe
-    monkeypatch.setattr(ev, "linear_probe", lambda tr, ytr, te, yte, seed: seen.append(len(tr)) or real(tr, ytr, te, yte, seed))
+    monkeypatch.setattr(ev, "linear_probe",
+                        lambda tr, ytr, te, yte, seed, held: seen.append(len(tr)) or real(tr, ytr, te, yte, seed, held))
     monkeypatch.setattr(ev, "PROBE_MAX_TRAIN", 100)
     a = evaluate_embeddings(x, labels, questions, split="random", seed=1)
     b = evaluate_embeddings(x, labels, questions, split="random", seed=1)
@@ -154,3 +155,61 @@ def test_faiss_knn_never_copies_the_whole_training_side():
     finally:
         tracemalloc.stop()
     assert peak < 0.5 * train_bytes, (peak, train_bytes)
+
+
+def _chosen_c(caplog) -> float:
+    line = [r.getMessage() for r in caplog.records if r.getMessage().startswith("linear probe: C=")][-1]
+    return float(line.split("C=")[1].split()[0])
+
+
+def test_linear_probe_chooses_its_l2_strength_on_training_rows_only(caplog):
+    import logging
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    caplog.set_level(logging.INFO, logger="univar")
+    rng = np.random.default_rng(0)
+    # a weak signal spread over 100 of 400 dimensions, 600 training rows: C=1 fits the noise
+    labels = np.array(["a", "b"] * 1000, dtype=object)
+    x = rng.normal(size=(2000, 400))
+    x[:, :100] += (labels == "a")[:, None] * 0.15
+    tr, te = np.arange(600), np.arange(600, 2000)
+    held = np.arange(600) // 2 % 2 == 1
+    tuned = linear_probe(x[tr], labels[tr], x[te], labels[te], held_out=held)
+    c = _chosen_c(caplog)
+    s = StandardScaler().fit(x[tr])
+    fixed = LogisticRegression(C=1.0, max_iter=2000).fit(s.transform(x[tr]), labels[tr]).score(s.transform(x[te]), labels[te])
+    assert c < 1.0 and tuned["acc@1"] > fixed + 0.01
+    # the test labels play no part in the choice
+    shuffled = linear_probe(x[tr], labels[tr], x[te], rng.permutation(labels[te]), held_out=held)
+    assert _chosen_c(caplog) == c and shuffled["acc@1"] != tuned["acc@1"]
+    # a held-out part that leaves one class to fit on falls back to a random 20%
+    linear_probe(x[tr], labels[tr], x[te], labels[te], held_out=np.arange(600) % 2 == 1)
+    assert "on 115 held-out" in caplog.records[-1].getMessage()
+
+
+def test_question_split_chooses_the_probe_strength_on_unseen_questions(monkeypatch):
+    import univar.evaluate as ev
+
+    rng = np.random.default_rng(0)
+    questions = [f"question {i // 3}" for i in range(600)]
+    labels = np.array(["a", "b", "c"] * 200, dtype=object)
+    x = rng.normal(size=(600, 8)).astype(np.float32) + (labels == "a")[:, None]
+    seen = {}
+    real = ev.linear_probe
+
+    def spy(tr, ytr, te, yte, seed, held):
+        seen["held"] = held
+        return real(tr, ytr, te, yte, seed, held)
+
+    monkeypatch.setattr(ev, "linear_probe", spy)
+    evaluate_embeddings(x, labels, questions, split="question")
+    train, _ = split_indices(labels, questions, "question")
+    held = seen["held"]
+    assert held is not None and len(held) == len(train) and 0 < held.sum() < len(train)
+    held_q = {questions[i] for i in train[held]}
+    assert held_q.isdisjoint(questions[i] for i in train[~held])
+    assert all(question_fold(q) == 1 for q in held_q)
+    evaluate_embeddings(x, labels, questions, split="random")
+    assert seen["held"] is None  # the random split holds out random rows
