@@ -27,13 +27,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("UNIVAR_PROGRESS", "0")
 
 from common import RESULTS, report  # noqa: E402
 
 from univar.encoders import BASELINES, embed, get_encoder  # noqa: E402
-from univar.evaluate import evaluate_embeddings  # noqa: E402
+from univar.evaluate import evaluate_embeddings, knn_predict, paired_difference, split_indices  # noqa: E402
 from univar.model import TrainConfig, UniVaR, train  # noqa: E402
 from univar.model.recipe import DEFAULT_CONFIG, DEFAULT_DATA  # noqa: E402
 from univar.qa import class_labels, qa_texts, read_many, read_qa  # noqa: E402
@@ -59,6 +61,15 @@ def baseline_scores(name: str, table) -> dict:
     except Exception as exc:  # an optional encoder that is not installed here
         return {"error": str(exc)}
     return scores(embed(qa_texts(table), enc, progress=False), table, name)
+
+
+def knn_difference(vectors_a, vectors_b, table) -> dict:
+    """k-NN accuracy of A minus B on the same test QAs, with a 95% interval resampling test questions."""
+    labels, questions = class_labels(table).to_numpy(), table["question"].to_numpy()
+    train_rows, test_rows = split_indices(labels, questions, "question")
+    correct = [knn_predict(v[train_rows], labels[train_rows], v[test_rows], 50) == labels[test_rows]
+               for v in (np.asarray(vectors_a), np.asarray(vectors_b))]
+    return paired_difference(correct[0], correct[1], questions[test_rows])
 
 
 def train_quiet(data: list[str], out: Path, **overrides) -> dict:
@@ -97,6 +108,11 @@ def rows_from(details: dict) -> list[dict]:
                          "value": g["univar"][metric], "baseline": g["minilm"][metric],
                          "ratio": g["univar"][metric] / g["minilm"][metric], "target": ">= 1.0",
                          "ok": g["univar"][metric] >= g["minilm"][metric]})
+        d = g.get("knn_minus_minilm")
+        if d:  # is the difference beyond the noise of the test questions?
+            rows.append({"figure": f"train {src} -> test {dst}: k-NN acc univar - minilm, points "
+                                   f"(95% CI {100 * d['ci_low']:+.1f} .. {100 * d['ci_high']:+.1f})",
+                         "value": d["diff"], "baseline": 0.0, "ratio": 100 * d["diff"], "target": "", "ok": None})
     c = details.get("control")
     if c:
         rows.append({"figure": "k-NN gain over minilm (ratio): mtbench control / valuebench", "value": c["gain_mtbench"],
@@ -155,8 +171,11 @@ def main() -> int:
                 out = tmp / f"only-{src}"
                 info = train_quiet([f"bundled:{d}" for d in src.split("+")], out, epochs=args.epochs)
                 minilm = details.get("encoders", {}).get(dst, {}).get("minilm") or baseline_scores("minilm", tables[dst])
+                u_vectors = UniVaR.load(out).encode_qas(tables[dst])
+                m_vectors = embed(qa_texts(tables[dst]), get_encoder("minilm"), progress=False)
                 details.setdefault("generalisation", {})[f"{src}->{dst}"] = {
-                    "train": info, "univar": univar_scores(out, tables[dst]), "minilm": minilm}
+                    "train": info, "univar": scores(u_vectors, tables[dst], "univar"), "minilm": minilm,
+                    "knn_minus_minilm": knn_difference(u_vectors, m_vectors, tables[dst])}
                 print("generalisation", src, "->", dst, details["generalisation"][f"{src}->{dst}"], flush=True)
                 save()
 

@@ -213,3 +213,25 @@ def test_question_split_chooses_the_probe_strength_on_unseen_questions(monkeypat
     assert all(question_fold(q) == 1 for q in held_q)
     evaluate_embeddings(x, labels, questions, split="random")
     assert seen["held"] is None  # the random split holds out random rows
+
+
+def test_paired_difference_resamples_whole_questions():
+    from univar.evaluate import paired_difference
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(60), 5)  # 60 questions, 5 LLMs' answers each
+    same = rng.random(300) < 0.5
+    assert paired_difference(same, same, groups) == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "level": 0.95,
+                                                     "n_groups": 60}
+    better = paired_difference(np.ones(300), rng.random(300) < 0.5, groups)
+    assert better["ci_low"] > 0.3 and better["ci_low"] <= better["diff"] <= better["ci_high"]
+    # A wins whole questions, B others: answers of one question move together, so resampling questions
+    # gives a wider interval than treating the 300 answers as independent
+    a = np.repeat(rng.random(60) < 0.6, 5)
+    b = np.repeat(rng.random(60) < 0.4, 5)
+    clustered = paired_difference(a, b, groups)
+    independent = paired_difference(a, b, np.arange(300))
+    assert clustered["diff"] == independent["diff"]
+    assert clustered["ci_high"] - clustered["ci_low"] > 1.5 * (independent["ci_high"] - independent["ci_low"])
+    with pytest.raises(UnivarError):
+        paired_difference(np.ones(3), np.ones(4), [1, 2, 3])
