@@ -163,6 +163,10 @@ def knn_scores(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray |
 # which encoder a fixed C suits is luck. Choosing C per encoder compares each at its best, as linear-probe
 # evaluations do (CLIP sweeps the L2 strength on a validation split); small C also converges in fewer steps.
 PROBE_CS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+# lbfgs stops at this gradient tolerance. On ValueBench (9.5k x 384, random split) 1e-3 chose the same C as
+# sklearn's default 1e-4, scored within 0.3 points, and the whole search took 13.9 s against 38.2 s (the old
+# single fit at C=1: 20.2 s), so choosing C costs less than the fixed probe did.
+PROBE_TOL = 1e-3
 
 
 def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, groups: Sequence, n_resamples: int = 2000,
@@ -212,12 +216,12 @@ def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_tes
     x_train = scaler.transform(train)
     mask = _probe_held_out(y_train, None if held_out is None else np.asarray(held_out, dtype=bool), seed)
     if mask is None:  # too few rows to hold any out: the middle of the grid
-        probe = LogisticRegression(C=0.1, max_iter=2000, random_state=seed).fit(x_train, y_train)
+        probe = LogisticRegression(C=0.1, max_iter=2000, tol=PROBE_TOL, random_state=seed).fit(x_train, y_train)
         chosen = 0.1
     else:
         folds = [(np.flatnonzero(~mask), np.flatnonzero(mask))]
         probe = LogisticRegressionCV(Cs=list(PROBE_CS), l1_ratios=(0.0,), cv=folds, scoring="accuracy",
-                                     max_iter=2000, random_state=seed, use_legacy_attributes=False)
+                                     max_iter=2000, tol=PROBE_TOL, random_state=seed, use_legacy_attributes=False)
         probe.fit(x_train, y_train)
         chosen = float(probe.C_)
     del x_train
