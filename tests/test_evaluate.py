@@ -179,7 +179,8 @@ def test_linear_probe_chooses_its_l2_strength_on_training_rows_only(caplog):
     tuned = linear_probe(x[tr], labels[tr], x[te], labels[te], held_out=held)
     c = _chosen_c(caplog)
     s = StandardScaler().fit(x[tr])
-    fixed = LogisticRegression(C=1.0, max_iter=2000).fit(s.transform(x[tr]), labels[tr]).score(s.transform(x[te]), labels[te])
+    fixed = LogisticRegression(C=1.0, max_iter=2000).fit(s.transform(x[tr]), labels[tr])
+    fixed = fixed.score(s.transform(x[te]), labels[te])
     assert c < 1.0 and tuned["acc@1"] > fixed + 0.01
     # the test labels play no part in the choice
     shuffled = linear_probe(x[tr], labels[tr], x[te], rng.permutation(labels[te]), held_out=held)

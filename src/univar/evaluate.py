@@ -229,7 +229,8 @@ def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_tes
     predicted = probe.classes_[proba.argmax(axis=1)]
     out = {f"acc@{k}": top_k_accuracy(proba, probe.classes_, y_test, k) for k in (1, 5, 10)}
     out["f1"] = float(f1_score(y_test, predicted, average="weighted", zero_division=0))
-    log.info("linear probe: C=%g chosen on %s held-out training rows", chosen, "no" if mask is None else int(mask.sum()))
+    log.info("linear probe: C=%g chosen on %s held-out training rows", chosen,
+             "no" if mask is None else int(mask.sum()))
     return out
 
 
