@@ -236,3 +236,15 @@ def test_paired_difference_resamples_whole_questions():
     assert clustered["ci_high"] - clustered["ci_low"] > 1.5 * (independent["ci_high"] - independent["ci_low"])
     with pytest.raises(UnivarError):
         paired_difference(np.ones(3), np.ones(4), [1, 2, 3])
+
+
+def test_question_split_probe_reads_questions_by_position():
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    questions = [f"question {i // 3}" for i in range(300)]
+    labels = np.array(["a", "b", "c"] * 100, dtype=object)
+    x = rng.normal(size=(300, 8)).astype(np.float32) + (labels == "a")[:, None]
+    shifted = pd.Series(questions, index=np.arange(1000, 1300))  # a filtered table keeps its old row labels
+    assert evaluate_embeddings(x, labels, shifted, split="question") == evaluate_embeddings(x, labels, questions,
+                                                                                            split="question")

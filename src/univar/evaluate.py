@@ -271,7 +271,8 @@ def evaluate_embeddings(vectors: np.ndarray, labels: Sequence[str], questions: S
     probe = train if len(train) <= PROBE_MAX_TRAIN else np.sort(
         np.random.default_rng(seed).choice(train, PROBE_MAX_TRAIN, replace=False))
     # C is chosen on the training QAs of the next question fold: unseen questions, as the test fold's are
-    held_out = (np.array([question_fold(questions[i]) == (TEST_FOLD + 1) % N_FOLDS for i in probe], dtype=bool)
+    by_position = questions.iloc if isinstance(questions, pd.Series) else questions
+    held_out = (np.array([question_fold(by_position[i]) == (TEST_FOLD + 1) % N_FOLDS for i in probe], dtype=bool)
                 if split == "question" else None)
     return ValueIdResult(
         encoder=encoder, split=split, target=target, n_classes=n_classes, chance=1.0 / n_classes,
