@@ -1,4 +1,4 @@
-"""Rebuild the bundled datasets in src/univar/data/ from ../shared/data (the real answers, MIT / Apache-2.0).
+"""Rebuild the bundled datasets in src/univar/data/ from ../shared/data (the real answers, MIT / Apache-2.0 / CC-BY-4.0).
 
 Run once by a maintainer; the Parquet files are committed so that a clone works offline.
 """
@@ -14,6 +14,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data"
 OUT = ROOT / "src" / "univar" / "data"
+# value sources bundled as they are published in ../shared/data (Parquet), with their licence's short name
+NEW_SOURCES = {"donotanswer": "Apache-2.0", "xstest": "CC-BY-4.0", "moralmachine": "MIT"}
 
 
 def main() -> None:
@@ -28,10 +30,14 @@ def main() -> None:
     mt = pd.read_parquet(SHARED / "mtbench-multilingual" / "answers.parquet")
     mt.insert(0, "source", "mtbench")
     mt.to_parquet(OUT / "mtbench.parquet", index=False, compression="zstd")
+    for name, licence in NEW_SOURCES.items():  # already cleaned upstream (see ../shared/data/README.md)
+        table = pd.read_parquet(SHARED / name / "answers.parquet")
+        table.to_parquet(OUT / f"{name}.parquet", index=False, compression="zstd")
+        shutil.copy(SHARED / name / "LICENSE", OUT / "licenses" / f"{name}-{licence}.txt")
     shutil.copy(SHARED / "valuebench" / "LICENSE", OUT / "licenses" / "valuebench-MIT.txt")
     shutil.copy(SHARED / "fulcra" / "LICENSE", OUT / "licenses" / "fulcra-MIT.txt")
     shutil.copy(SHARED / "mtbench-multilingual" / "LICENSE", OUT / "licenses" / "mtbench-Apache-2.0.txt")
-    for name in ("valuebench", "fulcra", "mtbench"):
+    for name in ("valuebench", "fulcra", "mtbench", *NEW_SOURCES):
         print(name, len(pd.read_parquet(OUT / f"{name}.parquet")), "rows")
 
 

@@ -1,6 +1,6 @@
 """Datasets bundled with univar, addressed as ``bundled:<name>`` wherever a QA file is accepted.
 
-Each one is real LLM output published by another group under MIT or Apache-2.0; the licence texts and
+Each one is real LLM output published by another group under MIT, Apache-2.0 or CC-BY-4.0; the licence texts and
 attributions are in ``licenses/`` beside the files and summarised in ``README.md``.
 """
 
@@ -18,6 +18,18 @@ BUNDLED: dict[str, tuple[str, str]] = {
     "fulcra": (
         "fulcra.parquet",
         "Value FULCRA: safety-relevant prompts answered by 7 LLMs (en); MIT, Microsoft",
+    ),
+    "donotanswer": (
+        "donotanswer.parquet",
+        "Do-Not-Answer: 939 risky prompts answered by 6 LLMs, refusals kept (en); Apache-2.0, Libr-AI",
+    ),
+    "xstest": (
+        "xstest.parquet",
+        "XSTest: 450 safe and unsafe prompts, 5 configurations of 3 LLMs (en); CC-BY-4.0, Röttger et al.",
+    ),
+    "moralmachine": (
+        "moralmachine.parquet",
+        "Moral Machine: trolley-style dilemmas continued by 3 OpenAI LLMs (en); MIT, CausalNLP",
     ),
     "mtbench": (
         "mtbench.parquet",
