@@ -28,6 +28,8 @@ from univar.progress import bar
 log = logging.getLogger("univar")
 
 MAX_SEQ_LENGTH = 256  # word pieces; all-MiniLM-L6-v2's own limit
+GPU_BATCH = 512  # texts per forward pass on a GPU: batch 64 leaves a GPU mostly idle between kernel launches
+_DEVICE = "auto"  # --device of this process (use_device); sentence-transformers encoders load there
 
 
 class Encoder(ABC):
@@ -37,6 +39,7 @@ class Encoder(ABC):
     id: str
     dim: int
     batch_size: int = 64
+    chunk: int = 512  # texts per encode_batch call of ``embed``: each chunk is one cache commit
     fitted: bool = True  # False for encoders that must first see the corpus (TF-IDF)
 
     def fit(self, texts: Sequence[str]) -> "Encoder":
@@ -76,7 +79,13 @@ class SentenceTransformerEncoder(Encoder):
     """Any sentence-transformers model folder (loaded offline, never with remote code).
 
     The weights load on first use: a run served entirely from the embedding cache never pays for them.
+    They load on the ``--device`` (:func:`use_device`); on a GPU the batches are large (``GPU_BATCH``), and
+    with several GPUs (``devices``, by default every visible GPU, see :func:`pool_devices`) each chunk is
+    spread over them by sentence-transformers' multi-process pool, one process per device.
     """
+
+    devices: list[str] | None = None  # the multi-process pool's devices; None: pool_devices() decides
+    _pool = None
 
     def __init__(self, path: str | Path, name: str | None = None):
         self.path = Path(path)
@@ -93,18 +102,40 @@ class SentenceTransformerEncoder(Encoder):
             from sentence_transformers import SentenceTransformer
 
             _quiet_transformers()
+            device = _device()
             try:
-                self._model = SentenceTransformer(str(self.path), device=_device(), trust_remote_code=False,
+                self._model = SentenceTransformer(str(self.path), device=device, trust_remote_code=False,
                                                   local_files_only=True)
             except Exception as exc:  # a broken folder surfaces as many exception types
                 raise UnivarError(f"cannot load sentence-transformers model from {self.path} ({exc})") from None
             if self._model.max_seq_length is None or self._model.max_seq_length > MAX_SEQ_LENGTH * 2:
                 self._model.max_seq_length = MAX_SEQ_LENGTH * 2
+            if device.startswith("cuda"):
+                self.batch_size = GPU_BATCH
+            if self.devices is None:
+                self.devices = pool_devices()
         return self._model
 
+    @property
+    def chunk(self) -> int:  # type: ignore[override]
+        """Texts per cache commit: enough that each process of a pool gets several full batches (no load)."""
+        batch = GPU_BATCH if _device().startswith("cuda") else self.batch_size
+        devices = self.devices if self.devices is not None else pool_devices()
+        return max(Encoder.chunk, batch * max(1, len(devices)) * 4)
+
     def encode_batch(self, texts: list[str]) -> np.ndarray:
-        return self.model.encode(texts, batch_size=self.batch_size, show_progress_bar=False,
-                                 convert_to_numpy=True).astype(np.float32)
+        model = self.model
+        if self.devices and len(self.devices) > 1:
+            if self._pool is None:
+                import weakref
+
+                self._pool = model.start_multi_process_pool(list(self.devices))
+                weakref.finalize(self, type(model).stop_multi_process_pool, self._pool)  # at exit too
+            chunk_size = max(1, -(-len(texts) // len(self.devices)))  # one share of the texts per process
+            return np.asarray(model.encode(texts, pool=self._pool, batch_size=self.batch_size,
+                                           chunk_size=chunk_size, show_progress_bar=False), dtype=np.float32)
+        return model.encode(texts, batch_size=self.batch_size, show_progress_bar=False,
+                            convert_to_numpy=True).astype(np.float32)
 
     def count_truncated(self, texts: Sequence[str]) -> tuple[int, int] | None:
         limit = int(self.model.max_seq_length)
@@ -291,10 +322,33 @@ def _threads() -> int:
     return max(1, torch.get_num_threads())
 
 
-def _device() -> str:
-    import torch
+def use_device(spec: object) -> None:
+    """Where sentence-transformers encoders loaded from now on run: a ``--device`` value or a torch.device.
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    Checked at once (``--device cuda`` without a GPU is an error here, not at the first batch).
+    """
+    global _DEVICE
+    from univar.device import resolve
+
+    _DEVICE = str(spec)
+    resolve(_DEVICE)
+
+
+def _device() -> str:
+    from univar.device import resolve
+
+    return str(resolve(_DEVICE))
+
+
+def pool_devices() -> list[str]:
+    """Every visible GPU when there are several, ``--device`` names no single one and this process is not
+    one rank of torchrun (a rank owns one GPU); otherwise no pool ([])."""
+    from univar.device import gpu_count
+
+    count = gpu_count()
+    if count < 2 or _DEVICE not in ("auto", "cuda") or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return []
+    return [f"cuda:{i}" for i in range(count)]
 
 
 NAMED: dict[str, Callable[[], Encoder]] = {
@@ -361,7 +415,7 @@ WINDOW = 16384  # texts per streaming window of ``embed``
 
 
 def embed(texts: Sequence[str], encoder: Encoder, progress: bool = True, cache: bool = True,
-          chunk: int = 512, stats: EmbedStats | None = None, out: str | Path | np.ndarray | None = None,
+          chunk: int | None = None, stats: EmbedStats | None = None, out: str | Path | np.ndarray | None = None,
           window: int = WINDOW) -> np.ndarray:
     """Embed ``texts`` with ``encoder``, reusing and filling the on-disk cache.
 
@@ -372,6 +426,7 @@ def embed(texts: Sequence[str], encoder: Encoder, progress: bool = True, cache: 
     one window of texts and vectors besides the result, whatever the corpus size.
     """
     n = len(texts)
+    chunk = chunk or encoder.chunk  # by default the encoder's: larger on GPUs, so every device stays busy
     if n and not encoder.fitted:
         encoder.fit(texts)  # before sizing the result: fitting may set the dimension (TF-IDF + SVD)
     result = _result_array(out, n, encoder.dim)

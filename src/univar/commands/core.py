@@ -9,23 +9,34 @@ from typing import Annotated, Optional
 
 import typer
 
-from univar.commands import DataArg, EncoderOpt, MapOpt, app, err, evaluate_app, load_data, out, output_file
+from univar.commands import (DataArg, DeviceOpt, EncoderOpt, LogOpt, MapOpt, app, err, evaluate_app, load_data, out,
+                             output_file)
 from univar.errors import UnivarError
 
 
 @app.command()
 def embed(data: DataArg, encoder: EncoderOpt = "univar", out_file: Annotated[Path, typer.Option("--out", help="Output: .parquet (QAs + embedding column) or .npy (matrix).")] = Path("embeddings.parquet"),
-          map_: MapOpt = None) -> None:
+          map_: MapOpt = None, device: DeviceOpt = "auto", log: LogOpt = None) -> None:
     """Embed every QA of DATA with an encoder (cached on disk)."""
+    from univar.progress import log_to
+
+    with log_to(log):
+        _embed(data, encoder, out_file, map_, device)
+
+
+def _embed(data: list[str], encoder: str, out_file: Path, map_: list[str] | None, device: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from univar.encoders import EmbedStats, embed as run_embed, get_encoder
+    from univar.encoders import EmbedStats, embed as run_embed, get_encoder, use_device
+    from univar.progress import event
     from univar.qa import qa_texts
 
     suffix = out_file.suffix.lower()
     if suffix not in (".parquet", ".npy"):
         raise UnivarError(f"--out must end in .parquet or .npy, got {out_file.name}")
+    use_device(device)
+    start = time.perf_counter()
     table = load_data(data, map_)
     enc = get_encoder(encoder)
     stats = EmbedStats()
@@ -43,6 +54,8 @@ def embed(data: DataArg, encoder: EncoderOpt = "univar", out_file: Annotated[Pat
             pq.write_table(arrow, tmp, compression="zstd")
     err.print(f"{stats.texts} QAs ({stats.unique} unique): {stats.embedded} embedded, {stats.cached} from cache "
               f"-> {out_file} ({stats.texts} x {enc.dim})")
+    event("embed_end", encoder=enc.name, qas=stats.texts, unique=stats.unique, embedded=stats.embedded,
+          cached=stats.cached, dim=enc.dim, out=str(out_file), seconds=round(time.perf_counter() - start, 3))
 
 
 @evaluate_app.command("value-id")
@@ -56,9 +69,12 @@ def value_id(
     target: Annotated[str, typer.Option(help="class (model$lang), model, or lang.")] = "class",
     json_file: Annotated[Optional[Path], typer.Option("--json", help="Write the scores as JSON.")] = None,
     map_: MapOpt = None,
+    device: DeviceOpt = "auto",
+    log: LogOpt = None,
 ) -> None:
     """Which (LLM, language) produced this QA? k-NN and linear probe on per-QA embeddings."""
-    from univar.encoders import EmbedStats, get_encoder
+    from univar.encoders import EmbedStats, get_encoder, use_device
+    from univar.progress import event, log_to
     from univar.evaluate import SPLITS, TARGETS, results_table, value_identification
 
     if split not in SPLITS:
@@ -67,14 +83,18 @@ def value_id(
         raise UnivarError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
     if k < 1:
         raise UnivarError(f"--k must be at least 1, got {k}")
-    table = load_data(data, map_)
-    enc = get_encoder(encoder)
-    stats = EmbedStats()
-    start = time.perf_counter()
-    result = value_identification(table, enc, split=split, test_fraction=test_fraction, k=k, seed=seed,
-                                  target=target, stats=stats)
-    out.print(results_table([result], title=" + ".join(data)))
-    err.print(f"{stats.embedded} QAs embedded, {stats.cached} from cache; {time.perf_counter() - start:.1f}s")
+    use_device(device)
+    with log_to(log):
+        table = load_data(data, map_)
+        enc = get_encoder(encoder)
+        stats = EmbedStats()
+        start = time.perf_counter()
+        result = value_identification(table, enc, split=split, test_fraction=test_fraction, k=k, seed=seed,
+                                      target=target, stats=stats)
+        out.print(results_table([result], title=" + ".join(data)))
+        err.print(f"{stats.embedded} QAs embedded, {stats.cached} from cache; {time.perf_counter() - start:.1f}s")
+        event("value_id", **result.to_json(), embedded=stats.embedded, cached=stats.cached,
+              seconds=round(time.perf_counter() - start, 3))
     if json_file:
         with output_file(json_file) as tmp:
             tmp.write_text(json.dumps(result.to_json(), indent=2) + "\n")

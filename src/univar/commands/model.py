@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from univar.commands import DataArg, MapOpt, app, err, load_data, out
+from univar.commands import DataArg, DeviceOpt, LogOpt, MapOpt, app, err, load_data, out
 
 
 @app.command()
@@ -38,20 +38,26 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed (weights, views, dropout).")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint after a stop or kill.")] = False,
     map_: MapOpt = None,
+    device: DeviceOpt = "auto",
+    log: LogOpt = None,
 ) -> None:
     """Train a UniVaR value encoder: two views of one (LLM, language) class must embed together."""
     import os
 
     from univar.model.train import TrainConfig, train as run_train
+    from univar.progress import event, log_to
 
     cfg = TrainConfig(mode=mode, lam=lam, base=base, epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden, dropout=dropout, batching=batching,
                       pooling=pooling, keep_base=keep_base, symmetric=symmetric, learnable_scale=learnable_scale, seed=seed,
                       val_fold=val_fold, exclude_folds=sorted(set(exclude_fold)), patience=patience, val_select=val_select,
-                      steps_per_epoch=steps_per_epoch, max_length=max_length, micro_batch=micro_batch)
+                      steps_per_epoch=steps_per_epoch, max_length=max_length, micro_batch=micro_batch, device=device)
     cfg.check()
-    table = load_data(data, map_)
     rank = int(os.environ.get("RANK", "0"))
-    result = run_train(table, cfg, out_dir, resume=resume, report=(lambda m: err.print(m)) if rank == 0 else None)
+    with log_to(log if rank == 0 else None):
+        table = load_data(data, map_)
+        result = run_train(table, cfg, out_dir, resume=resume, report=(lambda m: err.print(m)) if rank == 0 else None)
+        event("train_end", out=str(out_dir), epochs_run=result.epochs_run, best_epoch=result.best_epoch,
+              best_score=result.best_score, base_score=result.base_score, seconds=round(result.seconds, 3))
     if rank == 0:
         best = "" if result.best_score is None else (
             f"; best validation score {result.best_score:.4f} at epoch {result.best_epoch}"

@@ -7,7 +7,11 @@ every view without a graph, take the loss and its gradient with respect to the e
 each mini-batch with a graph and back-propagate that cached gradient. The sentence-transformers loss
 itself is not used because it cannot mask same-class negatives or gather across ranks our way; the
 InfoNCE here is the same one set mode uses. Dropout is replayed identically in both passes by saving
-and restoring the RNG state per mini-batch.
+and restoring the RNG state per mini-batch: the CPU generator's and, on a GPU, that device's generator,
+which is the one dropout draws from there.
+
+Everything runs on ``ctx.device`` (``--device``; ``cuda:$LOCAL_RANK`` under torchrun): the transformer,
+the loss, the tokenised inputs and the class ids that mask same-class negatives.
 """
 
 from __future__ import annotations
@@ -47,13 +51,15 @@ class ConcatTrainer:
         _quiet_transformers()
         self.cfg, self.ctx, self.texts = cfg, ctx, texts
         self.base_path = sentence_transformer_path(cfg.base)
+        self.device = ctx.device
+        # loaded on the CPU and moved whole, so the loss's buffers and the transformer share one device
         st = SentenceTransformer(str(self.base_path), device="cpu", local_files_only=True, trust_remote_code=False)
         st.max_seq_length = cfg.max_length
         self.dim = int((getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension)())
         self.module = nn.ModuleDict({
             "encoder": st,
             "loss": InfoNCELoss(cfg.scale, cfg.symmetric, cfg.learnable_scale, mask_same_class=cfg.batching != "none"),
-        })
+        }).to(self.device)
         self.module.train()
 
     def _join(self, index: np.ndarray) -> list[str]:
@@ -61,39 +67,54 @@ class ConcatTrainer:
 
     def _forward(self, texts: list[str]) -> torch.Tensor:
         st = self.module["encoder"]
-        features = (getattr(st, "preprocess", None) or st.tokenize)(texts)
+        features = (getattr(st, "preprocess", None) or st.tokenize)(texts)  # CPU tensors from the tokenizer
+        features = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in features.items()}
         return st(features)["sentence_embedding"]
 
+    def _rng_state(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The generators dropout may draw from: the CPU's, and this GPU's when training on one."""
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return torch.get_rng_state(), cuda
+
+    def _set_rng_state(self, state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+        torch.set_rng_state(state[0])
+        if state[1] is not None:
+            torch.cuda.set_rng_state(state[1], self.device)
+
     def step(self, batch: ViewBatch) -> float:
+        return float(self.step_tensor(batch))
+
+    def step_tensor(self, batch: ViewBatch) -> torch.Tensor:
+        """One GradCache step; the loss stays a tensor on the device (``step`` reads it out)."""
         texts = self._join(batch.a) + self._join(batch.b)
         micro = max(1, self.cfg.micro_batch)
         chunks = [texts[i : i + micro] for i in range(0, len(texts), micro)]
         states, reps = [], []
         with torch.no_grad():  # pass 1: embeddings without a graph, remembering each chunk's RNG state
             for chunk in chunks:
-                states.append(torch.get_rng_state())
+                states.append(self._rng_state())
                 reps.append(self._forward(chunk))
         reps_t = torch.cat(reps).requires_grad_()
         n = len(batch.a)
         a = distributed.gather(reps_t[:n], self.ctx)
         b = distributed.gather(reps_t[n:], self.ctx)
-        classes = distributed.gather_nograd(torch.from_numpy(batch.classes), self.ctx)
+        classes = distributed.gather_nograd(torch.from_numpy(batch.classes).to(self.device), self.ctx)
         loss = self.module["loss"](a, b, classes)
         loss.backward()  # gradient w.r.t. the cached embeddings (and the learnable scale, if any)
         grads = reps_t.grad.split([len(c) for c in chunks])
-        after = torch.get_rng_state()
+        after = self._rng_state()
         for chunk, state, grad in zip(chunks, states, grads):  # pass 2: replay with a graph
-            torch.set_rng_state(state)
+            self._set_rng_state(state)
             self._forward(chunk).backward(grad)
-        torch.set_rng_state(after)
-        return float(loss.detach())
+        self._set_rng_state(after)
+        return loss.detach()
 
     @torch.no_grad()
     def embed_rows(self, rows: np.ndarray) -> np.ndarray:
         st = self.module["encoder"]
         st.eval()
-        out = st.encode([self.texts[r] for r in rows], batch_size=32, show_progress_bar=False,
-                        convert_to_numpy=True, normalize_embeddings=True)
+        out = st.encode([self.texts[r] for r in rows], batch_size=256 if self.device.type == "cuda" else 32,
+                        show_progress_bar=False, convert_to_numpy=True, normalize_embeddings=True)
         st.train()
         return out.astype(np.float32)
 

@@ -1,15 +1,17 @@
 """Multi-process training plumbing, kept apart from the loss math (as open_clip does).
 
-``torchrun --standalone --nproc_per_node N -m univar train ...`` sets RANK / WORLD_SIZE / MASTER_ADDR; ``setup`` then
-joins the process group (gloo on CPU, nccl on CUDA). Every rank draws its own view pairs, and
-``gather`` concatenates all ranks' view vectors, with gradients, so that each rank's InfoNCE sees the
-global batch as negatives.
+``torchrun --standalone --nproc_per_node N -m univar train ...`` sets RANK / WORLD_SIZE / LOCAL_RANK /
+MASTER_ADDR; ``setup`` then joins the process group. The backend follows where the tensors are, not what
+the machine has: nccl only moves CUDA tensors, so it is used only when this rank trains on its GPU
+(``cuda:$LOCAL_RANK``, one process per GPU); gloo otherwise, e.g. set mode, whose small head stays on the
+CPU even on a GPU node. Every rank draws its own view pairs, and ``gather`` concatenates all ranks' view
+vectors, with gradients, so that each rank's InfoNCE sees the global batch as negatives.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
@@ -19,6 +21,7 @@ import torch.distributed as dist
 class Dist:
     rank: int = 0
     world_size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where this rank's tensors live
 
     @property
     def enabled(self) -> bool:
@@ -33,15 +36,28 @@ class Dist:
             dist.barrier()
 
 
-def setup() -> Dist:
-    """Join the process group when launched by torchrun; a single process otherwise."""
+def backend_for(device: torch.device) -> str:
+    """nccl for CUDA tensors, gloo for CPU ones (nccl cannot move CPU tensors)."""
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def setup(device: str | torch.device = "cpu") -> Dist:
+    """Join the process group when launched by torchrun; a single process otherwise.
+
+    ``device`` is a ``--device`` value (see :mod:`univar.device`); a CUDA device becomes this process's
+    current device, so that collectives and kernels without an explicit device land on it too.
+    """
+    from univar.device import resolve
+
+    where = device if isinstance(device, torch.device) else resolve(device)
+    if where.type == "cuda":
+        torch.cuda.set_device(where)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return Dist()
+        return Dist(device=where)
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-    return Dist(rank=dist.get_rank(), world_size=dist.get_world_size())
+        dist.init_process_group(backend=backend_for(where))
+    return Dist(rank=dist.get_rank(), world_size=dist.get_world_size(), device=where)
 
 
 def teardown(ctx: Dist) -> None:
@@ -74,6 +90,6 @@ def broadcast_float(value: float, ctx: Dist) -> float:
     """Rank 0's value on every rank (e.g. the early-stopping decision)."""
     if not ctx.enabled:
         return value
-    t = torch.tensor([value], dtype=torch.float64)
+    t = torch.tensor([value], dtype=torch.float64, device=ctx.device)
     dist.broadcast(t, 0)
     return float(t.item())

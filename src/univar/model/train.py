@@ -68,6 +68,9 @@ class TrainConfig:
     max_length: int = 256  # concat mode: word pieces per view
     micro_batch: int = 16  # concat mode: GradCache mini-batch
     threads: int = 2
+    # auto | cpu | cuda | cuda:N (univar.device). Concat mode trains there; set mode embeds its base there
+    # and keeps its small head on the CPU. Not frozen on resume: a run may move between machines.
+    device: str = "auto"
 
     def check(self) -> None:
         if self.mode not in ("set", "concat"):
@@ -86,6 +89,9 @@ class TrainConfig:
             raise UnivarError(f"--val-select must be one of {', '.join(VAL_SELECT)}, got {self.val_select!r}")
         if self.epochs < 0 or self.batch_size < 2:
             raise UnivarError("--epochs must be >= 0 and --batch-size >= 2")
+        from univar.device import resolve
+
+        resolve(self.device)  # a GPU that is not there is an error now, before data is read
 
 
 @dataclass
@@ -147,7 +153,13 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
     cfg.check()
     out = Path(out)
     say = report or (lambda msg: None)
-    ctx = distributed.setup()
+    from univar.device import resolve
+    from univar.encoders import use_device
+    from univar.progress import event
+
+    device = resolve(cfg.device)
+    use_device(cfg.device)  # where the base encoder embeds (set mode's cached vectors), several GPUs too
+    ctx = distributed.setup(device if cfg.mode == "concat" else torch.device("cpu"))  # set mode's head: CPU
     started = time.perf_counter()
     try:
         torch.set_num_threads(max(1, cfg.threads // ctx.world_size))
@@ -179,6 +191,10 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
                               seed=cfg.seed * 1000 + ctx.rank)
         per_step = 2 * sampler.batch_size * ctx.world_size * (cfg.lam + 1) / 2
         steps = cfg.steps_per_epoch or max(50, math.ceil(len(train_rows) / per_step))
+        if ctx.main:
+            event("train_start", mode=cfg.mode, device=str(ctx.device), world_size=ctx.world_size,
+                  n_train=int(len(train_rows)), n_val=int(len(val_rows)), classes=len(sampler.class_names),
+                  steps_per_epoch=steps, epochs=cfg.epochs)
 
         datasets = table["dataset"].to_numpy() if "dataset" in table.columns else None
         groups = sorted(set(datasets[query_rows])) if datasets is not None else []
@@ -224,6 +240,8 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
             opt_tensors, groups = io.optimizer_tensors(optimizer)
             tensors.update(opt_tensors)
             tensors["rng.torch"] = torch.get_rng_state()
+            if ctx.device.type == "cuda":  # dropout on a GPU draws from that device's generator
+                tensors["rng.cuda"] = torch.cuda.get_rng_state(ctx.device)
             io.save_checkpoint(out, tensors, {"epoch": epoch, "global_step": global_step, "best": best,
                                               "best_epoch": best_epoch, "bad_epochs": bad, "history": history,
                                               "sampler": sampler.state(), "param_groups": groups,
@@ -251,6 +269,8 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
             io.restore_optimizer(optimizer, tensors, state["param_groups"])
             sampler.restore(state["sampler"])
             torch.set_rng_state(tensors["rng.torch"])
+            if "rng.cuda" in tensors and ctx.device.type == "cuda":
+                torch.cuda.set_rng_state(tensors["rng.cuda"], ctx.device)
             if ctx.enabled:  # each rank's own RNG streams were not saved; derive them from the epoch
                 torch.manual_seed(cfg.seed + 1 + ctx.rank + 1000 * state["epoch"])
             start_epoch, global_step = state["epoch"], state["global_step"]
@@ -267,6 +287,7 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
                 save_best(0, base_score, history)
                 checkpoint(0, 0, best, 0, 0, history)
                 say(f"epoch 0 (base encoder {cfg.base}): {describe(history[0])}")
+                event("epoch", **history[0], seconds=round(time.perf_counter() - started, 3))
 
         stop = bad >= cfg.patience and validate
         todo = max(0, cfg.epochs - start_epoch) * steps
@@ -276,6 +297,7 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
                     break
                 module.train()
                 losses = []
+                epoch_started = time.perf_counter()
                 for _ in range(steps):
                     lr = cfg.lr * min(1.0, (global_step + 1) / max(1, cfg.warmup_steps))
                     for group in optimizer.param_groups:
@@ -298,14 +320,18 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
                         bad += 1
                         io.write_json(out / io.CONFIG, {**io.read_config(out), "validation": {
                             **io.read_config(out)["validation"], "history": history}})
+                    seconds = time.perf_counter() - epoch_started
                     say(f"epoch {epoch}: loss {row['loss']:.4f}"
-                        + (f", {describe(row)} (best {best:.4f} at epoch {best_epoch})" if value is not None else ""))
+                        + (f", {describe(row)} (best {best:.4f} at epoch {best_epoch})" if value is not None else "")
+                        + f"; {seconds:.1f}s")
+                    event("epoch", **row, best=best if value is not None else None, seconds=round(seconds, 3))
                     if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
                         checkpoint(epoch, global_step, best, best_epoch, bad, history)
                 stop = validate and distributed.broadcast_float(float(bad >= cfg.patience), ctx) > 0.5
                 if stop and ctx.main:
                     checkpoint(epoch, global_step, best, best_epoch, bad, history)
                     say(f"early stop: no better validation score for {cfg.patience} epochs")
+                    event("early_stop", epoch=epoch, patience=cfg.patience)
         ctx.barrier()
         return TrainResult(out=out, best_epoch=best_epoch, best_score=best if validate else None,
                            base_score=base_score, epochs_run=len(history) - 1, history=history,

@@ -1,0 +1,52 @@
+"""Where tensors live: ``--device auto|cpu|cuda|cuda:N`` resolved once, the same way for every command.
+
+``auto`` takes the GPU when torch sees one and the CPU otherwise, so one command line works on a laptop and
+on a GPU node. Under ``torchrun`` each process owns one GPU, ``cuda:$LOCAL_RANK`` (the launcher's own
+convention), so ``auto`` and a bare ``cuda`` never put two ranks on one card. Asking for a GPU that is
+not there is the user's mistake, answered by one ``error:`` line rather than a CUDA traceback later on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import torch
+
+from univar.errors import UnivarError
+
+CHOICES = "auto, cpu, cuda or cuda:N"
+_SPEC = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")
+
+
+def local_rank() -> int:
+    """This process's index on its node, as torchrun sets it (0 outside torchrun)."""
+    return int(os.environ.get("LOCAL_RANK", "0") or 0)
+
+
+def resolve(spec: str = "auto") -> torch.device:
+    """The torch device for a ``--device`` value; raises :class:`UnivarError` for a GPU that is not there."""
+    match = _SPEC.match(spec.strip().lower())
+    if not match or (match.group(1) != "cuda" and match.group(2) is not None):
+        raise UnivarError(f"--device must be {CHOICES}, got {spec!r}")
+    kind, index = match.group(1), match.group(2)
+    if kind == "cpu":
+        return torch.device("cpu")
+    available = torch.cuda.is_available()
+    if kind == "auto":
+        if not available:
+            return torch.device("cpu")
+        return torch.device("cuda", local_rank() % torch.cuda.device_count())
+    if not available:
+        raise UnivarError(f"--device {spec}: no CUDA GPU is visible to torch (torch {torch.__version__}, "
+                          f"CUDA build: {torch.version.cuda or 'no'}); use --device cpu or auto")
+    count = torch.cuda.device_count()
+    n = int(index) if index is not None else local_rank()
+    if n >= count:
+        raise UnivarError(f"--device {spec}: only {count} CUDA device(s) visible (cuda:0..cuda:{count - 1})")
+    return torch.device("cuda", n)
+
+
+def gpu_count() -> int:
+    """How many CUDA devices this process sees (0 without CUDA)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
