@@ -330,8 +330,8 @@ def use_device(spec: object) -> None:
     global _DEVICE
     from univar.device import resolve
 
+    resolve(str(spec))
     _DEVICE = str(spec)
-    resolve(_DEVICE)
 
 
 def _device() -> str:
