@@ -1,37 +1,89 @@
 # Two commands from a fresh clone: `make demo` and `make test`. Both create the virtualenv on first use.
+#
+# Install profiles, each a stamp file in .venv, each adding to the one before:
+#   make install         torch + univar: everything the demo, the encoders, training and evaluation need
+#   make install-dev     + pytest and the test tools                    (make test-fast)
+#   make install-elicit  + llama-cpp-python (a source build, ~10 min), translation, GGUF loading
+#   make test            all of them, then the whole suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+TORCH_VERSION := 2.13.0
+# PyTorch's CPU-only wheels. Used when no NVIDIA GPU is present (no nvidia-smi), so that a CPU machine never
+# downloads the CUDA build of torch and its nvidia-* libraries (several GB); where the index cannot be
+# reached, torch comes from the default index instead. `make TORCH_INDEX=` always takes the default index.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 # llama-cpp-python builds from source; the native build crashes on some CPUs
 export CMAKE_ARGS := -DGGML_NATIVE=OFF
 
-.PHONY: install demo test bench model clean
+TORCH  := $(VENV)/.torch
+CORE   := $(VENV)/.installed
+DEV    := $(VENV)/.installed-dev
+ELICIT := $(VENV)/.installed-elicit
 
-$(STAMP): pyproject.toml
+.PHONY: install install-dev install-elicit demo test test-fast bench model gpu-check clean
+
+$(TORCH):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# the CPU wheel first, so that no dependency can pull a CUDA build of torch
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,elicit]'
-	touch $(STAMP)
+	@# torch first, so that no dependency can pull another build of it
+	@if [ -n "$(TORCH_INDEX)" ] && ! command -v nvidia-smi >/dev/null 2>&1; then \
+	  if $(BIN)/python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/torch/', timeout=10)" \
+	       "$(TORCH_INDEX)" >/dev/null 2>&1; then \
+	    echo "torch $(TORCH_VERSION): no NVIDIA GPU here, the CPU build from $(TORCH_INDEX)"; \
+	    $(BIN)/pip install -q --index-url "$(TORCH_INDEX)" torch==$(TORCH_VERSION) \
+	      || $(BIN)/pip install -q torch==$(TORCH_VERSION); \
+	  else \
+	    echo "torch $(TORCH_VERSION): $(TORCH_INDEX) cannot be reached, taking the default index"; \
+	    $(BIN)/pip install -q torch==$(TORCH_VERSION); \
+	  fi; \
+	else \
+	  $(BIN)/pip install -q torch==$(TORCH_VERSION); \
+	fi
+	@if ! command -v nvidia-smi >/dev/null 2>&1 && $(BIN)/pip list 2>/dev/null | grep -qi '^nvidia-'; then \
+	  echo "warning: CUDA libraries (nvidia-*) were installed on a machine without an NVIDIA GPU"; fi
+	touch $@
 
-install: $(STAMP)
+$(CORE): $(TORCH) pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
 
-demo: $(STAMP)
+$(DEV): $(CORE)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(ELICIT): $(CORE)
+	@echo "installing the elicit extra: llama-cpp-python builds from source (about 10 minutes on 2 cores)"
+	$(BIN)/pip install -q -e '.[elicit]'
+	touch $@
+
+install: $(CORE)
+install-dev: $(DEV)
+install-elicit: $(ELICIT)
+
+demo: $(CORE)
 	$(BIN)/univar demo
 
-test: $(STAMP)
+# the whole suite, with every extra installed
+test: $(DEV) $(ELICIT)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+# everything not marked slow (tests that need the elicit extra skip, saying so, until it is installed)
+test-fast: $(DEV)
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: $(DEV) $(ELICIT)
 	$(BIN)/python bench/run_all.py
 
+# a short concat training and an embedding throughput run on a GPU; says "no GPU" and exits 0 without one
+gpu-check: $(CORE)
+	bash bench/gpu_check.sh
+
 # rebuild the shipped value encoder (src/univar/model/shipped/) and its model card
-model: $(STAMP)
+model: $(CORE)
 	$(BIN)/python scripts/train_default.py
 
 clean:

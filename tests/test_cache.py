@@ -6,6 +6,7 @@ import os
 import sqlite3
 
 import numpy as np
+import pytest
 
 from univar.cache import EmbeddingCache, cache_dir, text_key
 from kill_helpers import kill9, start_embed, wait_for_rows, write_corpus
@@ -63,6 +64,7 @@ def test_second_run_embeds_nothing(small_qa, minilm):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_kill_during_embedding_leaves_whole_batches_and_resumes(tmp_path, small_qa, minilm):
     from univar.qa import qa_texts
 

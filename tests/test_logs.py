@@ -62,6 +62,7 @@ def test_progress_off_writes_nothing_but_the_log_still_gets_events(tmp_path, mon
     assert [e["event"] for e in _events(tmp_path / "l.jsonl")] == ["stage_start", "stage_end"]
 
 
+@pytest.mark.slow
 def test_embed_to_a_file_shows_lines_while_it_works_and_writes_the_json_log(valuebench, tmp_path):
     """``univar embed ... > log 2>&1`` of uncached QAs: lines while it works, not only at the end (the
     interval is 0 here so that each of the three chunks reports; its timing is checked above)."""
@@ -110,3 +111,22 @@ def test_train_concat_on_cpu_prints_epoch_lines_and_logs_them(small_qa, tiny_bas
     assert [e["epoch"] for e in epochs] == [0, 1, 2]
     assert all(e["loss"] > 0 and 0 <= e["val_knn_acc"] <= 1 and e["seconds"] > 0 for e in epochs[1:])
     assert events[-1]["event"] == "train_end" and events[-1]["epochs_run"] == 2
+
+
+def test_elicit_log_has_progress_and_the_summary(tmp_path, monkeypatch, capsys):
+    from conftest_llm import FaultServer  # an OpenAI-compatible loopback server (here it never fails)
+
+    from univar.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", "unused")
+    questions = tmp_path / "q.txt"
+    questions.write_text("\n".join(f"Q{i}: is it right to put family before career?" for i in range(12)) + "\n")
+    log = tmp_path / "elicit.jsonl"
+    with FaultServer() as srv:
+        code = main(["elicit", "-q", str(questions), "-m", "openai/fake", "--base-url", srv.url, "-l", "en",
+                     "-c", "3", "--out", str(tmp_path / "run"), "--log", str(log)])
+    assert code == 0, capsys.readouterr().err
+    events = _events(log)
+    assert events[0]["event"] == "stage_start" and events[0]["total"] == 12
+    assert [e["event"] for e in events[-2:]] == ["stage_end", "elicit_end"]
+    assert events[-2]["done"] == 12 and events[-1]["collected"] == 12 and events[-1]["complete"] is True

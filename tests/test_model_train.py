@@ -121,6 +121,7 @@ def test_keep_base_model_trains_saves_and_loads(small_qa, tmp_path, minilm):
               progress=False)
 
 
+@pytest.mark.slow
 def test_mean_gain_selects_the_epoch_by_every_dataset(small_qa, tmp_path):
     from univar.qa import read_many
 
@@ -142,6 +143,7 @@ def test_mean_gain_selects_the_epoch_by_every_dataset(small_qa, tmp_path):
         train(small_qa, TrainConfig(**dict(FAST, val_select="mean-gain")), tmp_path / "one", progress=False)
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly_where_a_run_stopped(small_qa, tmp_path):
     cfg = dict(FAST, epochs=4)
     straight = train(small_qa, TrainConfig(**cfg), tmp_path / "a", progress=False)
@@ -157,6 +159,7 @@ def test_resume_continues_exactly_where_a_run_stopped(small_qa, tmp_path):
         train(small_qa, TrainConfig(**cfg), tmp_path / "none", resume=True, progress=False)
 
 
+@pytest.mark.slow
 def test_same_seed_same_model(small_qa, tmp_path):
     a = train(small_qa, TrainConfig(**dict(FAST, epochs=2)), tmp_path / "a", progress=False)
     b = train(small_qa, TrainConfig(**dict(FAST, epochs=2)), tmp_path / "b", progress=False)
@@ -216,6 +219,7 @@ def test_pickle_and_damaged_model_dirs_are_refused(trained, tmp_path, capsys):
     assert "missing model.safetensors" in _refused(str(no_weights), capsys)
 
 
+@pytest.mark.slow
 def test_concat_mode_trains_saves_and_loads(small_qa, tmp_path):
     cfg = TrainConfig(mode="concat", lam=2, epochs=1, batch_size=4, steps_per_epoch=2, micro_batch=2, max_length=64,
                       val_max_reference=30, val_max_queries=12, patience=50)
@@ -232,6 +236,7 @@ def test_concat_mode_trains_saves_and_loads(small_qa, tmp_path):
     assert enc.encode(["Q: a A: b"], progress=False).shape == (1, 384)
 
 
+@pytest.mark.slow
 def test_gradcache_gives_the_same_gradient_as_one_big_batch(small_qa):
     """The concat step's gradient must not depend on the GradCache mini-batch size."""
     import torch
@@ -257,6 +262,7 @@ def test_gradcache_gives_the_same_gradient_as_one_big_batch(small_qa):
     assert torch.allclose(grads[0], grads[1], atol=1e-5, rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_train_and_save_the_same_format(small_file, trained, tmp_path):
     """torchrun --nproc_per_node 2 (gloo on CPU): the loss falls and the directory matches single-process."""
     out = tmp_path / "ddp"

@@ -43,6 +43,7 @@ def demo_dir(tmp_path_factory):
     return out, summary, buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_map_command_with_add_lists_nearest_classes(tmp_path, qa_files, capsys):
     small, new = qa_files
     rc = main(["map", str(small), "--encoder", "minilm", "--out", str(tmp_path), "--add", str(new)])

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from univar.commands import app, err, out
+from univar.commands import LogOpt, app, err, out
 from univar.errors import UnivarError
 
 values_app = typer.Typer(no_args_is_help=True, help="Browse the value taxonomy (ValueBench + classic frameworks).")
@@ -60,10 +60,12 @@ def elicit(
     timeout: TimeoutOpt = 120.0,
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
+    log: LogOpt = None,
 ) -> None:
     """Ask questions x languages x models; resumable (re-run the same command after any interruption)."""
     from univar import elicit as E
     from univar.llm import SamplingParams
+    from univar.progress import event, log_to
     from univar.translate import get_translator
 
     if limit is not None and limit < 1:
@@ -84,7 +86,11 @@ def elicit(
     tasks = E.plan(table, langs, backends, limit, can_translate=tr.name != "none")
     params = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k or None, max_tokens=max_tokens, seed=seed)
     try:
-        summary = E.run(tasks, out_dir, params, system=system, translator=tr, concurrency=concurrency)
+        with log_to(log):
+            summary = E.run(tasks, out_dir, params, system=system, translator=tr, concurrency=concurrency)
+            event("elicit_end", total=summary.total, done_before=summary.done_before, collected=summary.collected,
+                  failed=summary.failed, retries=summary.retries, seconds=round(summary.seconds, 3),
+                  complete=summary.complete)
     finally:
         for b in backends:
             b.close()

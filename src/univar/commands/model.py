@@ -53,13 +53,16 @@ def train(
                       steps_per_epoch=steps_per_epoch, max_length=max_length, micro_batch=micro_batch, device=device)
     cfg.check()
     rank = int(os.environ.get("RANK", "0"))
+    # one line per message, never wrapped at 80 columns: a log file keeps one line per epoch
+    say = (lambda m: err.print(m, soft_wrap=True, highlight=False, markup=False)) if rank == 0 else None
     with log_to(log if rank == 0 else None):
         table = load_data(data, map_)
-        result = run_train(table, cfg, out_dir, resume=resume, report=(lambda m: err.print(m)) if rank == 0 else None)
+        result = run_train(table, cfg, out_dir, resume=resume, report=say)
         event("train_end", out=str(out_dir), epochs_run=result.epochs_run, best_epoch=result.best_epoch,
               best_score=result.best_score, base_score=result.base_score, seconds=round(result.seconds, 3))
     if rank == 0:
         best = "" if result.best_score is None else (
             f"; best validation score {result.best_score:.4f} at epoch {result.best_epoch}"
             + (f" (base {result.base_score:.4f})" if result.base_score is not None else ""))
-        out.print(f"trained {mode} model ({result.epochs_run} epochs, {result.seconds:.0f}s){best} -> {out_dir}")
+        out.print(f"trained {mode} model ({result.epochs_run} epochs, {result.seconds:.0f}s){best} -> {out_dir}",
+                  soft_wrap=True, highlight=False, markup=False)
