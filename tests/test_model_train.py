@@ -285,3 +285,35 @@ def test_ddp_two_processes_train_and_save_the_same_format(small_file, trained, t
     one_w = load_file(str(single / "model.safetensors"))
     assert set(ddp_w) == set(one_w) and all(ddp_w[k].dtype == one_w[k].dtype for k in ddp_w)
     assert load_encoder(out).encode(["Q: x A: y"], progress=False).shape == (1, 384)
+
+
+def test_topic_removal_model_subtracts_what_the_question_predicts(small_qa, tmp_path, minilm):
+    """The saved model's QA vector is built from e(QA) - g(e(Q)), g the ridge map fitted on training QAs."""
+    result = train(small_qa, TrainConfig(**dict(FAST, epochs=2, keep_base=1.5, topic_alpha=1.0)), tmp_path / "t",
+                   progress=False)
+    config = json.loads((tmp_path / "t" / "univar.json").read_text())
+    assert config["head"]["topic_alpha"] == 1.0 and config["dim"] == 768
+    model = UniVaR.load(tmp_path / "t")
+    pairs = list(zip(small_qa.question.head(6), small_qa.answer.head(6)))
+    vectors = model.encode_qas(pairs)
+    x = minilm.encode_batch([f"Q: {q} A: {a}" for q, a in pairs])
+    q = minilm.encode_batch([f"Q: {q} A: ." for q, _ in pairs])
+    # refit the ridge map by hand on the training rows and compare with the model's first half
+    folds = small_qa["question"].map(question_fold).to_numpy()
+    rows = np.flatnonzero((folds != 0) & (folds != 1))
+    texts = [f"Q: {a} A: {b}" for a, b in zip(small_qa.question, small_qa.answer)]
+    xt = minilm.encode_batch([texts[i] for i in rows]).astype(np.float64)
+    qt = minilm.encode_batch([f"Q: {small_qa.question.iloc[i]} A: ." for i in rows]).astype(np.float64)
+    qm, xm = qt.mean(0), xt.mean(0)
+    w = np.linalg.solve((qt - qm).T @ (qt - qm) + np.eye(384), (qt - qm).T @ (xt - xm))
+    resid = x - ((q - qm) @ w + xm)
+    resid /= np.linalg.norm(resid, axis=1, keepdims=True)
+    assert np.allclose(vectors[:, :384], resid * 1.5 / np.sqrt(1.5**2 + 1), atol=2e-3)
+    # a table and its (question, answer) pairs give the same vectors; the residual is not the plain base
+    assert np.allclose(model.encode_qas(small_qa.head(6)), vectors, atol=1e-5)
+    base = x / np.linalg.norm(x, axis=1, keepdims=True)
+    assert np.abs(vectors[:, :384] - base * 1.5 / np.sqrt(1.5**2 + 1)).max() > 0.05
+    assert result.best_score >= result.base_score
+    with pytest.raises(UnivarError, match="different settings: topic_alpha"):
+        train(small_qa, TrainConfig(**dict(FAST, epochs=3, keep_base=1.5, topic_alpha=3.0)), tmp_path / "t",
+              resume=True, progress=False)

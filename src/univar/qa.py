@@ -321,6 +321,22 @@ def qa_texts(table: pd.DataFrame) -> QATexts:
     return QATexts(_pick(table, "question_en", "question"), _pick(table, "answer_en", "answer"))
 
 
+def question_texts(table: pd.DataFrame) -> QATexts:
+    """Each QA's question alone, as a QA with an empty answer (``Q: {question} A: .``).
+
+    Topic removal (``univar.model.heads.TopicRemoval``) predicts a QA's embedding from this text's, so it is
+    formatted like the QA itself: the same prefix, the answer replaced by a full stop.
+    """
+    questions = _pick(table, "question_en", "question")
+    return QATexts(questions, pd.Series(["."] * len(questions), dtype=object))
+
+
+def question_text_of(qa_text: str) -> str:
+    """The question-alone text of a ``Q: {question} A: {answer}`` text (split at the first `` A: ``)."""
+    head, sep, _ = qa_text.partition(" A: ")
+    return f"{head} A: ." if sep else qa_text
+
+
 def write_qa(table: pd.DataFrame, path: str | Path) -> Path:
     """Write a QA table as CSV, JSONL or Parquet, chosen by the file's suffix."""
     path = Path(path)

@@ -20,7 +20,7 @@ from univar.encoders import Encoder, embed, get_encoder
 from univar.errors import UnivarError
 from univar.model import io
 from univar.model.heads import SetViewEncoder
-from univar.qa import CLASS_SEP, class_labels, qa_texts
+from univar.qa import CLASS_SEP, class_labels, qa_texts, question_text_of
 
 QAs = Union[pd.DataFrame, Sequence[str], Sequence[tuple[str, str]]]
 
@@ -101,7 +101,12 @@ class UniVaR:
 
     # -- encoding -------------------------------------------------------------------------------------
     def _base_vectors(self, texts: list[str], progress: bool) -> torch.Tensor:
-        return torch.from_numpy(embed(texts, self.base, progress=progress))
+        """What the head reads for each QA text: its base vector, minus the topic part when the model has one."""
+        x = torch.from_numpy(embed(texts, self.base, progress=progress))
+        if self.head.topic is None:
+            return x
+        questions = torch.from_numpy(embed([question_text_of(t) for t in texts], self.base, progress=progress))
+        return self.head.inputs(x, questions)
 
     @torch.no_grad()
     def encode_texts(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:

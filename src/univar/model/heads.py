@@ -1,4 +1,5 @@
-"""View encoders. ``SetViewEncoder`` (set mode) is a small head over frozen per-QA base embeddings.
+"""View encoders. ``SetViewEncoder`` (set mode) is a small head over frozen per-QA base embeddings,
+optionally after ``TopicRemoval``, which takes away what the question alone predicts.
 
 The head is residual with a zero-initialised last layer, so before training it is the identity and the
 model is exactly its base encoder: training can only move away from the base where the contrastive
@@ -30,6 +31,41 @@ class ResidualHead(nn.Module):
         return x + self.down(self.dropout(F.gelu(self.up(self.norm(x)))))
 
 
+class TopicRemoval(nn.Module):
+    """``e(QA) - g(e(Q))``: a QA's base vector minus what its question alone predicts of it.
+
+    Why: in a sentence encoder's space the answers of different LLMs to one question lie closer together
+    than the answers of one LLM to different questions, so nearest neighbours match topics, not LLMs. ``g``
+    is a ridge regression from the embedding of the question alone (``Q: {question} A: .``) to the
+    embedding of the QA, fitted in closed form on the training QAs (no class labels). The residual keeps
+    how an answer departs from what any LLM would say to that question; it needs no other LLM's answer,
+    so it works on a single QA. It is what carries to LLMs and sources never seen in training
+    (bench/results/transfer.json; a linear map fitted once, never trained by the contrastive loss).
+    """
+
+    def __init__(self, dim: int, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = float(alpha)
+        self.register_buffer("weight", torch.zeros(dim, dim))
+        self.register_buffer("q_mean", torch.zeros(dim))
+        self.register_buffer("x_mean", torch.zeros(dim))
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor, q: torch.Tensor) -> "TopicRemoval":
+        """Closed-form ridge on centred data: ``W = (Qc'Qc + alpha I)^-1 Qc'Xc`` (float64 for stability)."""
+        x, q = x.double(), q.double()
+        q_mean, x_mean = q.mean(0), x.mean(0)
+        qc, xc = q - q_mean, x - x_mean
+        gram = qc.T @ qc + self.alpha * torch.eye(q.shape[1], dtype=torch.float64)
+        self.weight.copy_(torch.linalg.solve(gram, qc.T @ xc).float())
+        self.q_mean.copy_(q_mean.float())
+        self.x_mean.copy_(x_mean.float())
+        return self
+
+    def forward(self, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        return x - ((q - self.q_mean) @ self.weight + self.x_mean)
+
+
 class SetViewEncoder(nn.Module):
     """A view (set of QA embeddings, ``[B, L, D]`` with a mask) -> one L2-normalised value vector.
 
@@ -47,7 +83,7 @@ class SetViewEncoder(nn.Module):
     """
 
     def __init__(self, dim: int, hidden: int = 1024, dropout: float = 0.1, pooling: str = "mean",
-                 keep_base: float = 0.0):
+                 keep_base: float = 0.0, topic_alpha: float | None = None):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}")
@@ -56,8 +92,17 @@ class SetViewEncoder(nn.Module):
         self.pooling, self.keep_base, self.head_dim = pooling, float(keep_base), dim
         self.dim = dim * 2 if self.keep_base > 0 else dim
         self.head = ResidualHead(dim, hidden, dropout)
+        self.topic = TopicRemoval(dim, topic_alpha) if topic_alpha is not None else None
         if pooling == "attention":
             self.query = nn.Parameter(torch.zeros(dim))
+
+    def inputs(self, x: torch.Tensor, q: torch.Tensor | None = None) -> torch.Tensor:
+        """What the head reads: the base vectors, or with topic removal their residual given the questions'."""
+        if self.topic is None:
+            return x
+        if q is None:
+            raise ValueError("this encoder removes topic: it needs the question vectors too")
+        return self.topic(x, q)
 
     def head_items(self, x: torch.Tensor) -> torch.Tensor:
         """The head's QA vectors alone, normalised: what the contrastive loss trains."""

@@ -13,30 +13,46 @@ import numpy as np
 import torch
 from torch import nn
 
+from univar.encoders import embed
 from univar.model import distributed, io
+from univar.model.api import base_encoder
 from univar.model.heads import SetViewEncoder
 from univar.model.loss import InfoNCELoss
 from univar.model.views import ViewBatch
 
 
 class SetTrainer:
-    def __init__(self, cfg, texts: list[str], ctx: distributed.Dist, progress: bool = True):
-        from univar.encoders import embed
-        from univar.model.api import base_encoder
+    """``questions`` (the question-alone texts, ``qa.question_texts``) and ``fit_rows`` (the training QAs)
+    are needed when the config removes topic (``topic_alpha``): the ridge map is fitted once on those rows,
+    before the head is trained on the residuals."""
 
+    def __init__(self, cfg, texts: list[str], ctx: distributed.Dist, progress: bool = True,
+                 questions: list[str] | None = None, fit_rows: np.ndarray | None = None):
         self.cfg, self.ctx = cfg, ctx
         self.base = base_encoder(cfg.base)
-        if ctx.main:  # rank 0 fills the cache; the others then only read it
-            vectors = embed(texts, self.base, progress=progress)
-        ctx.barrier()
-        if not ctx.main:
-            vectors = embed(texts, self.base, progress=False)
-        self.x = torch.from_numpy(np.ascontiguousarray(vectors))
+        self.x = self._embed(texts, progress)
         self.dim = self.x.shape[1]
+        encoder = SetViewEncoder(self.dim, cfg.hidden, cfg.dropout, cfg.pooling, cfg.keep_base, cfg.topic_alpha)
+        if encoder.topic is not None:
+            if questions is None or fit_rows is None:
+                raise ValueError("topic removal needs the question texts and the rows to fit it on")
+            q = self._embed(questions, progress)
+            rows = torch.from_numpy(np.asarray(fit_rows))
+            encoder.topic.fit(self.x[rows], q[rows])
+            with torch.no_grad():  # the head reads residuals from here on; the map is fixed
+                self.x = encoder.inputs(self.x, q)
         self.module = nn.ModuleDict({
-            "encoder": SetViewEncoder(self.dim, cfg.hidden, cfg.dropout, cfg.pooling, cfg.keep_base),
+            "encoder": encoder,
             "loss": InfoNCELoss(cfg.scale, cfg.symmetric, cfg.learnable_scale, mask_same_class=cfg.batching != "none"),
         })
+
+    def _embed(self, texts, progress: bool) -> torch.Tensor:
+        if self.ctx.main:  # rank 0 fills the cache; the others then only read it
+            vectors = embed(texts, self.base, progress=progress)
+        self.ctx.barrier()
+        if not self.ctx.main:
+            vectors = embed(texts, self.base, progress=False)
+        return torch.from_numpy(np.ascontiguousarray(vectors))
 
     def _views(self, index: np.ndarray) -> torch.Tensor:
         """Run the head on the real QAs only (views are padded to the longest; about 40% is padding)."""
@@ -69,6 +85,8 @@ class SetTrainer:
         head = {"hidden": self.cfg.hidden, "dropout": self.cfg.dropout, "pooling": self.cfg.pooling}
         if self.cfg.keep_base:  # models trained before keep_base existed load without the key
             head["keep_base"] = self.cfg.keep_base
+        if self.cfg.topic_alpha is not None:
+            head["topic_alpha"] = self.cfg.topic_alpha
         return {"mode": "set", "base": self.cfg.base, "base_id": self.base.id,
                 "dim": self.module["encoder"].dim, "head": head}
 

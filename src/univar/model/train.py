@@ -29,7 +29,7 @@ log = logging.getLogger("univar")
 
 # Settings that must not change when a run is resumed (epochs and patience may).
 FROZEN_ON_RESUME = ("mode", "lam", "base", "batch_size", "lr", "weight_decay", "hidden", "dropout", "pooling",
-                    "keep_base", "batching", "symmetric", "learnable_scale", "scale", "seed", "val_fold", "exclude_folds",
+                    "keep_base", "topic_alpha", "batching", "symmetric", "learnable_scale", "scale", "seed", "val_fold", "exclude_folds",
                     "max_length", "micro_batch", "val_select")
 VAL_SELECT = ("pooled", "mean-gain")
 
@@ -48,6 +48,8 @@ class TrainConfig:
     dropout: float = 0.1
     pooling: str = "mean"
     keep_base: float = 0.0  # set mode: QA vector = [keep_base * base, head], normalised (heads.SetViewEncoder)
+    # set mode: remove what the question alone predicts, ridge strength alpha (heads.TopicRemoval); None: off
+    topic_alpha: float | None = None
     batching: str = "mask"  # mask | class | none (see views.ViewSampler)
     symmetric: bool = False
     learnable_scale: bool = False
@@ -83,6 +85,8 @@ class TrainConfig:
             raise UnivarError(f"--pooling must be mean or attention, got {self.pooling!r}")
         if self.keep_base < 0:
             raise UnivarError(f"--keep-base must be >= 0, got {self.keep_base}")
+        if self.topic_alpha is not None and (self.topic_alpha <= 0 or self.mode != "set"):
+            raise UnivarError(f"--topic-alpha must be > 0 and works in set mode only, got {self.topic_alpha}")
         if self.keep_base and self.mode != "set":
             raise UnivarError("--keep-base works in set mode only")
         if self.val_select not in VAL_SELECT:
@@ -111,11 +115,16 @@ def _fold(questions: pd.Series) -> np.ndarray:
     return np.array([question_fold(q) for q in questions], dtype=np.int64)
 
 
-def _make_trainer(cfg: TrainConfig, texts: list[str], ctx: distributed.Dist, progress: bool):
+def _make_trainer(cfg: TrainConfig, table: pd.DataFrame, train_rows: np.ndarray, ctx: distributed.Dist,
+                  progress: bool):
+    from univar.qa import qa_texts, question_texts
+
+    texts = qa_texts(table)
     if cfg.mode == "set":
         from univar.model.set_mode import SetTrainer
 
-        return SetTrainer(cfg, texts, ctx, progress)
+        questions = question_texts(table) if cfg.topic_alpha is not None else None
+        return SetTrainer(cfg, texts, ctx, progress, questions=questions, fit_rows=train_rows)
     from univar.model.concat_mode import ConcatTrainer
 
     return ConcatTrainer(cfg, texts, ctx, progress)
@@ -148,7 +157,7 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
     """Train a UniVaR model on a QA table and write it to ``out`` (see the module docstring)."""
     from univar.evaluate import knn_predict
     from univar.progress import bar
-    from univar.qa import class_labels, qa_texts
+    from univar.qa import class_labels
 
     cfg.check()
     out = Path(out)
@@ -182,7 +191,7 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
             vrng.choice(val_rows, cfg.val_max_queries, replace=False))
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        trainer = _make_trainer(cfg, qa_texts(table), ctx, progress and ctx.main)
+        trainer = _make_trainer(cfg, table, train_rows, ctx, progress and ctx.main)
         module = trainer.module
         _broadcast_parameters(module, ctx)
         params = [p for p in module.parameters() if p.requires_grad]
