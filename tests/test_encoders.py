@@ -73,3 +73,16 @@ def test_truncation_is_reported_not_silent(caplog, minilm):
     with caplog.at_level("WARNING", logger="univar"):
         embed([long_text, TEXTS[0]], minilm, progress=False, cache=False)
     assert "1 of 2 texts are longer than its 256-token input and are truncated" in caplog.text
+
+
+def test_joined_encoder_is_its_parts_normalised_side_by_side():
+    joined = get_encoder("minilm+use-multilingual")
+    parts = [get_encoder("minilm"), get_encoder("use-multilingual")]
+    vectors = embed(TEXTS, joined, progress=False)
+    assert joined.dim == 384 + 512 and vectors.shape == (len(TEXTS), 896)
+    for part, block in zip(parts, (vectors[:, :384], vectors[:, 384:])):
+        alone = embed(TEXTS, part, progress=False)
+        assert np.allclose(block, alone / np.linalg.norm(alone, axis=1, keepdims=True), atol=1e-5)
+    assert joined.id not in {p.id for p in parts} and all(p.id in joined.id for p in parts)
+    with pytest.raises(UnivarError, match="fitted on the corpus"):
+        get_encoder("minilm+tfidf")

@@ -351,6 +351,33 @@ def pool_devices() -> list[str]:
     return [f"cuda:{i}" for i in range(count)]
 
 
+class ConcatEncoder(Encoder):
+    """Several encoders side by side (``minilm+use-multilingual``): each part's L2-normalised vector, joined.
+
+    Why: two encoders trained on different data see different cues of how an LLM writes; joined under topic
+    removal they identify unseen LLMs better than either (bench/results/transfer.json), and a multilingual
+    part reads answers an English one cannot. Each part embeds through its own cache, so a part's vectors
+    are shared with every other use of that encoder.
+    """
+
+    def __init__(self, parts: Sequence[Encoder]):
+        if any(not p.fitted for p in parts):  # a corpus-fitted part (TF-IDF) would be refitted per batch
+            raise UnivarError("an encoder fitted on the corpus (tfidf) cannot be part of a joined encoder")
+        self.parts = list(parts)
+        self.name = "+".join(p.name for p in self.parts)
+        self.id = "concat(" + ",".join(p.id for p in self.parts) + ")"
+        self.dim = sum(p.dim for p in self.parts)
+        self.batch_size = min(p.batch_size for p in self.parts)
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for part in self.parts:
+            x = embed(texts, part, progress=False)
+            out.append(x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None))
+        return np.concatenate(out, axis=1).astype(np.float32)
+
+
+
 NAMED: dict[str, Callable[[], Encoder]] = {
     "minilm": MiniLMEncoder,
     "minilm-int8": MiniLMInt8Encoder,
@@ -385,6 +412,8 @@ def get_encoder(spec: str) -> Encoder:
         if path is None:
             raise UnivarError("the shipped univar model is missing; rebuild it with `make model`")
         return load_encoder(path, name="univar")
+    if "+" in spec and all(part in NAMED for part in spec.split("+")):
+        return ConcatEncoder([get_encoder(part) for part in spec.split("+")])
     if spec in NAMED:
         try:
             return NAMED[spec]()
