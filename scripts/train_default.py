@@ -1,9 +1,10 @@
 """``make model``: rebuild the shipped default UniVaR model and its model card.
 
-Trains the recipe in ``univar.model.recipe`` (set mode over cached minilm embeddings of bundled ValueBench,
-FULCRA and local-llms, question fold 0 never seen, fold 1 for early stopping), writes the weights and
-``univar.json`` to ``src/univar/model/shipped/``, then scores it against minilm on fold 0 of each value
-dataset and writes ``MODEL_CARD.md`` beside the weights with those numbers (``--card-only`` re-scores and
+Trains the recipe in ``univar.model.recipe`` (set mode over cached minilm + use-multilingual embeddings of
+every bundled value source and local-llms, topic removed, question fold 0 never seen, fold 1 for early
+stopping), writes the weights and ``univar.json`` to ``src/univar/model/shipped/``, then scores it against
+minilm on fold 0 of each value dataset and writes ``MODEL_CARD.md`` beside the weights with those numbers and
+the leave-one-source-out transfer table of ``bench/results/transfer.json`` (``--card-only`` re-scores and
 rewrites the card without training).
 
     python scripts/train_default.py [--out DIR] [--no-card | --card-only]
@@ -25,6 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "src" / "univar" / "model" / "shipped"
+CARD_DATA = ["valuebench", "fulcra", "donotanswer", "xstest", "moralmachine", "local-llms"]
 
 
 def evaluate(model_dir: Path, datasets: list[str]) -> dict:
@@ -49,7 +51,8 @@ def evaluate(model_dir: Path, datasets: list[str]) -> dict:
 CARD = """# UniVaR default value encoder (`--encoder univar`)
 
 A small residual head (`{params:,}` parameters, {size_mb:.1f} MB of safetensors) over frozen
-all-MiniLM-L6-v2 embeddings of `Q: {{question}} A: {{answer}}` texts, trained with the multi-view InfoNCE
+all-MiniLM-L6-v2 and Universal Sentence Encoder multilingual embeddings of `Q: {{question}} A: {{answer}}`
+texts, from which what the question alone predicts has been removed (below), trained with the multi-view InfoNCE
 objective of UniVaR (arXiv 2404.07900): two random views (sets of 1..{lam} QAs) of one (LLM, language)
 class must embed close together, views of other classes apart. Rebuilt by `make model`
 (`scripts/train_default.py`); weights are `model.safetensors`, settings `univar.json`.
@@ -61,6 +64,16 @@ answers are read in their English translation):
 Question fold 0 (`sha1(question) % 5 == 0`, the `--split question` test fold) was never trained on; fold 1
 ({n_val:,} QAs) was held out for validation and early stopping; {n_train:,} QAs were trained on.
 MT-bench (bundled, non-value) was left out on purpose: it is the control.
+
+## Topic removal
+For each base encoder, a ridge map `g` (alpha {topic_alpha:g}) predicts a QA's embedding from the embedding of
+its question alone (`Q: {{question}} A: .`); the head reads the residual `e(QA) - g(e(Q))`, each encoder's part
+L2-normalised. `g` is fitted once, in closed form, on the training QAs (no class labels). It takes away the
+topic that makes sentence encoders match questions instead of LLMs, and it is what carries to LLMs never seen.
+Each QA vector is `[{keep_base:g} * residual, head]`.
+
+## Transfer to unseen LLMs and sources (leave one source out, `bench/transfer.py`)
+{transfer}
 
 ## Settings
 set mode, lambda {lam} (view sizes uniform in 1..{lam}), mean pooling, head hidden width {hidden},
@@ -79,21 +92,34 @@ Chance is 1 / classes. `bench/value_id.py` adds every baseline encoder, the cros
 generalisation runs, and the lambda and batching ablations (`bench/results/`).
 
 ## Limits
-- Only 13 LLMs, mostly US-made, plus one small local model: the head has learned what separates these
+- Only about 25 LLMs (some appear in several sources), mostly US-made, plus one small local model: the head has learned what separates these
   LLMs' answers, which is values *and* style; the MT-bench control measures how much of it carries over to
   non-value text. With answers in other languages, embed the English translation (`answer_en`).
 - Unseen LLMs are embedded by the same head; how well their vectors separate is measured by the
   generalisation runs in `bench/results/value_id_details.json`, not guaranteed.
-- Each QA vector is `[1.5 * minilm, head]` (768 numbers, `keep_base` in `univar.json`): minilm's own
-  geometry is kept beside the head, which is what lets unseen LLMs (and FULCRA, where the question's topic
-  partly identifies the LLM: 1,718 of its 3,241 questions were put to one LLM only) keep what minilm sees.
-  Without it the head alone scored FULCRA k-NN 40.1 against minilm's 53.9.
+- The topic-free residual is kept beside the head (`keep_base` in `univar.json`): a head trained on a few
+  dozen LLMs discards directions that separate others, and on held-out sources the head alone scores below
+  the residual it reads (docs/model.md).
 - The 12 local-llms classes are one small model (SmolLM2-135M) under four system prompts in en, de and pt;
   they add diversity, not strong value signal (their own k-NN scores are low for every encoder).
-- The base encoder truncates a QA at 256 word pieces; longer answers are judged by their beginning.
+- MiniLM truncates a QA at 256 word pieces; longer answers are judged by their beginning. MiniLM reads
+  English only; the multilingual part reads 16 languages, so answers in other languages are best embedded
+  through their English translation (`answer_en`) all the same.
 - A value vector describes answers, not the model's internal values; compare classes only with the
   bootstrap spread (`UniVaR.embed_llm`) in view.
 """
+
+
+def transfer_table() -> str:
+    """The README's transfer table, from bench/results/transfer.json (``make bench``), or a note."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from transfer import readme_table
+
+    path = ROOT / "bench" / "results" / "transfer.json"
+    if not path.exists():
+        return "Not measured yet: run `python bench/transfer.py`."
+    result = json.loads(path.read_text())
+    return f"Measured {result['when']} (question fold 0 of each held-out source):\n\n" + readme_table(result["rows"])
 
 
 def write_card(folder: Path, scores: dict, seconds: float) -> None:
@@ -115,7 +141,8 @@ def write_card(folder: Path, scores: dict, seconds: float) -> None:
                        "none": "not handled (the paper)"}[t["batching"]],
         lr=t["lr"], wd=t["weight_decay"], batch=t["batch_size"], seed=t["seed"], best_epoch=v["best_epoch"],
         epochs_run=len(v["history"]) - 1, patience=t["patience"], seconds=seconds, threads=t["threads"],
-        table="\n".join(rows))
+        table="\n".join(rows), topic_alpha=t.get("topic_alpha") or 0, keep_base=t.get("keep_base", 0),
+        transfer=transfer_table())
     (folder / "MODEL_CARD.md").write_text(text)
 
 
@@ -129,7 +156,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.card_only:
         old = re.search(r"(\d+) s of training", (args.out / "MODEL_CARD.md").read_text())
-        scores = evaluate(args.out, ["valuebench", "fulcra", "local-llms"])
+        scores = evaluate(args.out, CARD_DATA)
         print(json.dumps(scores, indent=2))
         write_card(args.out, scores, float(old.group(1)) if old else float("nan"))
         return 0
@@ -155,7 +182,7 @@ def main() -> int:
     print(f"trained in {seconds:.0f}s; best val k-NN acc {result.best_score:.4f} at epoch {result.best_epoch} "
           f"(base {result.base_score:.4f}) -> {args.out}")
     if not args.no_card:
-        scores = evaluate(args.out, ["valuebench", "fulcra", "local-llms"])
+        scores = evaluate(args.out, CARD_DATA)
         print(json.dumps(scores, indent=2))
         write_card(args.out, scores, seconds)
     return 0

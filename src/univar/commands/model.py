@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -16,7 +16,8 @@ def train(
     out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write (univar.json + safetensors).")],
     mode: Annotated[str, typer.Option(help="set (head over cached per-QA embeddings) or concat (the paper's: joined texts, fine-tuned).")] = "set",
     lam: Annotated[int, typer.Option("--lambda", help="Largest view size; sizes are drawn uniformly from 1..lambda.")] = 5,
-    base: Annotated[str, typer.Option(help="Base encoder: minilm, e5-small, use-multilingual, minilm-int8 or a sentence-transformers folder.")] = "minilm",
+    base: Annotated[str, typer.Option(help="Base encoder: minilm, e5-small, use-multilingual, minilm-int8, several joined with + "
+                                              "(minilm+use-multilingual, the shipped model's) or a sentence-transformers folder.")] = "minilm",
     epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")] = 60,
     batch_size: Annotated[int, typer.Option("--batch-size", help="View pairs per step and process.")] = 256,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
@@ -26,6 +27,8 @@ def train(
     pooling: Annotated[str, typer.Option(help="Set mode: mean or attention pooling of a view.")] = "mean",
     keep_base: Annotated[float, typer.Option(help="Set mode: each QA vector is w * base beside the head (w = this); "
                                                   "0 = the head alone. Keeps the base's geometry for unseen LLMs.")] = 0.0,
+    topic_alpha: Annotated[Optional[float], typer.Option("--topic-alpha", help="Set mode: remove what the question alone predicts "
+                                                           "(a ridge map of this strength, fitted on the training QAs) before the head; the shipped model uses 1.")] = None,
     symmetric: Annotated[bool, typer.Option("--symmetric", help="Symmetric InfoNCE (both directions).")] = False,
     learnable_scale: Annotated[bool, typer.Option("--learnable-scale", help="Learn the logit scale (starts at 50).")] = False,
     val_fold: Annotated[int, typer.Option("--val-fold", help="Question fold held out for validation and early stopping (-1: none).")] = 1,
@@ -48,7 +51,7 @@ def train(
     from univar.progress import event, log_to
 
     cfg = TrainConfig(mode=mode, lam=lam, base=base, epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden, dropout=dropout, batching=batching,
-                      pooling=pooling, keep_base=keep_base, symmetric=symmetric, learnable_scale=learnable_scale, seed=seed,
+                      pooling=pooling, keep_base=keep_base, topic_alpha=topic_alpha, symmetric=symmetric, learnable_scale=learnable_scale, seed=seed,
                       val_fold=val_fold, exclude_folds=sorted(set(exclude_fold)), patience=patience, val_select=val_select,
                       steps_per_epoch=steps_per_epoch, max_length=max_length, micro_batch=micro_batch, device=device)
     cfg.check()

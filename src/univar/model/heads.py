@@ -41,29 +41,42 @@ class TopicRemoval(nn.Module):
     how an answer departs from what any LLM would say to that question; it needs no other LLM's answer,
     so it works on a single QA. It is what carries to LLMs and sources never seen in training
     (bench/results/transfer.json; a linear map fitted once, never trained by the contrastive loss).
+
+    With a joined base (``minilm+use-multilingual``, ``blocks`` = each part's width) every part gets its own
+    map and its residual is L2-normalised on its own, so the parts weigh equally: on held-out sources that
+    beat one map over the joined vector (bench/results/transfer.json, docs/model.md).
     """
 
-    def __init__(self, dim: int, alpha: float = 1.0):
+    def __init__(self, dim: int, alpha: float = 1.0, blocks: list[int] | None = None):
         super().__init__()
         self.alpha = float(alpha)
+        self.blocks = list(blocks) if blocks else [dim]
+        if sum(self.blocks) != dim:
+            raise ValueError(f"topic blocks {self.blocks} do not add up to the base width {dim}")
         self.register_buffer("weight", torch.zeros(dim, dim))
         self.register_buffer("q_mean", torch.zeros(dim))
         self.register_buffer("x_mean", torch.zeros(dim))
 
+    def _spans(self) -> list[slice]:
+        ends = torch.tensor(self.blocks).cumsum(0).tolist()
+        return [slice(end - width, end) for end, width in zip(ends, self.blocks)]
+
     @torch.no_grad()
     def fit(self, x: torch.Tensor, q: torch.Tensor) -> "TopicRemoval":
-        """Closed-form ridge on centred data: ``W = (Qc'Qc + alpha I)^-1 Qc'Xc`` (float64 for stability)."""
+        """Closed-form ridge per block on centred data: ``W = (Qc'Qc + alpha I)^-1 Qc'Xc`` (in float64)."""
         x, q = x.double(), q.double()
-        q_mean, x_mean = q.mean(0), x.mean(0)
-        qc, xc = q - q_mean, x - x_mean
-        gram = qc.T @ qc + self.alpha * torch.eye(q.shape[1], dtype=torch.float64)
-        self.weight.copy_(torch.linalg.solve(gram, qc.T @ xc).float())
-        self.q_mean.copy_(q_mean.float())
-        self.x_mean.copy_(x_mean.float())
+        self.weight.zero_()
+        self.q_mean.copy_(q.mean(0).float())
+        self.x_mean.copy_(x.mean(0).float())
+        for span in self._spans():
+            qc, xc = q[:, span] - q[:, span].mean(0), x[:, span] - x[:, span].mean(0)
+            gram = qc.T @ qc + self.alpha * torch.eye(qc.shape[1], dtype=torch.float64)
+            self.weight[span, span] = torch.linalg.solve(gram, qc.T @ xc).float()
         return self
 
     def forward(self, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        return x - ((q - self.q_mean) @ self.weight + self.x_mean)
+        residual = x - ((q - self.q_mean) @ self.weight + self.x_mean)
+        return torch.cat([F.normalize(residual[..., span], dim=-1) for span in self._spans()], dim=-1)
 
 
 class SetViewEncoder(nn.Module):
@@ -83,7 +96,7 @@ class SetViewEncoder(nn.Module):
     """
 
     def __init__(self, dim: int, hidden: int = 1024, dropout: float = 0.1, pooling: str = "mean",
-                 keep_base: float = 0.0, topic_alpha: float | None = None):
+                 keep_base: float = 0.0, topic_alpha: float | None = None, topic_blocks: list[int] | None = None):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}")
@@ -92,7 +105,7 @@ class SetViewEncoder(nn.Module):
         self.pooling, self.keep_base, self.head_dim = pooling, float(keep_base), dim
         self.dim = dim * 2 if self.keep_base > 0 else dim
         self.head = ResidualHead(dim, hidden, dropout)
-        self.topic = TopicRemoval(dim, topic_alpha) if topic_alpha is not None else None
+        self.topic = TopicRemoval(dim, topic_alpha, topic_blocks) if topic_alpha is not None else None
         if pooling == "attention":
             self.query = nn.Parameter(torch.zeros(dim))
 

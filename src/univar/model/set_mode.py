@@ -32,7 +32,9 @@ class SetTrainer:
         self.base = base_encoder(cfg.base)
         self.x = self._embed(texts, progress)
         self.dim = self.x.shape[1]
-        encoder = SetViewEncoder(self.dim, cfg.hidden, cfg.dropout, cfg.pooling, cfg.keep_base, cfg.topic_alpha)
+        self.blocks = [p.dim for p in getattr(self.base, "parts", [self.base])]  # a joined base: one map per part
+        encoder = SetViewEncoder(self.dim, cfg.hidden, cfg.dropout, cfg.pooling, cfg.keep_base, cfg.topic_alpha,
+                                 self.blocks)
         if encoder.topic is not None:
             if questions is None or fit_rows is None:
                 raise ValueError("topic removal needs the question texts and the rows to fit it on")
@@ -86,7 +88,7 @@ class SetTrainer:
         if self.cfg.keep_base:  # models trained before keep_base existed load without the key
             head["keep_base"] = self.cfg.keep_base
         if self.cfg.topic_alpha is not None:
-            head["topic_alpha"] = self.cfg.topic_alpha
+            head["topic_alpha"], head["topic_blocks"] = self.cfg.topic_alpha, self.blocks
         return {"mode": "set", "base": self.cfg.base, "base_id": self.base.id,
                 "dim": self.module["encoder"].dim, "head": head}
 

