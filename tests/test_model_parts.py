@@ -131,3 +131,25 @@ def test_keep_base_puts_the_base_beside_the_head(pooling):
     view = enc(x[None], mask)[0]
     weights = torch.softmax(enc.attention_scores(items), 0) if pooling == "attention" else torch.full((5,), 0.2)
     assert torch.allclose(view, F.normalize((weights[:, None] * items).sum(0), dim=0), atol=1e-5)
+
+
+def test_topic_removal_takes_out_what_the_question_predicts_per_block():
+    from univar.model.heads import TopicRemoval
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(500, 6, generator=g)
+    style = torch.randn(500, 6, generator=g) * 0.1  # what the question does not predict
+    mix = torch.randn(6, 6, generator=g)
+    x = q @ mix + style
+    topic = TopicRemoval(6, alpha=1e-3, blocks=[2, 4]).fit(x, q)
+    assert torch.count_nonzero(topic.weight[:2, 2:]) == 0 and torch.count_nonzero(topic.weight[2:, :2]) == 0
+    residual = topic(x, q)
+    assert torch.allclose(residual[:, :2].norm(dim=1), torch.ones(500), atol=1e-5)
+    assert torch.allclose(residual[:, 2:].norm(dim=1), torch.ones(500), atol=1e-5)
+    # within a block, the residual is the unpredictable part: it follows `style`, not the question
+    whole = TopicRemoval(6, alpha=1e-3).fit(x, q)
+    raw = x - ((q - whole.q_mean) @ whole.weight + whole.x_mean)
+    assert torch.allclose(raw, style - style.mean(0), atol=0.05)
+    enc = SetViewEncoder(6, hidden=8, topic_alpha=1.0)
+    with pytest.raises(ValueError, match="question vectors"):
+        enc.inputs(x)
