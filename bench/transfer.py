@@ -13,8 +13,9 @@ For every bundled value source S (valuebench, fulcra, donotanswer, xstest, moral
   (``evaluate.paired_difference``).
 
 The non-value control (the MT-bench English classes, never trained on) is scored with the model given by
-``--model`` (the shipped one by default, trained on all value sources): its k-NN gain over minilm must be
-at most half the mean transfer gain on the value sources.
+``--model`` (the shipped one by default, trained on all value sources): its k-NN gain over minilm, in
+points, must be at most half the mean transfer gain in points on the value sources. Points, not ratios:
+minilm is at chance on MT-bench (6.9% for 16 classes), where a few lucky hits make a large ratio.
 
 Writes bench/results/transfer_details.json (every score; ``--sources`` runs a subset and merges) and
 bench/results/transfer.json (ratios, for ``make bench``).
@@ -77,8 +78,11 @@ def held_out(held: str, tmp: Path, baselines: list[str], epochs: int) -> dict:
 def control(model: str) -> dict:
     mt = read_qa("bundled:mtbench")
     mt = mt[mt["lang"] == "en"].reset_index(drop=True)  # minilm, the recipe's base, reads English
-    m, u = baseline_scores("minilm", mt), scores(UniVaR.load(model).encode_qas(mt), mt, "univar")
-    return {"minilm": m, "univar": u, "gain": u["knn_acc"] / m["knn_acc"] - 1, "model": str(UniVaR.load(model).path.name)}
+    u_vectors = UniVaR.load(model).encode_qas(mt)
+    m_vectors = embed(qa_texts(mt), get_encoder("minilm"), progress=False)
+    m, u = scores(m_vectors, mt, "minilm"), scores(u_vectors, mt, "univar")
+    return {"minilm": m, "univar": u, "gain": u["knn_acc"] - m["knn_acc"], "ratio": u["knn_acc"] / m["knn_acc"],
+            "knn_minus_minilm": knn_difference(u_vectors, m_vectors, mt), "model": str(UniVaR.load(model).path.name)}
 
 
 def geomean(values: list[float]) -> float:
@@ -116,11 +120,16 @@ def rows_from(details: dict) -> list[dict]:
     rows.append({"figure": "mean linear acc@1 over held-out sources: univar - minilm, points", "value": lin,
                  "baseline": 0.0, "ratio": 100 * lin, "target": ">= 5", "ok": lin >= 0.05})
     c = details.get("control")
-    if c:
-        value_gain = float(np.mean([d["univar"]["knn_acc"] / d["minilm"]["knn_acc"] - 1 for d in per.values()]))
-        rows.append({"figure": "k-NN gain over minilm: mtbench-en control / mean held-out value source",
+    if c:  # gains in points: minilm sits at chance on MT-bench (6.9% for 6.25%), where ratios mean little
+        value_gain = float(np.mean([d["univar"]["knn_acc"] - d["minilm"]["knn_acc"] for d in per.values()]))
+        ci = c["knn_minus_minilm"]
+        rows.append({"figure": "k-NN gain over minilm in points: mtbench-en control "
+                               f"(95% CI {100 * ci['ci_low']:+.1f} .. {100 * ci['ci_high']:+.1f}) / mean held-out value source",
                      "value": c["gain"], "baseline": value_gain, "ratio": c["gain"] / value_gain,
                      "target": "<= 0.5", "ok": c["gain"] <= 0.5 * value_gain})
+        rows.append({"figure": "k-NN acc / minilm on the mtbench-en control (ratio; minilm is at chance there)",
+                     "value": c["univar"]["knn_acc"], "baseline": c["minilm"]["knn_acc"], "ratio": c["ratio"],
+                     "target": "", "ok": None})
     return rows
 
 

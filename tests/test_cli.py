@@ -132,3 +132,21 @@ def test_bad_flags_are_one_error_line(args, message, capsys):
 def test_datasets_lists_bundled(capsys):
     assert main(["datasets"]) == 0
     assert "bundled:valuebench" in capsys.readouterr().out
+
+
+def test_datasets_lists_the_value_sources_with_their_licences_and_they_load(capsys):
+    from univar.qa import read_qa
+
+    assert main(["datasets"]) == 0
+    listing = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    for name, licence, classes in (("donotanswer", "Apache-2.0", 6), ("xstest", "CC-BY-4.0", 5),
+                                   ("moralmachine", "MIT", 3)):
+        assert f"bundled:{name}" in listing and licence in listing.split(f"bundled:{name}")[1].split("bundled:")[0]
+        table = read_qa(f"bundled:{name}")
+        assert table.groupby(["model", "lang"]).ngroups == classes and table["answer"].str.len().min() >= 10
+    from pathlib import Path
+
+    import univar.data
+
+    licences = {p.name for p in (Path(univar.data.__file__).parent / "licenses").iterdir()}
+    assert {"donotanswer-Apache-2.0.txt", "xstest-CC-BY-4.0.txt", "moralmachine-MIT.txt"} <= licences
