@@ -6,6 +6,8 @@
   ``UNIVAR_PROGRESS_INTERVAL`` seconds (30 by default), and one when it ends.
 - ``--log FILE.jsonl`` (:func:`log_to`): the same progress ticks, plus what commands report with
   :func:`event` (one line per training epoch, say), as JSON lines that a script can follow.
+- Work with no counter (fitting UMAP, a bootstrap) goes in :func:`step`: a spinner with the time spent, or
+  plain "still running" lines, so a long silent stage never looks like a hang.
 
 ``UNIVAR_PROGRESS=0`` silences stderr (the test suite sets it); the JSON log is written either way.
 """
@@ -16,6 +18,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,11 +26,12 @@ from pathlib import Path
 from typing import IO
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
 stderr = Console(stderr=True)
 _sink: IO[str] | None = None
+_sink_lock = threading.Lock()  # a step's heartbeat thread writes events while the main thread does
 
 
 def enabled() -> bool:
@@ -66,8 +70,9 @@ def event(kind: str, **fields: object) -> None:
         return
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": kind,
               **{k: _plain(v) for k, v in fields.items()}}
-    _sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-    _sink.flush()  # a follower (tail -f, a scheduler) sees each line as it happens
+    with _sink_lock:
+        _sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+        _sink.flush()  # a follower (tail -f, a scheduler) sees each line as it happens
 
 
 def _plain(value: object) -> object:
@@ -149,3 +154,90 @@ def bar(total: int, description: str, unit: str = "") -> Iterator[Callable[[int]
 
         yield advance
     ticker.emit("end")
+
+
+def _span(seconds: float) -> str:
+    """A duration as a person says it: 0.4s, 12s, 1m30s, 2h05m."""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+def _heartbeat(stop: threading.Event, every: float, beat: Callable[[], None]) -> threading.Thread:
+    """Call ``beat`` every ``every`` seconds from a daemon thread until ``stop`` is set (it never blocks exit)."""
+    def run() -> None:
+        while not stop.wait(every):
+            beat()
+
+    thread = threading.Thread(target=run, name="univar-step-heartbeat", daemon=True)
+    thread.start()
+    return thread
+
+
+@contextmanager
+def step(description: str) -> Iterator[None]:
+    """Show that work with no counter (fitting UMAP, a bootstrap, a Mantel test) is running, and how long it took.
+
+    A bar needs a count; without this a stage that takes minutes after the last bar looks like a hang. On a
+    terminal: a spinner with the elapsed time, then ``<description>: done in 12s``. Otherwise: ``<description>
+    ...`` at the start, ``<description>: still running, 1m30s`` at most every :func:`interval` seconds, and the
+    same end line. ``--log``: ``step_start``, ``step_progress`` and ``step_end`` events (``stage``, ``elapsed_s``;
+    ``ok`` and ``error`` at the end). If the block raises, the end line says so and the exception propagates.
+    """
+    if not enabled() and _sink is None:
+        yield
+        return
+    live = enabled() and stderr.is_terminal
+    plain = enabled() and not live
+    started = time.monotonic()
+    event("step_start", stage=description)
+    if plain:
+        print(f"{description} ...", file=sys.stderr, flush=True)
+
+    def beat() -> None:
+        elapsed = time.monotonic() - started
+        event("step_progress", stage=description, elapsed_s=round(elapsed, 3))
+        if plain:
+            print(f"{description}: still running, {_span(elapsed)}", file=sys.stderr, flush=True)
+
+    stop = threading.Event()
+    thread = _heartbeat(stop, max(interval(), 0.01), beat) if plain or _sink is not None else None
+    spinner = (Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
+                        console=stderr, transient=True) if live else None)
+    error: BaseException | None = None
+    try:
+        if spinner is not None:
+            with spinner:
+                spinner.add_task(description, total=None)
+                yield
+        else:
+            yield
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join()
+        _step_end(description, time.monotonic() - started, error, live, plain)
+
+
+def _step_end(description: str, elapsed: float, error: BaseException | None, live: bool, plain: bool) -> None:
+    """The one line (and JSON event) that closes a :func:`step`."""
+    event("step_end", stage=description, elapsed_s=round(elapsed, 3), ok=error is None,
+          error=None if error is None else type(error).__name__)
+    if error is None:
+        line = f"{description}: done in {_span(elapsed)}"
+    elif isinstance(error, Exception):
+        line = f"{description}: failed after {_span(elapsed)} ({type(error).__name__})"
+    else:  # Ctrl-C, SystemExit: not the step's fault
+        line = f"{description}: interrupted after {_span(elapsed)}"
+    if live:
+        stderr.print(line, highlight=False, markup=False)
+    elif plain:
+        print(line, file=sys.stderr, flush=True)
