@@ -25,7 +25,7 @@ CORE   := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 ELICIT := $(VENV)/.installed-elicit
 
-.PHONY: install install-dev install-elicit demo test test-fast bench model gpu-check clean
+.PHONY: install install-dev install-elicit demo test test-fast bench docs model gpu-check clean
 
 $(TORCH):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,11 @@ test-fast: $(DEV)
 
 bench: $(DEV) $(ELICIT)
 	$(BIN)/python bench/run_all.py
+	$(BIN)/python scripts/sync_docs.py
+
+# rewrite the figures README.md and docs/ quote from bench/results/*.json (after `python bench/<name>.py`)
+docs: $(CORE)
+	$(BIN)/python scripts/sync_docs.py
 
 # a short concat training and an embedding throughput run on a GPU; says "no GPU" and exits 0 without one
 gpu-check: $(CORE)

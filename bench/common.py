@@ -24,11 +24,12 @@ def timed(fn: Callable[[], object], repeat: int = 3) -> float:
     return statistics.median(times)
 
 
-def report(name: str, rows: list[dict]) -> None:
-    """``rows``: dicts with figure, value, baseline, ratio, target (text) and ok (bool or None)."""
+def report(name: str, rows: list[dict], extra: dict | None = None) -> None:
+    """``rows``: dicts with figure, value, baseline, ratio, target (text) and ok (bool or None); ``extra``:
+    more top-level keys for the JSON (e.g. the outputs the docs quote)."""
     RESULTS.mkdir(exist_ok=True)
     payload = {"benchmark": name, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-               "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows}
+               "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows, **(extra or {})}
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     width = max(len(r["figure"]) for r in rows)
     print(f"\n== {name} ==")

@@ -13,32 +13,35 @@ from pathlib import Path
 BUNDLED: dict[str, tuple[str, str]] = {
     "valuebench": (
         "valuebench.parquet",
-        "ValueBench: 1,988 value questions from 44 psychometric inventories answered by 6 LLMs (en); MIT, Value4AI",
+        "ValueBench: 1,988 items (1,706 distinct questions) from 36 psychometric inventories, answered by 6 LLMs (en); "
+        "MIT, Value4AI",
     ),
     "fulcra": (
         "fulcra.parquet",
-        "Value FULCRA: safety-relevant prompts answered by 7 LLMs (en); MIT, Microsoft",
+        "Value FULCRA: 3,241 safety-relevant prompts answered by 7 LLMs (en); MIT, Microsoft",
     ),
     "donotanswer": (
         "donotanswer.parquet",
-        "Do-Not-Answer: 939 risky prompts answered by 6 LLMs, refusals kept (en); Apache-2.0, Libr-AI",
+        "Do-Not-Answer: 854 risky prompts (of the 939 published) answered by 6 LLMs, refusals kept (en); Apache-2.0, "
+        "Libr-AI",
     ),
     "xstest": (
         "xstest.parquet",
-        "XSTest: 450 safe and unsafe prompts, 5 configurations of 3 LLMs (en); CC-BY-4.0, Röttger et al.",
+        "XSTest: 450 safe and unsafe prompts answered by 5 configurations of 3 LLMs (en); CC-BY-4.0, Röttger et al.",
     ),
     "moralmachine": (
         "moralmachine.parquet",
-        "Moral Machine: trolley-style dilemmas continued by 3 OpenAI LLMs (en); MIT, CausalNLP",
+        "Moral Machine: 737 trolley-style dilemmas continued by 3 OpenAI LLMs (en); MIT, CausalNLP",
     ),
     "mtbench": (
         "mtbench.parquet",
-        "Multilingual MT-bench: general, non-value QAs, 114 (LLM, language) classes; Apache-2.0, shisa-ai",
+        "Multilingual MT-bench: general, non-value QAs, 114 (LLM, language) classes in 6 languages; Apache-2.0, "
+        "shisa-ai",
     ),
     "local-llms": (
         "local_llms.parquet",
-        "SmolLM2-135M-Instruct in 4 value-steered configurations x en/de/pt, made with univar elicit; "
-        "Apache-2.0 (model), MIT (questions)",
+        "1,200 QAs of SmolLM2-135M-Instruct in 4 value-steered configurations x en/de/pt (12 classes), made with "
+        "univar elicit; Apache-2.0 (model), MIT (questions)",
     ),
     "valuebench-questions": (
         "valuebench_questions.parquet",
