@@ -94,3 +94,16 @@ def test_step_on_a_terminal_ends_with_one_done_line(monkeypatch):
         time.sleep(0.1)
     text = buffer.getvalue()
     assert "fitting UMAP: done in 0." in text and "still running" not in text
+
+
+def test_a_command_run_holds_end_notes_until_it_ends():
+    told = []
+
+    def tell() -> None:
+        told.append("once")
+
+    assert progress.at_end(tell) is False  # outside a run: nothing held, the caller tells at once
+    with progress.command_run():
+        assert progress.at_end(tell) and progress.at_end(tell)
+        assert told == []
+    assert told == ["once"]

@@ -14,8 +14,9 @@ from typing import Annotated
 
 import typer
 
-from univar.commands import app, err
+from univar.commands import app, err, flag, mark_run_start
 from univar.errors import UnivarError
+from univar.progress import command_run
 
 # Each module registers its commands on ``app``; a missing optional area must not break the others.
 from univar.commands import core  # noqa: F401,E402
@@ -39,8 +40,9 @@ def _configure_logging(verbose: bool) -> None:
 
 
 @app.callback()
-def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more about what is done.")] = False) -> None:
+def _root(verbose: Annotated[bool, flag("--verbose", "-v", help="Say more about what is done.")] = False) -> None:
     _configure_logging(verbose)
+    mark_run_start()
 
 
 class _Interrupted(BaseException):
@@ -63,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         previous = signal.signal(signal.SIGINT, _on_sigint)
     try:
-        code = app(args=argv, prog_name="univar", standalone_mode=False)
+        with command_run():  # notes that many calls reach (truncated texts) are told once, at the end
+            code = app(args=argv, prog_name="univar", standalone_mode=False)
         if isinstance(code, int) and not isinstance(code, bool):  # typer.Exit(n) comes back as a return value
             return code
     except (_Interrupted, KeyboardInterrupt):

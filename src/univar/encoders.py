@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ import numpy as np
 
 from univar.cache import EmbeddingCache, text_key
 from univar.errors import UnivarError
-from univar.progress import bar
+from univar.progress import at_end, bar
 
 log = logging.getLogger("univar")
 
@@ -442,6 +443,24 @@ class EmbedStats:
 
 WINDOW = 16384  # texts per streaming window of ``embed``
 
+# Texts cut at an input limit: top encoder -> the part that cut them -> [texts cut, texts embedded, limit].
+# A joined or univar encoder embeds through its parts, chunk by chunk and for QA and question texts; each of
+# those calls used to warn on its own (four lines for one FULCRA evaluation). Now the innermost call counts
+# and one line per top encoder is told when the outermost ``embed`` returns, or once per command run.
+_TRUNCATED: dict[str, dict[str, list[int]]] = {}
+_EMBEDDING = threading.local()  # .stack: the encoders of the embed calls running in this thread, outermost first
+
+
+def _tell_truncated() -> None:
+    """Log one line per top encoder whose texts some part had to cut, then start counting afresh."""
+    for top, parts in _TRUNCATED.items():
+        clauses = [f"{over:,} of {seen:,} texts are longer than "
+                   + (f"its {limit}-token input" if part == top else f"the {limit}-token input of its {part} part")
+                   for part, (over, seen, limit) in parts.items() if over]
+        if clauses:
+            log.warning("%s: %s and are truncated", top, "; ".join(clauses))
+    _TRUNCATED.clear()
+
 
 def embed(texts: Sequence[str], encoder: Encoder, progress: bool = True, cache: bool = True,
           chunk: int | None = None, stats: EmbedStats | None = None, out: str | Path | np.ndarray | None = None,
@@ -464,13 +483,15 @@ def embed(texts: Sequence[str], encoder: Encoder, progress: bool = True, cache: 
     keys = [text_key(t) for t in texts]  # 20 bytes a text: the one whole-corpus list
     unique = set(keys)
     store = EmbeddingCache(encoder.id, encoder.dim) if cache else None
+    stack = _EMBEDDING.__dict__.setdefault("stack", [])
+    stack.append(encoder.name)
     try:
         cached = store.present(list(unique)) if store is not None else set()
         todo = len(unique) - len(cached)
         log.info("%s: %d texts, %d unique, %d from cache, %d to embed", encoder.name, n, len(unique),
                  len(cached), todo)
         memory: dict[bytes, np.ndarray] = {}  # without a cache, what earlier windows embedded
-        truncated, limit, embedded = 0, 0, 0
+        embedded = 0
         with bar(todo if progress else 0, f"embed {encoder.name}", "texts") as advance:
             for begin in range(0, n, window):
                 wkeys = keys[begin : begin + window]
@@ -479,7 +500,8 @@ def embed(texts: Sequence[str], encoder: Encoder, progress: bool = True, cache: 
                 missing = sorted((k for k in wtexts if k not in found), key=lambda k: -len(wtexts[k]))
                 over = encoder.count_truncated([wtexts[k] for k in missing]) if missing else None
                 if over:
-                    truncated, limit = truncated + over[0], over[1]
+                    tally = _TRUNCATED.setdefault(stack[0], {}).setdefault(encoder.name, [0, 0, over[1]])
+                    tally[0], tally[1] = tally[0] + over[0], tally[1] + len(missing)
                 for start in range(0, len(missing), chunk):
                     batch_keys = missing[start : start + chunk]
                     vectors = encoder.encode_batch([wtexts[k] for k in batch_keys])
@@ -494,11 +516,11 @@ def embed(texts: Sequence[str], encoder: Encoder, progress: bool = True, cache: 
                     advance(len(batch_keys))
                 result[begin : begin + len(wkeys)] = np.stack([found[k] for k in wkeys])
     finally:
+        stack.pop()
         if store is not None:
             store.close()
-    if truncated:
-        log.warning("%s: %d of %d texts are longer than its %d-token input and are truncated", encoder.name,
-                    truncated, embedded, limit)
+    if not stack and not at_end(_tell_truncated):  # the outermost call: tell now, unless a command run holds it
+        _tell_truncated()
     if isinstance(result, np.memmap):
         result.flush()
     if stats is not None:

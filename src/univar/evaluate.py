@@ -150,11 +150,11 @@ def knn_predict(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray 
 
 def knn_scores(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray | Rows, y_test: np.ndarray,
                k: int = 50, backend: str = "auto") -> dict:
-    """k-NN accuracy and weighted F1 (see :func:`knn_predict`)."""
+    """k-NN accuracy and weighted F1 (see :func:`knn_predict`); ``k`` is the one used, at most the training QAs."""
     from sklearn.metrics import f1_score
 
     predicted = knn_predict(train, y_train, test, k, backend)
-    return {"k": k, "acc": float(np.mean(predicted == y_test)),
+    return {"k": max(1, min(k, len(train))), "acc": float(np.mean(predicted == y_test)),
             "f1": float(f1_score(y_test, predicted, average="weighted", zero_division=0))}
 
 
@@ -227,7 +227,9 @@ def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_tes
     del x_train
     proba = probe.predict_proba(scaler.transform(test))
     predicted = probe.classes_[proba.argmax(axis=1)]
-    out = {f"acc@{k}": top_k_accuracy(proba, probe.classes_, y_test, k) for k in (1, 5, 10)}
+    # with k or fewer classes a top-k guess holds every class, so acc@k would read 100% and mean nothing
+    out = {f"acc@{k}": top_k_accuracy(proba, probe.classes_, y_test, k) if k == 1 or len(probe.classes_) > k else None
+           for k in (1, 5, 10)}
     out["f1"] = float(f1_score(y_test, predicted, average="weighted", zero_division=0))
     log.info("linear probe: C=%g chosen on %s held-out training rows", chosen,
              "no" if mask is None else int(mask.sum()))
@@ -245,10 +247,43 @@ class ValueIdResult:
     n_test: int
     knn: dict = field(default_factory=dict)
     linear: dict = field(default_factory=dict)
+    # what a person should know about these numbers (k lowered, classes never trained on); not in the JSON
+    warnings: list[str] = field(default_factory=list, compare=False, repr=False)
 
     def to_json(self) -> dict:
         """The contract of ``evaluate value-id --json`` (DESIGN.md): exactly these keys."""
-        return asdict(self)
+        data = asdict(self)
+        del data["warnings"]
+        return data
+
+
+def knn_k(k: int, y_train: np.ndarray, y_test: np.ndarray) -> tuple[int, list[str]]:
+    """The k that k-NN can use on this training side, and warnings about what the data lets it do.
+
+    With k at or above the training QAs every test QA gets the same neighbours (all of them), so k-NN only
+    predicts the largest class: an 8-QA file scored with k=50 said nothing and looked like a result. k then
+    falls to the fewest training QAs of a class (at least 1), so a test QA surrounded by its own class can win.
+    """
+    counts = pd.Series(y_train).value_counts()
+    notes = []
+    if k >= len(y_train) and k > 1:
+        used = max(1, min(int(counts.min()), len(y_train) - 1))
+        reach = "more than" if k > len(y_train) else "all"
+        notes.append(f"k={k} is {reach} the {len(y_train)} training QAs; using k={used} (the fewest training QAs of "
+                     f"a class), as every test QA would otherwise have the same neighbours")
+        k = used
+    else:
+        small = counts[counts * 2 < k]
+        if len(small):
+            notes.append(f"k={k}: {len(small)} of {len(counts)} classes {'has' if len(small) == 1 else 'have'} fewer "
+                         f"than k/2 training QAs (fewest: {small.index[-1]}, {int(small.iloc[-1])}), so other classes "
+                         f"outvote them; a smaller --k suits this data")
+    unseen = sorted(set(y_test) - set(counts.index))
+    if unseen:
+        shown = ", ".join(map(str, unseen[:3])) + (f" and {len(unseen) - 3} more" if len(unseen) > 3 else "")
+        notes.append(f"{len(unseen)} of the test classes {'has' if len(unseen) == 1 else 'have'} no training QAs "
+                     f"({shown}); neither k-NN nor the probe can name them, so their test QAs always count as wrong")
+    return k, notes
 
 
 def evaluate_embeddings(vectors: np.ndarray, labels: Sequence[str], questions: Sequence[str], *,
@@ -267,6 +302,7 @@ def evaluate_embeddings(vectors: np.ndarray, labels: Sequence[str], questions: S
     if len(set(labels[train])) < 2:
         raise UnivarError("the training side holds a single class; nothing to learn")
     x = np.asarray(vectors, dtype=np.float32)
+    k, warnings = knn_k(k, labels[train], labels[test])
     knn = knn_scores(Rows(x, train), labels[train], Rows(x, test), labels[test], k)
     probe = train if len(train) <= PROBE_MAX_TRAIN else np.sort(
         np.random.default_rng(seed).choice(train, PROBE_MAX_TRAIN, replace=False))
@@ -277,7 +313,7 @@ def evaluate_embeddings(vectors: np.ndarray, labels: Sequence[str], questions: S
     return ValueIdResult(
         encoder=encoder, split=split, target=target, n_classes=n_classes, chance=1.0 / n_classes,
         n_train=int(len(train)), n_test=int(len(test)), knn=knn,
-        linear=linear_probe(x[probe], labels[probe], x[test], labels[test], seed, held_out),
+        linear=linear_probe(x[probe], labels[probe], x[test], labels[test], seed, held_out), warnings=warnings,
     )
 
 
@@ -296,7 +332,7 @@ def value_identification(table: pd.DataFrame, encoder, *, split: str = "random",
 
 
 def results_table(results: Sequence[ValueIdResult], title: str = "value identification"):
-    """A rich table: one row per encoder, accuracies in percent."""
+    """A rich table: one row per encoder, accuracies in percent ("-" where a score means nothing, see linear_probe)."""
     from rich.table import Table
 
     first = results[0]
@@ -306,6 +342,7 @@ def results_table(results: Sequence[ValueIdResult], title: str = "value identifi
                    "linear F1"):
         table.add_column(column, justify="left" if column == "encoder" else "right")
     for r in results:
-        table.add_row(r.encoder, *(f"{100 * v:.2f}" for v in (r.knn["acc"], r.knn["f1"], r.linear["acc@1"],
-                                                             r.linear["acc@5"], r.linear["acc@10"], r.linear["f1"])))
+        table.add_row(r.encoder, *("-" if v is None else f"{100 * v:.2f}"
+                                   for v in (r.knn["acc"], r.knn["f1"], r.linear["acc@1"], r.linear["acc@5"],
+                                             r.linear["acc@10"], r.linear["f1"])))
     return table

@@ -32,6 +32,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 stderr = Console(stderr=True)
 _sink: IO[str] | None = None
 _sink_lock = threading.Lock()  # a step's heartbeat thread writes events while the main thread does
+_at_end: list[Callable[[], None]] | None = None  # while a command runs (command_run): what it tells once, at its end
 
 
 def enabled() -> bool:
@@ -62,6 +63,32 @@ def log_to(path: str | Path | None) -> Iterator[None]:
             yield
         finally:
             _sink = previous
+
+
+@contextmanager
+def command_run() -> Iterator[None]:
+    """One command: a finding that many of its calls reach (see :func:`at_end`) is told once, when it ends.
+
+    Why: one ``univar evaluate`` embeds through nested calls (chunks, the parts of a joined encoder, QA and
+    question texts), and a note told by each call came out four times with partial counts.
+    """
+    global _at_end
+    previous, _at_end = _at_end, []
+    try:
+        yield
+    finally:
+        calls, _at_end = _at_end, previous
+        for call in calls:
+            call()
+
+
+def at_end(call: Callable[[], None]) -> bool:
+    """Have ``call`` run once when the current :func:`command_run` ends; False (nothing held) outside one."""
+    if _at_end is None:
+        return False
+    if call not in _at_end:
+        _at_end.append(call)
+    return True
 
 
 def event(kind: str, **fields: object) -> None:

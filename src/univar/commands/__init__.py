@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -29,6 +30,12 @@ MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="Take another
 EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="univar, minilm, minilm-int8, use-multilingual, e5-small, tfidf, or a model directory.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (a GPU when present), cpu, cuda or cuda:N; for the torch models (minilm, univar, model folders).")]
 LogOpt = Annotated[Optional[Path], typer.Option("--log", help="Also write progress and results as JSON lines to this file (appended).")]
+
+
+def flag(*names: str, help: str):
+    """A boolean option that ``--help`` shows as a plain flag; typer would print a ``<bool>`` value after it,
+    as if ``--verbose true`` were how it is used."""
+    return typer.Option(*names, help=help, metavar="")
 
 
 def load_data(data: list[str], mapping: list[str] | None):
@@ -59,3 +66,33 @@ def output_file(path: Path) -> Iterator[Path]:
         if isinstance(exc, OSError) and exc.filename == str(tmp):
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+_run_started = 0.0  # when the command now running began (mark_run_start); 0: every file is this run's
+
+
+def mark_run_start() -> None:
+    """Called as a command begins: files modified from now on are what it wrote (see :func:`files_written`)."""
+    global _run_started
+    _run_started = time.time()
+
+
+def files_written(folder: Path) -> list[str]:
+    """The files under ``folder`` that the running command created or rewrote, as paths relative to it.
+
+    Why from the disk: a list typed beside the writers drifts (``compare`` named 3 of the 6 files it wrote).
+    A file's time comes from the filesystem's clock (a file server's; the kernel's, a tick coarse), not
+    ``time.time()``; a probe file written now tells how far apart they are, so the start is read on its clock.
+    """
+    if not folder.is_dir():
+        return []
+    skew = 0.0
+    probe = folder / f".univar-clock-{os.getpid()}"
+    with suppress(OSError):
+        now = time.time()
+        probe.touch()
+        skew = probe.stat().st_mtime - now
+        probe.unlink()
+    since = _run_started + skew - 0.05 if _run_started else 0.0
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and p != probe and not p.name.endswith(".tmp") and p.stat().st_mtime >= since)

@@ -91,6 +91,9 @@ def value_id(
         start = time.perf_counter()
         result = value_identification(table, enc, split=split, test_fraction=test_fraction, k=k, seed=seed,
                                       target=target, stats=stats)
+        for warning in result.warnings:  # one line each, never wrapped: a log reader greps for them
+            err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+            event("warning", message=warning)
         out.print(results_table([result], title=" + ".join(data)))
         err.print(f"{stats.embedded} QAs embedded, {stats.cached} from cache; {time.perf_counter() - start:.1f}s")
         event("value_id", **result.to_json(), embedded=stats.embedded, cached=stats.cached,

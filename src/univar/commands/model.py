@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from univar.commands import DataArg, DeviceOpt, LogOpt, MapOpt, app, err, load_data, out
+from univar.commands import DataArg, DeviceOpt, LogOpt, MapOpt, app, err, flag, load_data, out
 
 
 @app.command()
@@ -29,8 +29,8 @@ def train(
                                                   "0 = the head alone. Keeps the base's geometry for unseen LLMs.")] = 0.0,
     topic_alpha: Annotated[Optional[float], typer.Option("--topic-alpha", help="Set mode: remove what the question alone predicts "
                                                            "(a ridge map of this strength, fitted on the training QAs) before the head; the shipped model uses 1.")] = None,
-    symmetric: Annotated[bool, typer.Option("--symmetric", help="Symmetric InfoNCE (both directions).")] = False,
-    learnable_scale: Annotated[bool, typer.Option("--learnable-scale", help="Learn the logit scale (starts at 50).")] = False,
+    symmetric: Annotated[bool, flag("--symmetric", help="Symmetric InfoNCE (both directions).")] = False,
+    learnable_scale: Annotated[bool, flag("--learnable-scale", help="Learn the logit scale (starts at 50).")] = False,
     val_fold: Annotated[int, typer.Option("--val-fold", help="Question fold held out for validation and early stopping (-1: none).")] = 1,
     exclude_fold: Annotated[list[int], typer.Option("--exclude-fold", help="Question folds never trained on (default 0, the test fold).")] = [0],
     patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better validation score.")] = 8,
@@ -39,7 +39,7 @@ def train(
     max_length: Annotated[int, typer.Option("--max-length", help="Concat mode: word pieces per view.")] = 256,
     micro_batch: Annotated[int, typer.Option("--micro-batch", help="Concat mode: GradCache mini-batch size.")] = 16,
     seed: Annotated[int, typer.Option(help="Random seed (weights, views, dropout).")] = 0,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint after a stop or kill.")] = False,
+    resume: Annotated[bool, flag("--resume", help="Continue from OUT/checkpoint after a stop or kill.")] = False,
     map_: MapOpt = None,
     device: DeviceOpt = "auto",
     log: LogOpt = None,

@@ -58,7 +58,7 @@ def map_(
     out_dir.mkdir(parents=True, exist_ok=True)
     _, _, nearest = write_map_files(table, vectors, out_dir, enc.name, " + ".join(data), seed=seed, color_by=color,
                                     new_table=new_table, new_vectors=new_vectors)
-    out.print(f"map written: {out_dir / 'map.png'} and {out_dir / 'map.html'}")
+    out.print(f"map written to {_written(out_dir)}")
     if nearest is not None:
         from rich.table import Table
 
@@ -121,7 +121,7 @@ def compare(
             r = validity.result
             out.print(f"questionnaire check (Mantel, {r.n} classes, {validity.n_values} values): r = {r.r:.3f}, "
                       f"p = {r.p:.4f} ({'exact, all' if r.exact else 'random'} {r.permutations} permutations)")
-    out.print(f"written: {out_dir / 'distances.csv'}, {out_dir / 'heatmap.png'}, {out_dir / 'dendrogram.png'}")
+    out.print(f"written to {_written(out_dir)}")
 
 
 @app.command()
@@ -172,3 +172,10 @@ def _short(text: str, limit: int = 300) -> str:
 
     text = " ".join(str(text).split())
     return escape(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def _written(out_dir: Path) -> str:
+    """``<out_dir>: a.png, b.csv``: every file this run wrote there, read from the disk so the list cannot drift."""
+    from univar.commands import files_written
+
+    return f"{out_dir}: {', '.join(files_written(out_dir)) or 'nothing'}"
