@@ -128,8 +128,9 @@ def write_card(folder: Path, scores: dict, seconds: float) -> None:
     rows = []
     for name, per in scores.items():
         for enc, s in per.items():
+            acc10 = "-" if s["lin_acc10"] is None else f"{100 * s['lin_acc10']:.2f}"  # None: 10 or fewer classes
             rows.append(f"| {name} | {s['n_classes']} | {enc} | {100 * s['knn_acc']:.2f} | {100 * s['knn_f1']:.2f} | "
-                        f"{100 * s['lin_acc1']:.2f} | {100 * s['lin_acc10']:.2f} |")
+                        f"{100 * s['lin_acc1']:.2f} | {acc10} |")
     from safetensors.torch import load_file
 
     params = sum(x.numel() for x in load_file(str(folder / "model.safetensors")).values())
