@@ -304,6 +304,53 @@ def test_explain_pair_ranks_the_value_that_differs_first():
     assert ex2.grouping == "topic" and ex2.values["topic"].iloc[0].startswith("topic")
 
 
+def test_explain_ranks_by_the_score_it_shows_and_shows_its_standard_error():
+    rng = np.random.default_rng(3)
+    rows, vecs = [], []
+    for v, value in enumerate(("Care", "Fairness", "Loyalty", "Purity")):
+        shift = np.zeros(16)
+        shift[v] = 0.6 * (v + 1)  # four values, four sizes of difference, questions differ in number
+        for q in range(4 + 3 * v):
+            topic = rng.normal(size=16)
+            for model in ("a", "b"):
+                rows.append({"model": model, "lang": "en", "value": value, "question": f"{value} q{q}",
+                             "answer": f"{model} {value} {q}"})
+                vecs.append(topic + rng.normal(scale=0.4, size=16) + (shift if model == "b" else 0))
+    table, vectors = pd.DataFrame(rows), np.array(vecs)
+    labels = (table["model"] + "$" + table["lang"]).to_numpy()
+    ex = explain_pair(table, vectors, labels, "a", "b", top=4, min_qas=3)
+    shown = ex.table()
+    assert list(shown.columns[:4]) == ["value", "score", "separation", "SE"]
+    assert shown["score"].is_monotonic_decreasing
+    assert np.allclose(shown["score"], shown["separation"] - shown["SE"])
+    assert (shown["SE"] > 0).all()
+    assert [e["value"] for e in ex.examples] == list(shown["value"])
+
+
+def test_explain_example_is_a_difference_in_stance_with_both_ratings():
+    """Of the questions on a value, the example is the one where the two LLMs' ratings differ most in the
+    direction they lean, not the one whose wording differs most."""
+    rng = np.random.default_rng(5)
+    rows, vecs = [], []
+    gaps = [0, 1, 6, 2, 0, 3]  # b rates lower than a by this much on question q
+    for q, gap in enumerate(gaps):
+        topic = rng.normal(size=16)
+        for model in ("a", "b"):
+            wording = 3.0 if q == 0 and model == "b" else 0.0  # question 0: very different words, same stance
+            rows.append({"model": model, "lang": "en", "value": "Care", "question": f"care q{q}",
+                         "answer": f"{model} {q}", "rating": 8 - (gap if model == "b" else 0), "agreement": 1})
+            vecs.append(topic + rng.normal(scale=0.2, size=16) + wording * rng.normal(size=16))
+    table, vectors = pd.DataFrame(rows), np.array(vecs)
+    labels = (table["model"] + "$" + table["lang"]).to_numpy()
+    ex = explain_pair(table, vectors, labels, "a", "b", top=1)
+    e = ex.examples[0]
+    assert e["question_a"] == "care q2" and (e["rating_a"], e["rating_b"]) == (8.0, 2.0)
+    assert e["rating_difference"] == 6.0 and e["reverse_keyed"] is False
+    row = ex.values.iloc[0]
+    assert row["rating_a"] > row["rating_b"]
+    assert e["lean"].startswith("a$en leans towards Care") and "b$en away from it" in e["lean"]
+
+
 def test_resolve_class_accepts_model_names():
     classes = ["gpt$en", "llama$en", "llama$de"]
     assert resolve_class("gpt", classes) == "gpt$en"

@@ -11,6 +11,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_report import demo_dir  # noqa: F401  (the session's demo run, shared)
 
@@ -80,7 +81,11 @@ def _check_map(driver, plot_css: str, classes: list[str], shot: Path) -> None:
     assert hovered, "hovering a point showed no tooltip"
     assert "A:" in hovered and any(name.split("$")[0] in hovered for name in classes)
     ARTIFACTS.mkdir(exist_ok=True)
+    ActionChains(driver).move_by_offset(0, 0).perform()
+    driver.execute_script("Plotly.Fx.unhover(arguments[0])", plot)
     driver.save_screenshot(str(shot))
+    regions = _colour_regions(driver, plot, shot, classes)
+    assert len(regions) > 1, f"the map shows one colour region only: {regions}"
     # switch colouring to language and back: both buttons restyle without errors
     buttons = plot.find_elements(By.CSS_SELECTOR, ".updatemenu-button")
     assert len(buttons) == 2
@@ -94,9 +99,45 @@ def _check_map(driver, plot_css: str, classes: list[str], shot: Path) -> None:
     n_langs = len({c.split("$")[-1] for c in classes})
     assert len(fills()) == n_models  # coloured by model at first
     ActionChains(driver).move_to_element(buttons[1]).click().pause(0.5).perform()
-    assert len(fills()) == n_langs  # by language
+    assert len(fills()) == n_langs  # by language, and the legend lists languages, not classes
+    legend = [e.get_attribute("textContent") for e in plot.find_elements(By.CSS_SELECTOR, "g.legend g.traces text.legendtext")]
+    langs = {c.split("$")[-1] for c in classes}
+    assert langs <= set(legend) and not set(classes) & set(legend), legend
     ActionChains(driver).move_to_element(buttons[0]).click().pause(0.5).perform()
     assert len(fills()) == n_models
+
+
+def _colour_regions(driver, plot, shot: Path, classes: list[str]) -> set[str]:
+    """Models whose colour rules some part of the plot in the screenshot.
+
+    The plot area is cut into a 10 x 10 grid; a model rules a cell when at least 25 of the cell's pixels
+    have its colour (as drawn: at opacity 0.6 on white) and they are at least 60% of the cell's coloured
+    pixels. A map that clumps by question, where the last-drawn colour covers the rest, has one region.
+    """
+    from PIL import Image
+
+    from univar.viz import colours
+
+    rect = driver.execute_script(
+        "const r = arguments[0].querySelector('.nsewdrag').getBoundingClientRect();"
+        "return [r.left, r.top, r.width, r.height, window.devicePixelRatio];", plot)
+    left, top, width, height, ratio = (float(v) for v in rect)
+    image = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float64)
+    box = image[int(top * ratio): int((top + height) * ratio), int(left * ratio): int((left + width) * ratio)]
+    palette = colours([c.split("$")[0] for c in classes])
+    drawn = {m: 0.6 * np.array([int(h[i:i + 2], 16) for i in (1, 3, 5)]) + 0.4 * 255 for m, h in palette.items()}
+    names = list(drawn)
+    dist = np.stack([np.linalg.norm(box - drawn[m], axis=-1) for m in names])  # models x H x W
+    nearest, close = dist.argmin(0), dist.min(0) < 30
+    ruled = set()
+    rows, cols = np.array_split(np.arange(box.shape[0]), 10), np.array_split(np.arange(box.shape[1]), 10)
+    for r in rows:
+        for c in cols:
+            cell_close = close[np.ix_(r, c)]
+            counts = np.bincount(nearest[np.ix_(r, c)][cell_close], minlength=len(names))
+            if counts.max() >= 25 and counts.max() >= 0.6 * counts.sum():
+                ruled.add(names[int(counts.argmax())])
+    return ruled
 
 
 def test_map_html_renders_hovers_and_switches_colour(browser, demo_dir):  # noqa: F811

@@ -6,6 +6,7 @@ Real minilm embeddings of real bundled ValueBench answers (40 questions x 6 LLMs
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -87,7 +88,15 @@ def test_explain_command_names_values_and_examples(tmp_path, qa_files, capsys):
     assert len(data["examples"]) == min(3, len(data["values"]))
     ex = data["examples"][0]
     assert ex["question_a"] and ex["answer_a"] and ex["answer_b"]
-    assert "gpt-4-1106-preview$en" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    flat = " ".join(printed.split())
+    assert "gpt-4-1106-preview$en" in flat and "SE" in flat and "ranked by score = separation - SE" in flat
+    # the printed ranking is the JSON's, highest score first
+    shown = [f"{v['score']:.4f}" for v in data["values"][:3]]
+    table_part = printed.split("\n\n")[0]
+    assert [table_part.index(f" {x} ") for x in shown] == sorted(table_part.index(f" {x} ") for x in shown)
+    scores = [v["score"] for v in data["values"]]
+    assert scores == sorted(scores, reverse=True)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -155,6 +164,21 @@ def test_demo_writes_a_self_contained_report(demo_dir):
         assert f"r = {m['r']:.3f}" in page
     if summary["fallback_reason"]:
         assert "not available here" in page
+    # the map shows what value identification finds, and says how faithfully
+    m = summary["map"]
+    assert m["basis"] == "class evidence" and f"{100 * m['map_10nn_held_out']:.1f}%" in page
+    if not summary["fallback_reason"]:
+        assert m["map_10nn_held_out"] >= 0.5 * m["full_space_knn_held_out"] and m["shows_classes"]
+    coords = pd.read_csv(out / "map_coords.csv")
+    assert {"class", "x", "y", "question_fold"} <= set(coords.columns) and len(coords) == summary["n_qas"]
+    # the explanation table is ranked by the score it shows, as explain.json is
+    explain = json.loads((out / "explain.json").read_text())
+    table = page.split('id="explain"')[1].split("</table>")[0]
+    cells = re.findall(r"<tr><td class=\"text\">([^<]*)</td><td>([-0-9.]+)</td>", table)
+    assert [c[0] for c in cells] == [html.escape(v["value"]) for v in explain["values"][: len(cells)]]
+    assert [float(c[1]) for c in cells] == sorted((float(c[1]) for c in cells), reverse=True)
+    # the model card's headings sit below the report's sections
+    assert "<h1>" not in page.split("</h1>", 1)[1]
 
 
 def test_model_card_is_found_beside_the_weights_and_rendered_safely(tmp_path):

@@ -565,16 +565,67 @@ def _shift_with_se(va: np.ndarray, vb: np.ndarray, paired: bool) -> tuple[float,
 
 @dataclass
 class Explanation:
+    """What separates two classes: one row per value, ranked by ``score``, and an example per top value.
+
+    ``values`` columns: the value (or topic), ``score`` (separation minus one standard error: the ranking
+    key), ``separation``, ``se``, ``paired_questions``, ``n_a``, ``n_b``; with ratings also ``rating_a``,
+    ``rating_b`` (mean keyed ratings) and ``lean`` (a sentence on which way each class leans). ``lower`` is
+    ``score`` under its earlier name.
+    """
+
     class_a: str
     class_b: str
     grouping: str  # "value" or "topic"
-    values: pd.DataFrame  # one row per value, most separating first
+    values: pd.DataFrame  # one row per value, highest score first
     examples: list[dict]  # per top value: the question and both answers
     min_qas: int = 5  # QAs per side a value needed to be scored
 
     def to_json(self) -> dict:
         return {"class_a": self.class_a, "class_b": self.class_b, "grouping": self.grouping, "min_qas": self.min_qas,
-                "values": self.values.to_dict(orient="records"), "examples": self.examples}
+                "ranked_by": "score = separation - se", "values": self.values.to_dict(orient="records"),
+                "examples": self.examples}
+
+    def table(self, top: int | None = None) -> pd.DataFrame:
+        """The ranking as shown by ``univar explain`` and the report: one source, so the two cannot differ."""
+        cols = [self.grouping, "score", "separation", "se", "n_a", "n_b"]
+        if "rating_a" in self.values.columns:
+            cols += ["rating_a", "rating_b"]
+        frame = self.values[cols] if top is None else self.values[cols].head(top)
+        return frame.rename(columns={"se": "SE", "n_a": f"QAs {self.class_a}", "n_b": f"QAs {self.class_b}",
+                                     "rating_a": f"rating {self.class_a}", "rating_b": f"rating {self.class_b}"})
+
+
+def _lean(value: str, a: str, b: str, rating_a: float, rating_b: float, threshold: float = 0.5) -> str:
+    """Which way each class leans on a value, from its mean keyed rating (0-10; higher: more of the value)."""
+    if not (np.isfinite(rating_a) and np.isfinite(rating_b)):
+        return f"No ratings on {value} from both {a} and {b}."
+    gap = rating_a - rating_b
+    if abs(gap) < threshold:
+        return (f"{a} and {b} rate {value} alike ({rating_a:.1f} and {rating_b:.1f} of 10): they differ in how "
+                f"they answer, not in how much they endorse it.")
+    more, less = (a, b) if gap > 0 else (b, a)
+    hi, lo = max(rating_a, rating_b), min(rating_a, rating_b)
+    return f"{more} leans towards {value} ({hi:.1f} of 10) and {less} away from it ({lo:.1f}); a gap of {abs(gap):.1f} points."
+
+
+def _paired_example(pa: np.ndarray, pb: np.ndarray, vectors: np.ndarray, keyed: np.ndarray | None,
+                    lean: float) -> tuple[int, int]:
+    """The question whose two answers differ as the two classes differ on the value, not only in wording.
+
+    With ratings: the largest gap in keyed rating in the direction of the classes' mean lean (a stance
+    difference the reader can check), ties broken by the embedding. Without: the pair whose difference
+    vector goes furthest along the classes' mean difference on the value.
+    """
+    d = _unit(vectors[pa]) - _unit(vectors[pb])
+    direction = d.mean(0)
+    along = d @ (direction / max(float(np.linalg.norm(direction)), 1e-12))
+    if keyed is not None:
+        gap = keyed[pa] - keyed[pb]
+        gap = np.where(np.isfinite(gap), gap, 0.0) * (1.0 if lean >= 0 else -1.0)
+        k = int(np.lexsort((-along, -gap))[0])
+    else:
+        k = int(np.argmax(along))
+    return int(pa[k]), int(pb[k])
 
 
 def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str], class_a: str, class_b: str,
@@ -584,9 +635,10 @@ def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str]
     Per value, the separation is an unbiased estimate of the squared distance between the two classes'
     mean value vectors on that value's questions (see ``_shift``): paired by question when both classes
     answered the same questions, so it measures a difference the two LLMs show consistently, not what the
-    questions are about. Values are ranked by the estimate minus its jackknife standard error (``lower``),
-    so a value seen on a handful of questions needs a clearer difference to rank first. When both classes answered a question, the example is the question whose two
-    answers differ most; otherwise each side's most typical QA on that value is shown.
+    questions are about. Values are ranked by ``score``, the estimate minus its jackknife standard error,
+    so a value seen on a handful of questions needs a clearer difference to rank first. The example under
+    a value is the question on which the two answers differ in stance (rating) the way the classes differ,
+    see :func:`_paired_example`; without shared questions, each side's most typical QA on that value.
     """
     labels = np.asarray(labels, dtype=object)
     classes = sorted(set(labels.tolist()))
@@ -599,10 +651,11 @@ def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str]
     else:
         groups = question_topics(vectors, table["question"].tolist(), seed=seed)
         grouping = "topic"
-    has_rating = "rating" in table.columns
-    ratings = keyed_ratings(table).to_numpy() if has_rating else None
+    has_rating = "rating" in table.columns and pd.to_numeric(table["rating"], errors="coerce").notna().any()
+    keyed = keyed_ratings(table).to_numpy(dtype=np.float64) if has_rating else None
     in_a, in_b = labels == a, labels == b
     questions = table["question"].to_numpy(dtype=object)
+
     def score(threshold: int) -> list[dict]:
         rows = []
         for value in sorted(set(groups[in_a | in_b].tolist())):
@@ -612,29 +665,19 @@ def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str]
             rb = np.flatnonzero(in_b & (groups == value))
             if len(ra) < threshold or len(rb) < threshold:
                 continue
-            # pair the two classes' answers to the same question (first answer each) when there are enough
-            first_b: dict = {}
-            for i in rb:
-                first_b.setdefault(questions[i], i)
-            seen: set = set()
-            pa, pb = [], []
-            for i in ra:
-                q = questions[i]
-                if q in first_b and q not in seen:
-                    seen.add(q)
-                    pa.append(i)
-                    pb.append(first_b[q])
+            pa, pb = _pairs(ra, rb, questions)
             paired = len(pa) >= threshold
             if paired:
                 sep, se = _shift_with_se(vectors[pa], vectors[pb], True)
             else:
                 sep, se = _shift_with_se(vectors[ra], vectors[rb], False)
-            row = {grouping: value, "separation": sep, "se": se,
-                   "lower": sep - se if np.isfinite(se) else sep,
+            lower = sep - se if np.isfinite(se) else sep
+            row = {grouping: value, "score": lower, "separation": sep, "se": se, "lower": lower,
                    "paired_questions": len(pa) if paired else 0, "n_a": len(ra), "n_b": len(rb)}
-            if has_rating:
-                row["rating_a"] = float(np.nanmean(ratings[ra]))
-                row["rating_b"] = float(np.nanmean(ratings[rb]))
+            if keyed is not None:
+                row["rating_a"] = float(np.nanmean(keyed[ra])) if np.isfinite(keyed[ra]).any() else float("nan")
+                row["rating_b"] = float(np.nanmean(keyed[rb])) if np.isfinite(keyed[rb]).any() else float("nan")
+                row["lean"] = _lean(str(value), a, b, row["rating_a"], row["rating_b"])
             rows.append(row)
         return rows
 
@@ -645,31 +688,54 @@ def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str]
             break
     if not rows:
         raise UnivarError(f"no {grouping} has 2 or more QAs from both {a} and {b}")
-    # rank by the estimate minus one standard error: a value measured on 3 questions must differ more
-    # clearly than one measured on 30 to rank as high
-    ranked = pd.DataFrame(rows).sort_values(["lower", "separation"], ascending=False,
+    ranked = pd.DataFrame(rows).sort_values(["score", "separation"], ascending=False,
                                             kind="stable").reset_index(drop=True)
-    examples = []
-    answers = table["answer"].to_numpy(dtype=object)
-    for value in ranked[grouping].head(top):
-        ra = np.flatnonzero(in_a & (groups == value))
-        rb = np.flatnonzero(in_b & (groups == value))
-        by_q_b = {questions[i]: i for i in rb}
-        paired = [(i, by_q_b[questions[i]]) for i in ra if questions[i] in by_q_b]
-        if paired:
-            pa, pb = np.array([p[0] for p in paired]), np.array([p[1] for p in paired])
-            gap = 1.0 - (_unit(vectors[pa]) * _unit(vectors[pb])).sum(1)
-            k = int(np.argmax(gap))
-            ia, ib = int(pa[k]), int(pb[k])
-        else:
-            ma, mb = _unit(vectors[ra].mean(0)), _unit(vectors[rb].mean(0))
-            ia = int(ra[np.argmax(_unit(vectors[ra]) @ (ma - mb))])
-            ib = int(rb[np.argmax(_unit(vectors[rb]) @ (mb - ma))])
-        example = {grouping: value, "paired": bool(paired),
-                   "question_a": str(questions[ia]), "answer_a": str(answers[ia]),
-                   "question_b": str(questions[ib]), "answer_b": str(answers[ib])}
-        if has_rating:  # as the LLM gave it (not keyed), next to its own answer
-            raw = pd.to_numeric(table["rating"], errors="coerce").to_numpy()
-            example["rating_a"], example["rating_b"] = float(raw[ia]), float(raw[ib])
-        examples.append(example)
+    examples = [_example(ranked.iloc[i], grouping, groups, in_a, in_b, questions, vectors, table, keyed)
+                for i in range(min(top, len(ranked)))]
     return Explanation(class_a=a, class_b=b, grouping=grouping, values=ranked, examples=examples, min_qas=used)
+
+
+def _pairs(ra: np.ndarray, rb: np.ndarray, questions: np.ndarray) -> tuple[list[int], list[int]]:
+    """Rows of the two classes that answer the same question (the first answer of each, per question)."""
+    first_b: dict = {}
+    for i in rb:
+        first_b.setdefault(questions[i], i)
+    seen: set = set()
+    pa, pb = [], []
+    for i in ra:
+        q = questions[i]
+        if q in first_b and q not in seen:
+            seen.add(q)
+            pa.append(int(i))
+            pb.append(int(first_b[q]))
+    return pa, pb
+
+
+def _example(row: pd.Series, grouping: str, groups: np.ndarray, in_a: np.ndarray, in_b: np.ndarray,
+             questions: np.ndarray, vectors: np.ndarray, table: pd.DataFrame, keyed: np.ndarray | None) -> dict:
+    """The example QA pair shown under one value, with both ratings and their difference when rated."""
+    value = row[grouping]
+    ra = np.flatnonzero(in_a & (groups == value))
+    rb = np.flatnonzero(in_b & (groups == value))
+    pa, pb = _pairs(ra, rb, questions)
+    if pa:
+        lean = float(row.get("rating_a", 0.0) - row.get("rating_b", 0.0)) if keyed is not None else 0.0
+        ia, ib = _paired_example(np.array(pa), np.array(pb), vectors, keyed, 0.0 if not np.isfinite(lean) else lean)
+    else:
+        ma, mb = _unit(vectors[ra].mean(0)), _unit(vectors[rb].mean(0))
+        ia = int(ra[np.argmax(_unit(vectors[ra]) @ (ma - mb))])
+        ib = int(rb[np.argmax(_unit(vectors[rb]) @ (mb - ma))])
+    answers = table["answer"].to_numpy(dtype=object)
+    example = {grouping: value, "paired": bool(pa),
+               "question_a": str(questions[ia]), "answer_a": str(answers[ia]),
+               "question_b": str(questions[ib]), "answer_b": str(answers[ib])}
+    if keyed is not None:  # as the LLM gave it (not keyed), next to its own answer; the gap on the value's scale
+        raw = pd.to_numeric(table["rating"], errors="coerce").to_numpy(dtype=np.float64)
+        example["rating_a"], example["rating_b"] = float(raw[ia]), float(raw[ib])
+        example["rating_difference"] = float(raw[ia] - raw[ib])
+        if "agreement" in table.columns:  # agreeing with a reverse-keyed item means less of the value
+            agreement = pd.to_numeric(table["agreement"], errors="coerce").to_numpy()
+            example["reverse_keyed"] = bool(agreement[ia] < 0)
+        if "lean" in row:
+            example["lean"] = str(row["lean"])
+    return example

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
+from univar import progress
 from univar.encoders import EmbedStats, embed, get_encoder
 from univar.errors import UnivarError
 from univar.evaluate import evaluate_embeddings, results_table
@@ -70,11 +71,27 @@ class _Clock:
         return round(time.perf_counter() - self.start, 2)
 
 
+def map_fidelity(vmap, questions: list[str], full_space_knn: float) -> dict:
+    """How much of the class structure value identification finds the map shows, on held-out questions.
+
+    A QA of question fold 0 (the value-identification test fold) is named by its 10 nearest QAs of the
+    other folds on the map; ``full_space_knn`` is k-NN's accuracy on the same QAs in the full embedding.
+    """
+    from univar.evaluate import TEST_FOLD, question_fold
+    from univar.evidence import neighbour_accuracy
+
+    held = np.array([question_fold(q) == TEST_FOLD for q in questions], dtype=bool)
+    on_map = neighbour_accuracy(vmap.coords, vmap.labels, k=10, query=held, reference=~held)
+    return {"basis": vmap.basis, "map_10nn_all": vmap.fidelity, "map_10nn_held_out": on_map,
+            "full_space_knn_held_out": full_space_knn, "ratio": on_map / full_space_knn if full_space_knn else None,
+            "chance": vmap.chance, "shows_classes": vmap.shows_classes, "held_out_qas": int(held.sum())}
+
+
 def run_demo(out_dir: Path, per_class: int | None = None, console: Console | None = None,
              encoders: list[str] | None = None) -> dict:
     """Run the demo into ``out_dir`` and return a summary (also written as ``summary.json``).
 
-    ``per_class`` is the number of ValueBench questions sampled (each answered by all 6 LLMs; None: 500);
+    ``per_class`` is the number of ValueBench questions sampled (each answered by all 6 LLMs; None: ``DEMO_QUESTIONS``);
     ``encoders`` are the encoders scored on value identification (default: the primary one and minilm;
     the first is the one the map and the comparison use).
     """
@@ -129,13 +146,18 @@ def run_demo(out_dir: Path, per_class: int | None = None, console: Console | Non
     clock.lap("value-id")
 
     # map
-    _, fig, _ = rp.write_map_files(table, vectors[primary], out_dir, primary, DATASET, color_by="model")
+    vmap, fig, _ = rp.write_map_files(table, vectors[primary], out_dir, primary, DATASET, color_by="model")
+    knn = next(r for r in results if r.encoder == primary and r.split == "question")
+    map_summary = map_fidelity(vmap, table["question"].tolist(), knn.knn["acc"])
+    console.print(f"map: {vmap.describe()}; on held-out questions {100 * map_summary['map_10nn_held_out']:.1f}% "
+                  f"against {100 * map_summary['full_space_knn_held_out']:.1f}% for k-NN in the full space")
     clock.lap("map")
 
     # compare
     questions = table["question"].to_numpy()
-    dist, near = rp.write_compare_files(vectors[primary], labels, out_dir, primary, DATASET, groups=questions,
-                                        n_boot=N_BOOT)
+    with progress.step(f"class distances with {N_BOOT} bootstrap resamples"):
+        dist, near = rp.write_compare_files(vectors[primary], labels, out_dir, primary, DATASET, groups=questions,
+                                            n_boot=N_BOOT)
     clock.lap("compare")
 
     # questionnaire validity: ratings from the full dataset (no embedding needed), distances per encoder
@@ -162,13 +184,14 @@ def run_demo(out_dir: Path, per_class: int | None = None, console: Console | Non
     # explain the most distant pair
     cos = dist.matrix("cosine")
     i, j = np.unravel_index(np.argmax(cos.to_numpy()), cos.shape)
-    explanation = explain_pair(table, vectors[primary], labels, cos.index[i], cos.columns[j], top=5)
+    with progress.step(f"what separates {cos.index[i]} from {cos.columns[j]}"):
+        explanation = explain_pair(table, vectors[primary], labels, cos.index[i], cos.columns[j], top=5)
     rp.write_json(out_dir / "explain.json", explanation.to_json())
     clock.lap("explain")
 
     summary = {"dataset": DATASET, "n_qas": len(table), "n_questions": int(table["question"].nunique()),
                "classes": dist.classes, "encoders": [e.name for e in loaded], "primary": primary,
-               "fallback_reason": fallback, "seconds": clock.steps}
+               "fallback_reason": fallback, "map": map_summary, "seconds": clock.steps}
     report_path = _write_report(out_dir, table, full, loaded, results, dist, near, validity, profiles,
                                 explanation, fig, summary)
     clock.lap("report")
@@ -227,21 +250,35 @@ def _write_report(out_dir: Path, table, full, loaded, results, dist, near, valid
     by = {(r.encoder, r.split): r for r in results}
     if primary != "minilm" and (primary, "question") in by and ("minilm", "question") in by:
         a, b = by[(primary, "question")], by[("minilm", "question")]
+        verdict = (f"{primary} is the better of the two" if a.linear["acc@1"] > b.linear["acc@1"]
+                   else f"{primary} is not better than minilm")
         rep.paragraph(f"On unseen questions the value encoder {primary} scores {pct(a.linear['acc@1'])} against "
-                      f"{pct(b.linear['acc@1'])} for the general sentence encoder minilm "
-                      f"({'better' if a.linear['acc@1'] > b.linear['acc@1'] else 'not better'}).")
+                      f"{pct(b.linear['acc@1'])} for the general sentence encoder minilm: {verdict}.")
 
     # map
     rep.heading("Value map")
     if primary == "univar":
         rep.note("The shipped univar model was trained on bundled data except question fold 0, so the map and "
-                 "the distances below include questions it saw in training; only the value-identification "
-                 "scores above are on unseen questions.")
-    rep.paragraph("Each dot is one answer, placed by UMAP (seeded) so that answers with similar value "
-                  "embeddings sit close together; the ringed dots are the LLMs' centroids. Hover a dot to read "
-                  "the question and the answer; the buttons switch the colouring between model and language; "
-                  "click a legend entry to hide a class, double-click to show it alone. The same map is in "
-                  "map.html and map.png.")
+                 "the distances below include questions it saw in training; the value-identification "
+                 "scores above and the map's held-out fidelity below are on questions it never saw.")
+    m = summary["map"]
+    rep.paragraph("Each dot is one answer. Its place comes from how much it looks like each LLM's answers, as "
+                  "judged by a linear probe over its value embedding that was trained on other questions (5 "
+                  "question folds, so no answer places itself), laid out in 2-D by UMAP (seeded). LLMs whose "
+                  "answers are easy to tell apart get regions of their own; LLMs that are often mistaken for each "
+                  "other sit side by side. The ringed dots are the LLMs' centroids. Hover a dot to read the "
+                  "question and the answer; the buttons switch the colouring between model and language; click a "
+                  "legend entry to hide an LLM, double-click to show it alone. The same map is in map.html and "
+                  "map.png, its coordinates in map_coords.csv.")
+    fidelity = (f"How faithful the map is: for an answer to one of the {m['held_out_qas']:,} held-out questions, "
+                f"the 10 nearest answers to other questions on the map name its LLM {pct(m['map_10nn_held_out'])} "
+                f"of the time, against {pct(m['full_space_knn_held_out'])} for k-NN in the full {primary} space "
+                f"and {pct(m['chance'])} by chance.")
+    if m["shows_classes"]:
+        rep.paragraph(fidelity)
+    else:
+        rep.note(fidelity + f" {primary} barely separates these LLMs, so the colours on the map are mixed and "
+                 "distances on it say little.", warn=True)
     rep.plotly(fig, "value-map")
 
     # compare
@@ -305,35 +342,41 @@ def _write_report(out_dir: Path, table, full, loaded, results, dist, near, valid
     rep.paragraph("For the most distant pair, each value ValueBench measures is scored by how far apart the two "
                   "LLMs' answers to that value's questions sit, compared question by question so that only a "
                   "difference the two show consistently counts (separation: an unbiased estimate of the squared "
-                  "distance between their mean value vectors on that value; 0 means no consistent difference). "
-                  "Values are ranked by the separation minus its standard error, so a value asked about in a few "
-                  f"questions needs a clearer difference to rank high; {ex.min_qas} or more questions per value "
-                  "were required. The mean keyed ratings (0-10) show which way each LLM leans on the value; under "
-                  "each value, the question whose two answers differ most.")
-    cols = [ex.grouping, "separation", "n_a", "n_b"] + (["rating_a", "rating_b"] if "rating_a" in ex.values else [])
-    top = ex.values[cols].head(8).rename(columns={"n_a": f"QAs {ex.class_a}", "n_b": f"QAs {ex.class_b}",
-                                                 "rating_a": f"rating {ex.class_a}",
-                                                 "rating_b": f"rating {ex.class_b}"})
-    rep.table(top, caption="Values that separate the pair most",
-              formats={"separation": "{:.4f}", f"rating {ex.class_a}": "{:.1f}", f"rating {ex.class_b}": "{:.1f}"},
-              table_id="explain")
+                  "distance between their mean value vectors on that value; 0 means no consistent difference; SE: "
+                  "its jackknife standard error over questions). Values are ranked by the score, the separation "
+                  "minus one SE, so a value asked about in a few questions needs a clearer difference to rank "
+                  f"high; {ex.min_qas} or more questions per value were required. The mean keyed ratings (0-10, "
+                  "reverse-keyed items flipped: higher means more of the value) show which way each LLM leans. "
+                  "Under each value, the question on which the two answers differ most in the LLMs' own ratings "
+                  "(in the direction they lean), so the difference is one of stance, not only of wording.")
+    rep.table(ex.table(8), caption="Values that separate the pair most, ranked by score (univar explain prints the "
+                                   "same table)",
+              formats={c: "{:.4f}" for c in ("score", "separation", "SE")}
+              | {f"rating {ex.class_a}": "{:.1f}", f"rating {ex.class_b}": "{:.1f}"}, table_id="explain")
     for e in ex.examples:
         rep.heading(str(e[ex.grouping]), level=3)
+        if e.get("lean"):
+            rep.paragraph(e["lean"])
         same_q = e["question_a"] == e["question_b"]
-        ra = f" (rating {e['rating_a']:.0f}/10)" if "rating_a" in e else ""
-        rb = f" (rating {e['rating_b']:.0f}/10)" if "rating_b" in e else ""
+        ra = f" (rating {e['rating_a']:.0f}/10)" if _finite(e.get("rating_a")) else ""
+        rb = f" (rating {e['rating_b']:.0f}/10)" if _finite(e.get("rating_b")) else ""
         qa = f"<div class='qa'><b>Q:</b> {esc(e['question_a'])}</div>" if same_q else ""
         left = ("" if same_q else f"<b>Q:</b> {esc(e['question_a'])}<br>") + \
                f"<b>{esc(ex.class_a)}</b>{esc(ra)}: {esc(_cut(e['answer_a']))}"
         right = ("" if same_q else f"<b>Q:</b> {esc(e['question_b'])}<br>") + \
                 f"<b>{esc(ex.class_b)}</b>{esc(rb)}: {esc(_cut(e['answer_b']))}"
         rep.raw(f"{qa}<div class='pair'><div class='qa'>{left}</div><div class='qa'>{right}</div></div>")
+        if _finite(e.get("rating_difference")):
+            keyed = (" This item is reverse-keyed: agreeing with it means less of the value."
+                     if e.get("reverse_keyed") else "")
+            rep.paragraph(f"Rating difference on this question: {e['rating_difference']:+.0f} points "
+                          f"({ex.class_a} minus {ex.class_b}).{keyed}", cls="caption")
 
     # model card
     rep.heading("The value encoder")
     card = find_model_card(loaded[0])
     if card is not None:
-        rep.raw(f"<div class='card'>{markdown_html(card.read_text(encoding='utf-8'))}</div>")
+        rep.raw(f"<div class='card'>{markdown_html(card.read_text(encoding='utf-8'), shift=2)}</div>")
     else:
         rep.paragraph(f"Encoder {primary} (id {loaded[0].id}, {loaded[0].dim} dimensions). "
                       + ("No model card was found beside its weights." if primary == "univar" else
@@ -349,6 +392,10 @@ def _write_report(out_dir: Path, table, full, loaded, results, dist, near, valid
     rep.paragraph("Reproduce: univar demo --out DIR; or step by step: univar map bundled:valuebench --encoder "
                   f"{primary} --out DIR, univar compare bundled:valuebench --encoder {primary} --out DIR.")
     return rep.write(out_dir / "report.html")
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and bool(np.isfinite(value))
 
 
 def _cut(text: str, limit: int = 600) -> str:

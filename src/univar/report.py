@@ -36,7 +36,8 @@ figure{margin:1em 0}figure img{max-width:100%;border:1px solid #e3e7ee}figcaptio
 .qa{border:1px solid #e3e7ee;border-radius:6px;padding:8px 12px;margin:.4em 0;background:#fcfcfe}
 .qa b{color:#34405a}.pair{display:grid;grid-template-columns:1fr 1fr;gap:12px}
 nav ul{columns:2}code{background:#f1f4f8;padding:1px 4px;border-radius:3px}
-.card{border:1px solid #dde2ea;padding:4px 18px;border-radius:6px;background:#fdfdfe}
+.card{border:1px solid #dde2ea;padding:4px 18px;border-radius:6px;background:#fdfdfe;overflow-wrap:anywhere}
+.card h3{font-size:1.25em;margin-top:.8em}.card h4{font-size:1.05em}
 """
 
 
@@ -44,8 +45,9 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def pct(x: float, digits: int = 1) -> str:
-    return f"{100 * x:.{digits}f}%"
+def pct(x: float | None, digits: int = 1) -> str:
+    """A share as a percentage; None (a score that cannot be computed on the data, e.g. acc@10 of 6 classes): -."""
+    return "-" if x is None else f"{100 * x:.{digits}f}%"
 
 
 class Report:
@@ -131,14 +133,22 @@ def _numeric(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
-def markdown_html(text: str) -> str:
-    """Markdown (a model card) to HTML with markdown-it (installed with rich); raw HTML in it is escaped."""
+def markdown_html(text: str, shift: int = 0) -> str:
+    """Markdown (a model card) to HTML with markdown-it (installed with rich); raw HTML in it is escaped.
+
+    ``shift`` demotes headings (1: ``#`` becomes ``<h2>``; at most ``<h6>``), so a document embedded under a
+    report section does not outrank the report's own headings.
+    """
     try:
         from markdown_it import MarkdownIt
-
-        return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
     except ImportError:  # pragma: no cover - rich always brings markdown-it
         return f"<pre>{esc(text)}</pre>"
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = md.parse(text)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + shift, 6)}"
+    return md.renderer.render(tokens, md.options, {})
 
 
 def find_model_card(encoder) -> Path | None:
@@ -171,19 +181,23 @@ def map_title(table: pd.DataFrame, encoder_name: str, source: str) -> str:
 def write_map_files(table: pd.DataFrame, vectors: np.ndarray, out_dir: str | Path, encoder_name: str,
                     source: str, *, seed: int = 0, color_by: str | None = None,
                     new_table: pd.DataFrame | None = None, new_vectors: np.ndarray | None = None):
-    """Fit the map and write ``map.png`` and ``map.html`` (and place NEW QAs when given).
+    """Fit the map and write ``map.png``, ``map.html`` and ``map_coords.csv`` (and place NEW QAs when given).
 
+    ``map_coords.csv`` has one row per QA: ``class, x, y``, then ``question_fold`` (0 is the folds' held-out
+    fold of value identification; new QAs: -1) and ``question``, so anyone can check the map's fidelity.
     Returns ``(value_map, figure, nearest)``; ``nearest`` lists each new class's nearest existing classes
     (None without NEW).
     """
     from univar.analysis import nearest_classes
+    from univar.evaluate import question_fold
     from univar.viz import fit_map, map_figure, map_png, write_map_html
 
     out_dir = Path(out_dir)
     labels = class_names(table)
     if color_by is None:  # colour by what varies: language when there are several, else model
         color_by = "lang" if table["lang"].nunique() > 1 and table["model"].nunique() == 1 else "model"
-    vmap = fit_map(vectors, labels, seed=seed)
+    questions = table["question"].astype(str).to_numpy(dtype=object)
+    vmap = fit_map(vectors, labels, seed=seed, questions=questions)
     title = map_title(table, encoder_name, source)
     new_coords = nearest = None
     new_labels = None
@@ -200,13 +214,19 @@ def write_map_files(table: pd.DataFrame, vectors: np.ndarray, out_dir: str | Pat
         nearest = pd.concat(frames, ignore_index=True)
         nearest.to_csv(out_dir / "nearest.csv", index=False)
         title += f" · + {len(new_table):,} new QAs projected"
-    map_png(vmap, out_dir / "map.png", title, color_by=color_by, new_coords=new_coords, new_labels=new_labels)
-    fig = map_figure(vmap, table, title, color_by=color_by, new_coords=new_coords, new_table=new_table)
-    write_map_html(fig, out_dir / "map.html")
-    coords = pd.DataFrame({"class": labels, "x": vmap.coords[:, 0], "y": vmap.coords[:, 1]})
+    subtitle = vmap.describe()
+    map_png(vmap, out_dir / "map.png", title, color_by=color_by, new_coords=new_coords, new_labels=new_labels,
+            subtitle=subtitle)
+    fig = map_figure(vmap, table, title, color_by=color_by, new_coords=new_coords, new_table=new_table,
+                     subtitle=subtitle)
+    write_map_html(fig, out_dir / "map.html", title=title)
+    coords = pd.DataFrame({"class": labels, "x": vmap.coords[:, 0], "y": vmap.coords[:, 1],
+                           "question_fold": [question_fold(q) for q in questions], "question": questions})
     if new_coords is not None:
         coords = pd.concat([coords, pd.DataFrame({"class": [f"new: {c}" for c in new_labels],
-                                                   "x": new_coords[:, 0], "y": new_coords[:, 1]})],
+                                                   "x": new_coords[:, 0], "y": new_coords[:, 1],
+                                                   "question_fold": -1,
+                                                   "question": new_table["question"].astype(str).to_numpy()})],
                            ignore_index=True)
     coords.to_csv(out_dir / "map_coords.csv", index=False)
     return vmap, fig, nearest

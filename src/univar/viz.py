@@ -1,13 +1,17 @@
 """Pictures of value space: the value map (UMAP, PNG and interactive HTML), distance heatmaps, dendrograms.
 
-The map is a 2-D UMAP of per-QA value embeddings, seeded so the same data and encoder give the same
-picture, with one centroid per ``model$lang`` class. The fitted reducer is kept, so QAs of a new LLM can be
-projected into an existing map without refitting it (``univar map --add``): the old points stay where
-they were and the new ones land among the classes they resemble.
+The map is a 2-D UMAP of per-QA class evidence (:mod:`univar.evidence`): each QA placed by how much it
+looks like each class's answers, as judged by probes trained on other questions. Drawn from the raw
+embeddings, a map clusters by question instead; drawn from the evidence, it shows the structure that value
+identification finds, and only as much of it as the encoder has (``ValueMap.fidelity`` says how much).
+It is seeded, so the same data and encoder give the same picture, with one centroid per ``model$lang``
+class. The fitted probes and reducer are kept, so QAs of a new LLM can be placed into an existing map
+without refitting it (``univar map --add``): the old points stay where they were and the new ones land
+among the classes they resemble.
 
 The HTML map is one self-contained file (plotly.js inlined, no network): one legend entry per class,
-hover shows model, language, question and an answer excerpt, and two buttons switch the colouring
-between model and language. PNGs use matplotlib's Agg backend, so nothing needs a display.
+hover shows model, language, question and an answer excerpt, and two buttons switch the colouring (and
+the legend) between model and language. PNGs use matplotlib's Agg backend, so nothing needs a display.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from univar.evidence import ClassEvidence, fit_evidence, neighbour_accuracy
 from univar.qa import CLASS_SEP
 
 log = logging.getLogger("univar")
@@ -51,18 +56,41 @@ def colours(names: Sequence[str]) -> dict[str, str]:
 
 @dataclass
 class ValueMap:
-    """A fitted 2-D map: the reducer, the coordinates of the QAs it was fitted on, and their labels."""
+    """A fitted 2-D map: the reducer, the coordinates of the QAs it was fitted on, and their labels.
+
+    ``evidence`` is the cross-fitted class evidence the map is drawn from (None: the raw embeddings, when
+    there is a single class); ``fidelity`` is the share of QAs whose 10 nearest neighbours on the map have
+    their class, and ``chance`` what guessing the largest class would get.
+    """
 
     reducer: object
     coords: np.ndarray
     labels: np.ndarray  # model$lang per QA
     seed: int
+    evidence: ClassEvidence | None = None
+    fidelity: float = float("nan")
+    chance: float = float("nan")
+
+    @property
+    def basis(self) -> str:
+        return "class evidence" if self.evidence is not None else "embedding"
+
+    @property
+    def shows_classes(self) -> bool:
+        """Does the map separate the classes clearly enough that its colours mean something?
+
+        Well above chance: at least 1.5x what guessing the largest class gets, and 10 points over it.
+        """
+        return bool(np.isfinite(self.fidelity) and self.fidelity >= max(1.5 * self.chance, self.chance + 0.10))
 
     def transform(self, vectors: np.ndarray) -> np.ndarray:
         """Project new QA embeddings into this map (no refit)."""
+        points = np.asarray(vectors, dtype=np.float32)
+        if self.evidence is not None:
+            points = self.evidence.transform(points).astype(np.float32)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return np.asarray(self.reducer.transform(np.asarray(vectors, dtype=np.float32)))
+            return np.asarray(self.reducer.transform(points))
 
     def centroids(self, coords: np.ndarray | None = None, labels: Sequence[str] | None = None) -> pd.DataFrame:
         """Mean map position of each class."""
@@ -71,10 +99,24 @@ class ValueMap:
         frame = pd.DataFrame({"class": labels, "x": coords[:, 0], "y": coords[:, 1]})
         return frame.groupby("class", sort=True)[["x", "y"]].mean()
 
+    def describe(self) -> str:
+        """One sentence on what the map shows, for the CLI and the report."""
+        if self.evidence is None:
+            return "the map is drawn from the embeddings themselves (one class: there is no class evidence)"
+        acc = f"{100 * self.fidelity:.1f}% of QAs (chance {100 * self.chance:.1f}%)"
+        if self.shows_classes:
+            return f"on the map, the 10 nearest neighbours of a QA name its class for {acc}"
+        return (f"this encoder barely separates these classes: on the map the 10 nearest neighbours of a QA "
+                f"name its class for only {acc}, so the colours are mixed and distances on the map say little")
 
-def fit_map(vectors: np.ndarray, labels: Sequence[str], seed: int = 0, n_neighbors: int = 15,
-            min_dist: float = 0.1, n_epochs: int = 200) -> ValueMap:
-    """Fit a seeded UMAP (cosine metric) on per-QA embeddings.
+
+def fit_map(vectors: np.ndarray, labels: Sequence[str], seed: int = 0, questions: Sequence[str] | None = None,
+            n_neighbors: int = 15, min_dist: float = 0.1, n_epochs: int = 200) -> ValueMap:
+    """Fit a seeded UMAP of per-QA class evidence (see :mod:`univar.evidence`).
+
+    ``questions`` are the QAs' questions: the evidence of a QA comes from probes trained on other
+    questions (None: each QA counts as its own question). With a single class there is no evidence to
+    draw, and the map falls back to a UMAP of the embeddings (cosine).
 
     A fixed ``random_state`` makes UMAP single-threaded and repeatable; a map that moves between runs
     would mislead more than a slower one. 200 epochs (UMAP's own choice above 10,000 points; it uses 500
@@ -82,14 +124,26 @@ def fit_map(vectors: np.ndarray, labels: Sequence[str], seed: int = 0, n_neighbo
     """
     import umap
 
+    from univar import progress
+
     vectors = np.asarray(vectors, dtype=np.float32)
-    n_neighbors = max(2, min(n_neighbors, len(vectors) - 1))
-    reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed,
+    labels = np.asarray(labels, dtype=object)
+    questions = np.arange(len(labels)).astype(str) if questions is None else np.asarray(questions, dtype=object)
+    with progress.step(f"class evidence for {len(labels):,} QAs (5 cross-fitted probes)"):
+        fitted = fit_evidence(vectors, labels, questions, seed=seed)
+    points, metric, evidence = vectors, "cosine", None
+    if fitted is not None:
+        evidence, points = fitted[0], fitted[1].astype(np.float32)
+        metric = "euclidean"
+    n_neighbors = max(2, min(n_neighbors, len(points) - 1))
+    reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric=metric, random_state=seed,
                         n_components=2, transform_seed=seed, n_epochs=n_epochs)
-    with warnings.catch_warnings():
+    with progress.step(f"UMAP layout of {len(labels):,} QAs"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # n_jobs overridden by random_state; numba deprecations
-        coords = reducer.fit_transform(vectors)
-    return ValueMap(reducer=reducer, coords=np.asarray(coords), labels=np.asarray(labels, dtype=object), seed=seed)
+        coords = np.asarray(reducer.fit_transform(points))
+    _, counts = np.unique(labels, return_counts=True)
+    return ValueMap(reducer=reducer, coords=coords, labels=labels, seed=seed, evidence=evidence,
+                    fidelity=neighbour_accuracy(coords, labels, k=10), chance=float(counts.max() / counts.sum()))
 
 
 def _split_class(label: str) -> tuple[str, str]:
@@ -103,7 +157,8 @@ def _excerpt(text: str, limit: int) -> str:
 
 
 def map_png(vmap: ValueMap, path: str | Path, title: str, color_by: str = "model",
-            new_coords: np.ndarray | None = None, new_labels: Sequence[str] | None = None) -> Path:
+            new_coords: np.ndarray | None = None, new_labels: Sequence[str] | None = None,
+            subtitle: str = "") -> Path:
     """The map as a PNG: QAs as small dots coloured by model or language, class centroids labelled."""
     plt = _mpl()
     labels = vmap.labels
@@ -133,7 +188,7 @@ def map_png(vmap: ValueMap, path: str | Path, title: str, color_by: str = "model
             ax.scatter([cx], [cy], s=260, c="gold", marker="*", edgecolors="black", linewidths=1.2, zorder=6)
             ax.annotate(f"{NEW_PREFIX}{name}", (cx, cy), xytext=(6, -12), textcoords="offset points",
                         fontsize=9, weight="bold", zorder=6)
-    ax.set_title(title, fontsize=12)
+    ax.set_title(title + (f"\n{subtitle}" if subtitle else ""), fontsize=12 if not subtitle else 10)
     ax.set_xlabel("UMAP 1")
     ax.set_ylabel("UMAP 2")
     ax.set_xticks([])
@@ -182,11 +237,12 @@ def _label_centroids(ax, cents: pd.DataFrame, texts: list[str]) -> None:
 
 def map_figure(vmap: ValueMap, table: pd.DataFrame, title: str, color_by: str = "model",
                new_coords: np.ndarray | None = None, new_table: pd.DataFrame | None = None,
-               excerpt: int = 220):
+               excerpt: int = 220, subtitle: str = ""):
     """The interactive map (a plotly Figure): one trace per class, hover with the QA, colour buttons.
 
-    One trace per class gives one legend entry per class (click to hide, double-click to isolate);
-    the buttons restyle every trace's colour by model or by language, which the legend then follows.
+    One trace per class gives one legend entry per class (click to hide, double-click to isolate). The
+    buttons restyle every trace's colour by model or by language, and the legend with it: coloured by
+    language, it lists each language once (the first of its classes' traces stands for them all).
     """
     import plotly.graph_objects as go
 
@@ -200,7 +256,7 @@ def map_figure(vmap: ValueMap, table: pd.DataFrame, title: str, color_by: str = 
     fig = go.Figure()
     hover = ("<b>%{customdata[0]}</b> · %{customdata[1]}<br><b>Q:</b> %{customdata[2]}"
              "<br><b>A:</b> %{customdata[3]}<extra></extra>")
-    model_colours, lang_colours = [], []
+    model_colours, lang_colours, lang_names, lang_first = [], [], [], []
     for name in classes:
         model, lang = _split_class(name)
         mask = vmap.labels == name
@@ -212,6 +268,9 @@ def map_figure(vmap: ValueMap, table: pd.DataFrame, title: str, color_by: str = 
                               marker={"size": 5, "color": by_model[model], "opacity": 0.6}))
         model_colours.append(by_model[model])
         lang_colours.append(by_lang[lang])
+        lang_names.append(lang or "(no language)")
+        lang_first.append(lang_names[-1] not in lang_names[:-1])
+    class_names = list(classes)
     cents = vmap.centroids()
     fig.add_trace(go.Scatter(x=cents.x, y=cents.y, mode="markers", text=list(cents.index),
                              name="class centroids", hovertemplate="<b>%{text}</b> centroid<extra></extra>",
@@ -228,6 +287,9 @@ def map_figure(vmap: ValueMap, table: pd.DataFrame, title: str, color_by: str = 
                                     "borderwidth": 0.5, "xanchor": "left"})
     model_colours.append("white")
     lang_colours.append("white")
+    class_names.append("class centroids")
+    lang_names.append("class centroids")
+    lang_first.append(True)
     if new_coords is not None and new_table is not None and len(new_coords):
         new_labels = (new_table["model"].astype(str) + CLASS_SEP + new_table["lang"].astype(str)).to_numpy()
         nq, na = new_table["question"].astype(str).to_numpy(), new_table["answer"].astype(str).to_numpy()
@@ -243,19 +305,30 @@ def map_figure(vmap: ValueMap, table: pd.DataFrame, title: str, color_by: str = 
                                   marker={"size": 8, "color": "black", "symbol": "x"}))
             model_colours.append("black")
             lang_colours.append("black")
-    buttons = [{"label": "colour by model", "method": "restyle", "args": [{"marker.color": model_colours}]},
-               {"label": "colour by language", "method": "restyle", "args": [{"marker.color": lang_colours}]}]
+            class_names.append(f"{NEW_PREFIX}{name}")
+            lang_names.append(f"{NEW_PREFIX}{name}")
+            lang_first.append(True)
+    by_class = {"marker.color": model_colours, "name": class_names, "legendgroup": class_names,
+                "showlegend": [True] * len(class_names)}
+    by_language = {"marker.color": lang_colours, "name": lang_names, "legendgroup": lang_names,
+                   "showlegend": lang_first}
+    buttons = [{"label": "colour by model", "method": "update",
+                "args": [by_class, {"legend.title.text": "class (model$lang)"}]},
+               {"label": "colour by language", "method": "update",
+                "args": [by_language, {"legend.title.text": "language"}]}]
     if color_by == "lang":
         for i, trace in enumerate(fig.data):
-            trace.marker.color = lang_colours[i]
+            trace.marker.color, trace.name, trace.showlegend = lang_colours[i], lang_names[i], lang_first[i]
+            trace.legendgroup = lang_names[i]
     fig.update_layout(
-        title={"text": html.escape(title), "x": 0.01, "y": 0.985, "yanchor": "top", "font": {"size": 15}},
+        title={"text": html.escape(title) + (f"<br><sup>{html.escape(subtitle)}</sup>" if subtitle else ""),
+               "x": 0.01, "y": 0.985, "yanchor": "top", "font": {"size": 15}},
         template="plotly_white", height=720, hovermode="closest", annotations=annotations,
-        legend={"title": {"text": "class (model$lang)"}, "itemsizing": "constant", "font": {"size": 10}},
+        legend={"title": {"text": "language" if color_by == "lang" else "class (model$lang)"}, "itemsizing": "constant", "font": {"size": 10}},
         updatemenus=[{"type": "buttons", "direction": "right", "x": 0.0, "y": 1.01, "xanchor": "left", "yanchor": "bottom",
                           "buttons": buttons, "active": 0 if color_by == "model" else 1, "showactive": True,
                           "font": {"size": 11}, "pad": {"b": 4}}],
-        xaxis={"title": "UMAP 1", "showticklabels": False, "zeroline": False},
+        xaxis={"title": f"UMAP 1 (of {vmap.basis})", "showticklabels": False, "zeroline": False},
         yaxis={"title": "UMAP 2", "showticklabels": False, "zeroline": False},
         margin={"l": 40, "r": 20, "t": 110, "b": 40},
     )
@@ -269,24 +342,41 @@ def _wrap(text: str, width: int = 70) -> str:
     return "<br>".join(html.escape(line) for line in textwrap.wrap(text, width)) or "(empty)"
 
 
-def write_map_html(fig, path: str | Path) -> Path:
-    """A standalone HTML file with plotly.js inlined: opens offline, from disk, in any browser."""
+def write_map_html(fig, path: str | Path, title: str = "univar value map") -> Path:
+    """A standalone HTML file with plotly.js inlined: opens offline, from disk, in any browser.
+
+    plotly writes no ``<title>``, so a browser tab would show the file name; the map's title goes there.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(str(path), include_plotlyjs=True, full_html=True, config={"displaylogo": False,
-                                                                             "responsive": True})
+    markup = fig.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False, "responsive": True})
+    markup = markup.replace("<head>", f"<head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>", 1)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(markup, encoding="utf-8")
+    tmp.replace(path)
     return path
 
 
 def heatmap_png(dist: pd.DataFrame, path: str | Path, title: str, label: str = "distance",
                 lo: pd.DataFrame | None = None, hi: pd.DataFrame | None = None) -> Path:
-    """A class-by-class distance heatmap; values (and CIs, when small enough) written in the cells."""
+    """A class-by-class distance heatmap; values (and CIs, when small enough) written in the cells.
+
+    The colour scale spans the off-diagonal values (:func:`heatmap_limits`); the diagonal (a class with
+    itself) is grey and left out of it.
+    """
+    import matplotlib
+
     plt = _mpl()
     n = len(dist)
     with_ci = lo is not None and hi is not None and n <= 8
     side = float(np.clip((1.25 if with_ci else 0.55) * n + 3, 6, 30))
     fig, ax = plt.subplots(figsize=(side + 1.5, side), dpi=110 if n <= 40 else 80)
-    image = ax.imshow(dist.to_numpy(), cmap="viridis_r", interpolation="nearest")
+    shown = dist.to_numpy(dtype=np.float64).copy()
+    np.fill_diagonal(shown, np.nan)
+    vmin, vmax = heatmap_limits(dist)
+    cmap = matplotlib.colormaps["viridis_r"].copy()
+    cmap.set_bad("#e6e6e6")
+    image = ax.imshow(shown, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))
     fs = 9 if n <= 12 else 7 if n <= 30 else 4
@@ -294,7 +384,6 @@ def heatmap_png(dist: pd.DataFrame, path: str | Path, title: str, label: str = "
     ax.set_yticklabels(dist.index, fontsize=fs)
     if n <= 12:
         values = dist.to_numpy()
-        top = np.nanmax(values) if np.isfinite(values).any() else 1.0
         for i in range(n):
             for j in range(n):
                 if i == j:
@@ -304,10 +393,25 @@ def heatmap_png(dist: pd.DataFrame, path: str | Path, title: str, label: str = "
                     text += f"\n[{lo.iloc[i, j]:.3f}, {hi.iloc[i, j]:.3f}]"
                 # viridis_r: light (yellow) for small distances, dark for large ones
                 ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                        color="black" if values[i, j] < 0.55 * top else "white")
+                        color="black" if values[i, j] < vmin + 0.55 * (vmax - vmin) else "white")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=label)
     ax.set_title(title, fontsize=11)
     return _save(fig, path)
+
+
+def heatmap_limits(dist: pd.DataFrame) -> tuple[float, float]:
+    """The colour range of a distance heatmap: the smallest and largest off-diagonal value.
+
+    With the zero diagonal in it, a scale runs from 0 while the pairs may all lie in 0.83-1.01, and every
+    cell gets one flat colour.
+    """
+    values = dist.to_numpy(dtype=np.float64)
+    off = values[~np.eye(len(values), dtype=bool)] if len(values) > 1 else values.ravel()
+    off = off[np.isfinite(off)]
+    if not len(off):
+        return 0.0, 1.0
+    lo, hi = float(off.min()), float(off.max())
+    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
 def _save(fig, path: str | Path) -> Path:

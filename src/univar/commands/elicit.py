@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from univar.commands import LogOpt, app, err, out
+from univar.commands import LogOpt, app, err, flag, out
 from univar.errors import UnivarError
 
 values_app = typer.Typer(no_args_is_help=True, help="Browse the value taxonomy (ValueBench + classic frameworks).")
@@ -137,7 +137,7 @@ def translate(
 @values_app.command("list")
 def values_list(
     source: Annotated[Optional[str], typer.Option("--source", "-s", help="An inventory (e.g. PVQ40, SVS, VSM13) or framework (schwartz, wvs, hofstede, globe, rokeach); case-insensitive.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print JSON lines instead of a table.")] = False,
 ) -> None:
     """List values with their definitions and sources."""
     import json

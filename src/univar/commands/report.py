@@ -35,7 +35,8 @@ def map_(
     seed: SeedOpt = 0,
     map_: MapOpt = None,
 ) -> None:
-    """Value map: UMAP of per-QA value embeddings with class centroids -> map.png + map.html."""
+    """Value map: each QA placed by its class evidence (probes trained on other questions), laid out by UMAP,
+    with class centroids -> map.png, map.html, map_coords.csv."""
     import numpy as np
 
     from univar.qa import read_many
@@ -56,8 +57,9 @@ def map_(
 
         new_vectors = embed(qa_texts(new_table), enc)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _, _, nearest = write_map_files(table, vectors, out_dir, enc.name, " + ".join(data), seed=seed, color_by=color,
-                                    new_table=new_table, new_vectors=new_vectors)
+    vmap, _, nearest = write_map_files(table, vectors, out_dir, enc.name, " + ".join(data), seed=seed,
+                                       color_by=color, new_table=new_table, new_vectors=new_vectors)
+    (out if vmap.shows_classes else err).print(("" if vmap.shows_classes else "note: ") + vmap.describe())
     out.print(f"map written to {_written(out_dir)}")
     if nearest is not None:
         from rich.table import Table
@@ -146,25 +148,42 @@ def explain(
     table = load_data(data, map_)
     enc, vectors = _embed(table, encoder)
     ex = explain_pair(table, vectors, class_names(table), class_a, class_b, top=top, seed=seed)
-    g = ex.grouping
-    t = Table(title=f"what separates {ex.class_a} from {ex.class_b} ({enc.name}; separation: squared shift "
-                    f"between their mean answers on the value, paired by question; ratings 0-10, keyed)")
-    cols = [g, "separation", "n_a", "n_b"] + (["rating_a", "rating_b"] if "rating_a" in ex.values.columns else [])
-    for col in cols:
-        t.add_column(col, justify="left" if col == g else "right")
-    for row in ex.values.head(top).to_dict(orient="records"):
-        t.add_row(str(row[g]), *(f"{row[c]:.4f}" if c == "separation" else f"{row[c]:.1f}" if c.startswith("rating")
-                                 else str(row[c]) for c in cols[1:]))
+    shown = ex.table(top)
+    t = Table(title=f"what separates {ex.class_a} from {ex.class_b} ({enc.name}); ranked by score = separation "
+                    f"- SE (separation: squared shift between their mean answers on the {ex.grouping}, paired by "
+                    f"question; SE: its jackknife standard error)" + ("; ratings: mean keyed, 0-10"
+                                                                     if "rating_a" in ex.values.columns else ""))
+    for col in shown.columns:
+        t.add_column(str(col), justify="left" if col == ex.grouping else "right")
+    for row in shown.itertuples(index=False):
+        t.add_row(*(_cell(col, value) for col, value in zip(shown.columns, row)))
     out.print(t)
     for e in ex.examples:
-        out.print(f"\n[bold]{_short(e[g])}[/bold]")
+        out.print(f"\n[bold]{_short(e[ex.grouping])}[/bold]")
+        if e.get("lean"):
+            out.print(f"  {_short(e['lean'])}")
         out.print(f"  Q: {_short(e['question_a'])}")
-        out.print(f"  [cyan]{ex.class_a}[/cyan]: {_short(e['answer_a'])}")
+        out.print(f"  [cyan]{_short(ex.class_a)}[/cyan]{_rating(e, 'a')}: {_short(e['answer_a'])}")
         if e["question_b"] != e["question_a"]:
             out.print(f"  Q: {_short(e['question_b'])}")
-        out.print(f"  [magenta]{ex.class_b}[/magenta]: {_short(e['answer_b'])}")
+        out.print(f"  [magenta]{_short(ex.class_b)}[/magenta]{_rating(e, 'b')}: {_short(e['answer_b'])}")
+        if e.get("rating_difference") == e.get("rating_difference") and "rating_difference" in e:  # not nan
+            out.print(f"  rating difference {e['rating_difference']:+.0f}"
+                      + (" (reverse-keyed item: agreeing means less of the value)" if e.get("reverse_keyed") else ""))
     if json_file:
         write_json(json_file, ex.to_json())
+
+
+def _cell(column: str, value) -> str:
+    """One cell of the explain table: scores to 4 decimals, ratings to 1, counts and names as they are."""
+    if isinstance(value, float):
+        return f"{value:.1f}" if str(column).startswith("rating") else f"{value:.4f}"
+    return str(value)
+
+
+def _rating(example: dict, side: str) -> str:
+    value = example.get(f"rating_{side}")
+    return f" (rating {value:.0f}/10)" if isinstance(value, float) and value == value else ""
 
 
 def _short(text: str, limit: int = 300) -> str:

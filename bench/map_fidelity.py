@@ -1,0 +1,106 @@
+"""How much of the class structure value identification finds does the value map show?
+
+For each case, the QAs of question fold 0 (value identification's held-out fold) are named by their 10
+nearest QAs of the other folds in the map's 2-D coordinates; the ratio is that accuracy over k-NN's (k=50)
+on the same QAs in the full embedding. Target: at least half. Cases:
+
+- the demo: the demo's 400-question ValueBench sample, with the shipped model (LLMs it was trained on)
+  and with minilm (a sentence encoder with little class signal: its map should be honest, not pretty);
+- unseen LLMs: the same sample embedded by the recipe trained without ValueBench (``--unseen``, default
+  on; it trains that model, a few minutes on 2 cores);
+- the old map: a UMAP of the raw univar embeddings (what ``univar map`` drew before), for comparison.
+
+Writes bench/results/map_fidelity.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("UNIVAR_PROGRESS", "0")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+from common import report  # noqa: E402
+
+from univar.demo import DEMO_QUESTIONS, sample_questions  # noqa: E402
+from univar.encoders import embed, get_encoder  # noqa: E402
+from univar.evaluate import TEST_FOLD, evaluate_embeddings, question_fold  # noqa: E402
+from univar.evidence import neighbour_accuracy  # noqa: E402
+from univar.qa import qa_texts, read_qa  # noqa: E402
+from univar.report import class_names  # noqa: E402
+from univar.viz import fit_map  # noqa: E402
+
+TARGET = 0.5
+
+
+def case(name: str, table, vectors: np.ndarray, raw: bool = False) -> dict:
+    """Fidelity of one map: held-out 10-NN on the map against k-NN in the full space."""
+    labels = class_names(table)
+    questions = table["question"].astype(str).tolist()
+    held = np.array([question_fold(q) == TEST_FOLD for q in questions])
+    full = evaluate_embeddings(vectors, labels, questions, encoder=name, split="question", seed=0).knn["acc"]
+    start = time.perf_counter()
+    if raw:  # the map as it was: UMAP (cosine) of the embeddings themselves
+        import umap
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            coords = umap.UMAP(n_neighbors=15, min_dist=0.1, metric="cosine", random_state=0,
+                               n_epochs=200).fit_transform(vectors)
+        basis = "embedding"
+    else:
+        vmap = fit_map(vectors, labels, seed=0, questions=questions)
+        coords, basis = vmap.coords, vmap.basis
+    on_map = neighbour_accuracy(coords, labels, k=10, query=held, reference=~held)
+    _, counts = np.unique(labels, return_counts=True)
+    return {"case": name, "basis": basis, "map_10nn_held_out": on_map, "full_space_knn_held_out": full,
+            "map_10nn_all": neighbour_accuracy(coords, labels, k=10), "chance": float(counts.max() / counts.sum()),
+            "held_out_qas": int(held.sum()), "seconds": round(time.perf_counter() - start, 1)}
+
+
+def unseen_model(folder: Path) -> Path:
+    """The shipped recipe trained on every bundled source but ValueBench (as bench/transfer.py does)."""
+    from transfer import train_without
+
+    train_without("valuebench", folder)
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-unseen", action="store_true", help="skip the unseen-LLM case (no training)")
+    args = parser.parse_args()
+    table = sample_questions(read_qa("bundled:valuebench"), DEMO_QUESTIONS)
+    texts = qa_texts(table)
+    cases = []
+    univar = embed(texts, get_encoder("univar"), progress=False)
+    cases.append(case("demo, univar", table, univar))
+    cases.append(case("demo, minilm", table, embed(texts, get_encoder("minilm"), progress=False)))
+    cases.append(case("demo, univar, UMAP of the raw embeddings (the old map)", table, univar, raw=True))
+    if not args.no_unseen:
+        with tempfile.TemporaryDirectory(prefix="univar-map-") as tmp:
+            model = unseen_model(Path(tmp) / "without-valuebench")
+            vectors = embed(texts, get_encoder(str(model)), progress=False)
+            cases.append(case("unseen LLMs (model trained without ValueBench)", table, vectors))
+    rows = []
+    for c in cases:
+        ok = c["map_10nn_held_out"] >= TARGET * c["full_space_knn_held_out"]
+        rows.append({"figure": f"map 10-NN / full-space k-NN, held-out questions: {c['case']}",
+                     "value": c["map_10nn_held_out"], "baseline": c["full_space_knn_held_out"],
+                     "ratio": c["map_10nn_held_out"] / c["full_space_knn_held_out"],
+                     "target": f">= {TARGET}" if c["basis"] != "embedding" else "for comparison",
+                     "ok": ok if c["basis"] != "embedding" else None, "chance": c["chance"],
+                     "map_10nn_all": c["map_10nn_all"]})
+    report("map_fidelity", rows, {"cases": cases})
+
+
+if __name__ == "__main__":
+    main()
