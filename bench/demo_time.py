@@ -172,6 +172,10 @@ def example_rows(tmp: str) -> tuple[list[dict], dict]:
         rows += [row(f"{what} r ({metric} distance)", v["r"], permutations=v["permutations"]),
                  row(f"{what} p ({metric} distance)", v["p"], permutations=v["permutations"])]
 
+    # docs/report.md, `univar explain`: the ranking, the lean sentences and the stance examples
+    example("explain", "univar explain bundled:valuebench --encoder univar --a llama-7b-chat "
+                       "--b mistral-7b-instruct --top 3")
+
     # README and docs/report.md, `univar map --add`: where a relabelled known LLM lands
     mystery_files(tmp)
     for enc in ("univar", "minilm"):

@@ -38,6 +38,17 @@ def test_help_shows_verbose_as_a_flag_without_a_value():
         assert "<bool>" not in next(line for line in train.splitlines() if flag in line)
 
 
+def test_no_help_page_shows_a_flag_as_taking_a_bool(capsys, monkeypatch):
+    """Every flag, --help itself included, reads as a plain flag on every command's help page."""
+    monkeypatch.setenv("COLUMNS", "160")
+    pages = [[], ["map"], ["compare"], ["explain"], ["train"], ["demo"], ["evaluate", "value-id"],
+             ["values", "list"], ["elicit"]]
+    for page in pages:
+        assert main([*page, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "--help" in text and "<bool>" not in text, (page, text)
+
+
 def test_verbose_flag_still_works(capsys):
     assert main(["-v", "datasets"]) == 0
     assert main(["--verbose", "datasets"]) == 0

@@ -56,6 +56,32 @@ def _on_sigint(signum, frame) -> None:
 INTERRUPTED = "error: interrupted; finished work is kept (re-run to resume)"
 
 
+def _plain_help_flag(command) -> None:
+    """``--help`` of COMMAND and its subcommands shown as a plain flag.
+
+    typer 0.29 prints every option's type, so its own help option reads ``--help <bool>``, as if it took a
+    value; our flags avoid that with ``metavar=""`` (``commands.flag``), and this does the same for --help.
+    """
+    original = command.get_help_option
+
+    def help_option(ctx):
+        option = original(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help_flag(sub)
+
+
+def _command():
+    """The click command behind the typer app, with plain help flags."""
+    command = typer.main.get_command(app)
+    _plain_help_flag(command)
+    return command
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; turn user errors into one ``error:`` line and exit code 2."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -66,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         previous = signal.signal(signal.SIGINT, _on_sigint)
     try:
         with command_run():  # notes that many calls reach (truncated texts) are told once, at the end
-            code = app(args=argv, prog_name="univar", standalone_mode=False)
+            code = _command()(args=argv, prog_name="univar", standalone_mode=False)
         if isinstance(code, int) and not isinstance(code, bool):  # typer.Exit(n) comes back as a return value
             return code
     except (_Interrupted, KeyboardInterrupt):

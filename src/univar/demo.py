@@ -137,8 +137,9 @@ def run_demo(out_dir: Path, per_class: int | None = None, console: Console | Non
     results = []
     for split in SPLITS:
         for enc in loaded:
-            results.append(evaluate_embeddings(vectors[enc.name], labels, table["question"].tolist(),
-                                               encoder=enc.name, split=split, seed=0))
+            with progress.step(f"value identification with {enc.name} (k-NN and linear probe)"):
+                results.append(evaluate_embeddings(vectors[enc.name], labels, table["question"].tolist(),
+                                                   encoder=enc.name, split=split, seed=0))
     for split in SPLITS:
         console.print(results_table([r for r in results if r.split == split],
                                     title="demo: which LLM wrote this answer?"))

@@ -97,9 +97,13 @@ def compare(
     table = load_data(data, map_)
     enc, vectors = _embed(table, encoder)
     labels = class_names(table)
-    dist, near = write_compare_files(vectors, labels, out_dir, enc.name, " + ".join(data),
-                                     groups=table["question"].to_numpy(), n_boot=bootstrap, seed=seed,
-                                     neighbours=neighbours)
+    from univar.progress import step
+
+    with step(f"distances between {len(set(labels.tolist()))} classes"
+              + (f" with {bootstrap} bootstrap resamples" if bootstrap else "")):
+        dist, near = write_compare_files(vectors, labels, out_dir, enc.name, " + ".join(data),
+                                         groups=table["question"].to_numpy(), n_boot=bootstrap, seed=seed,
+                                         neighbours=neighbours)
     from rich.markup import escape
 
     ci_pct = round(100 * dist.ci)
