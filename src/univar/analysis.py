@@ -595,8 +595,12 @@ class Explanation:
                                      "rating_a": f"rating {self.class_a}", "rating_b": f"rating {self.class_b}"})
 
 
-def _lean(value: str, a: str, b: str, rating_a: float, rating_b: float, threshold: float = 0.5) -> str:
-    """Which way each class leans on a value, from its mean keyed rating (0-10; higher: more of the value)."""
+def _lean(value: str, a: str, b: str, rating_a: float, rating_b: float, threshold: float = 1.0) -> str:
+    """Which way each class leans on a value, from its mean keyed rating (0-10; higher: more of the value).
+
+    Gaps under ``threshold`` points read as alike: single ratings move by a point or two between
+    paraphrases of one item, so a smaller gap in a mean over a handful of items says little.
+    """
     if not (np.isfinite(rating_a) and np.isfinite(rating_b)):
         return f"No ratings on {value} from both {a} and {b}."
     gap = rating_a - rating_b
