@@ -45,11 +45,17 @@ def demo_dir(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_map_command_with_add_lists_nearest_classes(tmp_path, qa_files, capsys):
+def test_map_command_with_add_lists_nearest_classes(tmp_path, qa_files, capsys, monkeypatch):
     small, new = qa_files
+    monkeypatch.setenv("UNIVAR_PROGRESS", "1")  # stderr is not a terminal here: plain progress lines
     rc = main(["map", str(small), "--encoder", "minilm", "--out", str(tmp_path), "--add", str(new)])
     assert rc == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    # every long step says when it starts and ends: no silent minutes after the embedding bar
+    for step in ("class evidence for", "UMAP layout of"):
+        assert re.search(step + r".*\.\.\.", captured.err) and re.search(step + r".*: done in", captured.err), \
+            captured.err
     assert "nearest classes of new newcomer$en" in printed
     assert (tmp_path / "map.png").read_bytes().startswith(PNG_MAGIC)
     assert "Plotly.newPlot" in (tmp_path / "map.html").read_text(encoding="utf-8")
@@ -164,6 +170,9 @@ def test_demo_writes_a_self_contained_report(demo_dir):
         assert f"r = {m['r']:.3f}" in page
     if summary["fallback_reason"]:
         assert "not available here" in page
+    # the encoder comparison names the encoder it judges
+    if not summary["fallback_reason"]:
+        assert "univar is the better of the two" in page or "univar is not better than minilm" in page
     # the map shows what value identification finds, and says how faithfully
     m = summary["map"]
     assert m["basis"] == "class evidence" and f"{100 * m['map_10nn_held_out']:.1f}%" in page
