@@ -8,7 +8,9 @@ on the same QAs in the full embedding. Target: at least half. Cases:
   and with minilm (a sentence encoder with little class signal: its map should be honest, not pretty);
 - unseen LLMs: the same sample embedded by the recipe trained without ValueBench (``--unseen``, default
   on; it trains that model, a few minutes on 2 cores);
-- the old map: a UMAP of the raw univar embeddings (what ``univar map`` drew before), for comparison.
+- the old map: a UMAP of the raw univar embeddings (what ``univar map`` drew before), for comparison;
+- ``--add``: llama-7b-chat's answers to 200 questions outside the sample, relabelled, placed into the demo's
+  univar map without refitting it: the share of them whose 10 nearest map QAs are mostly llama-7b-chat's.
 
 Writes bench/results/map_fidelity.json.
 """
@@ -41,13 +43,14 @@ from univar.viz import fit_map  # noqa: E402
 TARGET = 0.5
 
 
-def case(name: str, table, vectors: np.ndarray, raw: bool = False) -> dict:
-    """Fidelity of one map: held-out 10-NN on the map against k-NN in the full space."""
+def case(name: str, table, vectors: np.ndarray, raw: bool = False) -> tuple[dict, object]:
+    """Fidelity of one map: held-out 10-NN on the map against k-NN in the full space (and the map)."""
     labels = class_names(table)
     questions = table["question"].astype(str).tolist()
     held = np.array([question_fold(q) == TEST_FOLD for q in questions])
     full = evaluate_embeddings(vectors, labels, questions, encoder=name, split="question", seed=0).knn["acc"]
     start = time.perf_counter()
+    vmap = None
     if raw:  # the map as it was: UMAP (cosine) of the embeddings themselves
         import umap
 
@@ -63,7 +66,21 @@ def case(name: str, table, vectors: np.ndarray, raw: bool = False) -> dict:
     _, counts = np.unique(labels, return_counts=True)
     return {"case": name, "basis": basis, "map_10nn_held_out": on_map, "full_space_knn_held_out": full,
             "map_10nn_all": neighbour_accuracy(coords, labels, k=10), "chance": float(counts.max() / counts.sum()),
-            "held_out_qas": int(held.sum()), "seconds": round(time.perf_counter() - start, 1)}
+            "held_out_qas": int(held.sum()), "seconds": round(time.perf_counter() - start, 1)}, vmap
+
+
+def placed(vmap, full, sample, encoder, source: str = "llama-7b-chat", n_questions: int = 200) -> dict:
+    """Where ``--add`` puts a known LLM under a new name: the share of its QAs in its own region of the map."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    outside = full[~full["question"].isin(set(sample["question"])) & (full["model"] == source)]
+    questions = outside["question"].drop_duplicates().sample(n_questions, random_state=0)
+    new = outside[outside["question"].isin(set(questions))]
+    coords = vmap.transform(embed(qa_texts(new), encoder, progress=False))
+    nearest = KNeighborsClassifier(10).fit(vmap.coords, vmap.labels).predict(coords)
+    own = f"{source}$en"
+    return {"source": own, "new_qas": len(new), "share_in_own_region": float(np.mean(nearest == own)),
+            "chance": float(np.mean(vmap.labels == own))}
 
 
 def unseen_model(folder: Path) -> Path:
@@ -78,18 +95,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-unseen", action="store_true", help="skip the unseen-LLM case (no training)")
     args = parser.parse_args()
-    table = sample_questions(read_qa("bundled:valuebench"), DEMO_QUESTIONS)
+    full = read_qa("bundled:valuebench")
+    table = sample_questions(full, DEMO_QUESTIONS)
     texts = qa_texts(table)
-    cases = []
-    univar = embed(texts, get_encoder("univar"), progress=False)
-    cases.append(case("demo, univar", table, univar))
-    cases.append(case("demo, minilm", table, embed(texts, get_encoder("minilm"), progress=False)))
-    cases.append(case("demo, univar, UMAP of the raw embeddings (the old map)", table, univar, raw=True))
+    encoder = get_encoder("univar")
+    univar = embed(texts, encoder, progress=False)
+    first, vmap = case("demo, univar", table, univar)
+    cases = [first]
+    cases.append(case("demo, minilm", table, embed(texts, get_encoder("minilm"), progress=False))[0])
+    cases.append(case("demo, univar, UMAP of the raw embeddings (the old map)", table, univar, raw=True)[0])
     if not args.no_unseen:
         with tempfile.TemporaryDirectory(prefix="univar-map-") as tmp:
             model = unseen_model(Path(tmp) / "without-valuebench")
             vectors = embed(texts, get_encoder(str(model)), progress=False)
-            cases.append(case("unseen LLMs (model trained without ValueBench)", table, vectors))
+            cases.append(case("unseen LLMs (model trained without ValueBench)", table, vectors)[0])
+    add = placed(vmap, full, table, encoder)
     rows = []
     for c in cases:
         ok = c["map_10nn_held_out"] >= TARGET * c["full_space_knn_held_out"]
@@ -99,7 +119,11 @@ def main() -> None:
                      "target": f">= {TARGET}" if c["basis"] != "embedding" else "for comparison",
                      "ok": ok if c["basis"] != "embedding" else None, "chance": c["chance"],
                      "map_10nn_all": c["map_10nn_all"]})
-    report("map_fidelity", rows, {"cases": cases})
+    rows.append({"figure": f"--add: share of {add['new_qas']} answers of {add['source']} to 200 other questions, "
+                           "relabelled, placed in its own region of the demo map (10-NN)",
+                 "value": add["share_in_own_region"], "baseline": add["chance"],
+                 "ratio": add["share_in_own_region"] / add["chance"], "target": "> 0.5", "ok": add["share_in_own_region"] > 0.5})
+    report("map_fidelity", rows, {"cases": cases, "add": add})
 
 
 if __name__ == "__main__":

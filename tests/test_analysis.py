@@ -325,6 +325,7 @@ def test_explain_ranks_by_the_score_it_shows_and_shows_its_standard_error():
     assert np.allclose(shown["score"], shown["separation"] - shown["SE"])
     assert (shown["SE"] > 0).all()
     assert [e["value"] for e in ex.examples] == list(shown["value"])
+    assert all("has no ratings" in e["lean"] for e in ex.examples)  # a lean sentence even without ratings
 
 
 def test_explain_example_is_a_difference_in_stance_with_both_ratings():

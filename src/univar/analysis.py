@@ -568,9 +568,9 @@ class Explanation:
     """What separates two classes: one row per value, ranked by ``score``, and an example per top value.
 
     ``values`` columns: the value (or topic), ``score`` (separation minus one standard error: the ranking
-    key), ``separation``, ``se``, ``paired_questions``, ``n_a``, ``n_b``; with ratings also ``rating_a``,
-    ``rating_b`` (mean keyed ratings) and ``lean`` (a sentence on which way each class leans). ``lower`` is
-    ``score`` under its earlier name.
+    key), ``separation``, ``se``, ``paired_questions``, ``n_a``, ``n_b``, ``lean`` (a sentence on which way
+    each class leans: from the ratings when there are any, else saying there are none); with ratings also
+    ``rating_a``, ``rating_b`` (mean keyed ratings). ``lower`` is ``score`` under its earlier name.
     """
 
     class_a: str
@@ -682,6 +682,9 @@ def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str]
                 row["rating_a"] = float(np.nanmean(keyed[ra])) if np.isfinite(keyed[ra]).any() else float("nan")
                 row["rating_b"] = float(np.nanmean(keyed[rb])) if np.isfinite(keyed[rb]).any() else float("nan")
                 row["lean"] = _lean(str(value), a, b, row["rating_a"], row["rating_b"])
+            else:
+                row["lean"] = (f"The data has no ratings, so which way {a} and {b} lean on {value} shows only in "
+                               "their answers (the example below).")
             rows.append(row)
         return rows
 
@@ -740,6 +743,6 @@ def _example(row: pd.Series, grouping: str, groups: np.ndarray, in_a: np.ndarray
         if "agreement" in table.columns:  # agreeing with a reverse-keyed item means less of the value
             agreement = pd.to_numeric(table["agreement"], errors="coerce").to_numpy()
             example["reverse_keyed"] = bool(agreement[ia] < 0)
-        if "lean" in row:
-            example["lean"] = str(row["lean"])
+    if "lean" in row:
+        example["lean"] = str(row["lean"])
     return example
