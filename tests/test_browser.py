@@ -81,10 +81,9 @@ def _check_map(driver, plot_css: str, classes: list[str], shot: Path) -> None:
     assert hovered, "hovering a point showed no tooltip"
     assert "A:" in hovered and any(name.split("$")[0] in hovered for name in classes)
     ARTIFACTS.mkdir(exist_ok=True)
-    ActionChains(driver).move_by_offset(0, 0).perform()
     driver.execute_script("Plotly.Fx.unhover(arguments[0])", plot)
     driver.save_screenshot(str(shot))
-    regions = _colour_regions(driver, plot, shot, classes)
+    regions = _colour_regions(driver, plot, shot.with_name(shot.stem + "-plot.png"), classes)
     assert len(regions) > 1, f"the map shows one colour region only: {regions}"
     # switch colouring to language and back: both buttons restyle without errors
     buttons = plot.find_elements(By.CSS_SELECTOR, ".updatemenu-button")
@@ -108,20 +107,21 @@ def _check_map(driver, plot_css: str, classes: list[str], shot: Path) -> None:
 
 
 def _colour_regions(driver, plot, shot: Path, classes: list[str]) -> set[str]:
-    """Models whose colour rules some part of the plot in the screenshot.
+    """Models whose colour rules some part of the plot, in a screenshot of the plot element.
 
-    The plot area is cut into a 10 x 10 grid; a model rules a cell when at least 25 of the cell's pixels
-    have its colour (as drawn: at opacity 0.6 on white) and they are at least 60% of the cell's coloured
-    pixels. A map that clumps by question, where the last-drawn colour covers the rest, has one region.
+    The plot area is cut into a 6 x 6 grid; a model rules a cell when at least 12 of the cell's pixels have
+    its colour (as drawn: at opacity 0.6 on white) and they are at least 60% of the cell's coloured pixels.
+    A map that clumps by question, where the last-drawn colour covers the rest, has one region.
     """
     from PIL import Image
 
     from univar.viz import colours
 
-    rect = driver.execute_script(
+    plot.screenshot(str(shot))  # the element alone, whatever the page's scroll position
+    left, top, width, height, ratio = (float(v) for v in driver.execute_script(
+        "const p = arguments[0].getBoundingClientRect();"
         "const r = arguments[0].querySelector('.nsewdrag').getBoundingClientRect();"
-        "return [r.left, r.top, r.width, r.height, window.devicePixelRatio];", plot)
-    left, top, width, height, ratio = (float(v) for v in rect)
+        "return [r.left - p.left, r.top - p.top, r.width, r.height, window.devicePixelRatio];", plot))
     image = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float64)
     box = image[int(top * ratio): int((top + height) * ratio), int(left * ratio): int((left + width) * ratio)]
     palette = colours([c.split("$")[0] for c in classes])
@@ -130,12 +130,10 @@ def _colour_regions(driver, plot, shot: Path, classes: list[str]) -> set[str]:
     dist = np.stack([np.linalg.norm(box - drawn[m], axis=-1) for m in names])  # models x H x W
     nearest, close = dist.argmin(0), dist.min(0) < 30
     ruled = set()
-    rows, cols = np.array_split(np.arange(box.shape[0]), 10), np.array_split(np.arange(box.shape[1]), 10)
-    for r in rows:
-        for c in cols:
-            cell_close = close[np.ix_(r, c)]
-            counts = np.bincount(nearest[np.ix_(r, c)][cell_close], minlength=len(names))
-            if counts.max() >= 25 and counts.max() >= 0.6 * counts.sum():
+    for r in np.array_split(np.arange(box.shape[0]), 6):
+        for c in np.array_split(np.arange(box.shape[1]), 6):
+            counts = np.bincount(nearest[np.ix_(r, c)][close[np.ix_(r, c)]], minlength=len(names))
+            if counts.max() >= 12 and counts.max() >= 0.6 * counts.sum():
                 ruled.add(names[int(counts.argmax())])
     return ruled
 
