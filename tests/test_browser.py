@@ -117,7 +117,8 @@ def _colour_regions(driver, plot, shot: Path, classes: list[str]) -> set[str]:
 
     from univar.viz import colours
 
-    plot.screenshot(str(shot))  # the element alone, whatever the page's scroll position
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", plot)  # 720 px: fits in 1000
+    plot.screenshot(str(shot))  # the element alone
     left, top, width, height, ratio = (float(v) for v in driver.execute_script(
         "const p = arguments[0].getBoundingClientRect();"
         "const r = arguments[0].querySelector('.nsewdrag').getBoundingClientRect();"
