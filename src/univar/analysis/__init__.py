@@ -1,0 +1,56 @@
+"""How far apart are the value distributions of two LLMs (or two languages of one LLM), and why?
+
+See :mod:`univar.analysis.distances`; every public name is importable from ``univar.analysis`` itself.
+"""
+
+from univar.analysis.distances import (
+    METRICS,
+    Distances,
+    Explanation,
+    MantelResult,
+    Validity,
+    class_distances,
+    class_index,
+    class_means,
+    cosine_distances,
+    energy_distance,
+    explain_pair,
+    keyed_ratings,
+    mantel,
+    nearest_classes,
+    nearest_neighbours,
+    pairwise_euclidean,
+    profile_distances,
+    question_topics,
+    questionnaire_validity,
+    rating_profiles,
+    resolve_class,
+    shares_units,
+    subsample_per_class,
+)
+
+__all__ = [
+    "METRICS",
+    "Distances",
+    "Explanation",
+    "MantelResult",
+    "Validity",
+    "class_distances",
+    "class_index",
+    "class_means",
+    "cosine_distances",
+    "energy_distance",
+    "explain_pair",
+    "keyed_ratings",
+    "mantel",
+    "nearest_classes",
+    "nearest_neighbours",
+    "pairwise_euclidean",
+    "profile_distances",
+    "question_topics",
+    "questionnaire_validity",
+    "rating_profiles",
+    "resolve_class",
+    "shares_units",
+    "subsample_per_class",
+]
