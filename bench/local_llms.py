@@ -29,7 +29,7 @@ ENCODERS = ("minilm", "minilm-int8", "tfidf", "use-multilingual", "univar")
 
 def main() -> None:
     from univar.encoders import get_encoder
-    from univar.evaluate import value_identification
+    from univar.evaluate import ValueIdentification
     from univar.qa import read_qa
 
     table = read_qa("bundled:local-llms")
@@ -49,7 +49,7 @@ def main() -> None:
             except Exception as exc:  # an optional encoder that is not installed here
                 details.setdefault(task, {})[name] = {"error": str(exc)}
                 continue
-            r = value_identification(data, enc, split="question", target=target, progress=False)
+            r = ValueIdentification(split="question", target=target).evaluate(enc, data)
             details.setdefault(task, {})[name] = {"knn_acc": r.knn["acc"], "knn_f1": r.knn["f1"],
                                                   "lin_acc1": r.linear["acc@1"], "n_classes": r.n_classes,
                                                   "chance": r.chance, "n_test": r.n_test}

@@ -1,3 +1,61 @@
-"""univar: measure the human values that LLMs express, as high-dimensional embeddings (UniVaR)."""
+"""univar: measure the human values that LLMs express, as high-dimensional embeddings (UniVaR).
+
+>>> import univar
+>>> table = univar.read_qa("bundled:valuebench")
+>>> model = univar.UniVaR.load("univar")                 # the shipped model, a name, or a directory
+>>> vectors = model.encode(table)                         # a QA table, (question, answer) pairs, or texts
+>>> result = univar.ValueIdentification(split="question", k=50).evaluate(model, table)
+>>> result.knn.acc, result.linear.acc_at_1, result.to_dict()
+>>> trained = univar.train(table, mode="set", lam=5, out="models/mine")   # returns a UniVaR
+
+The names below load on first use: ``import univar`` (and so every ``univar`` command, ``--help`` too)
+stays free of torch and transformers, which take seconds to import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+# public name -> (module, attribute)
+_EXPORTS = {
+    "read_qa": ("univar.qa", "read_qa"),
+    "read_many": ("univar.qa", "read_many"),
+    "write_qa": ("univar.qa", "write_qa"),
+    "Encoder": ("univar.encoders", "Encoder"),
+    "get_encoder": ("univar.encoders", "get_encoder"),
+    "available_encoders": ("univar.encoders", "available_encoders"),
+    "UniVaR": ("univar.model.api", "UniVaR"),
+    "train": ("univar.model.api", "train_model"),
+    "TrainConfig": ("univar.model.train", "TrainConfig"),
+    "ValueIdentification": ("univar.evaluate", "ValueIdentification"),
+    "ValueIdResult": ("univar.evaluate", "ValueIdResult"),
+    "KnnScores": ("univar.evaluate", "KnnScores"),
+    "ProbeScores": ("univar.evaluate", "ProbeScores"),
+    "UnivarError": ("univar.errors", "UnivarError"),
+}
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from univar.encoders import Encoder, available_encoders, get_encoder
+    from univar.errors import UnivarError
+    from univar.evaluate import KnnScores, ProbeScores, ValueIdentification, ValueIdResult
+    from univar.model.api import UniVaR
+    from univar.model.api import train_model as train
+    from univar.model.train import TrainConfig
+    from univar.qa import read_many, read_qa, write_qa
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'univar' has no attribute {name!r}")
+    module, attribute = _EXPORTS[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

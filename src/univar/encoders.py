@@ -51,8 +51,16 @@ class Encoder(ABC):
     def encode_batch(self, texts: list[str]) -> np.ndarray:
         """Embed one batch, without cache or progress."""
 
-    def encode(self, texts: Sequence[str], progress: bool = True, cache: bool = True) -> np.ndarray:
-        return embed(texts, self, progress=progress, cache=cache)
+    def encode(self, qas, progress: bool = True, cache: bool = True) -> np.ndarray:
+        """One row per QA, through the embedding cache.
+
+        Parameters: ``qas`` a QA table (``univar.read_qa``), ``(question, answer)`` pairs, or ready
+        ``Q: .. A: ..`` texts; ``progress`` a progress bar; ``cache`` read and write the embedding cache.
+        Returns: a float32 array ``[len(qas), dim]``.
+        """
+        from univar.qa import as_texts
+
+        return embed(as_texts(qas), self, progress=progress, cache=cache)
 
     def count_truncated(self, texts: Sequence[str]) -> tuple[int, int] | None:
         """(how many texts exceed the input limit, the limit in tokens), or None where unknown."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -236,8 +236,47 @@ def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_tes
     return out
 
 
+@dataclass(frozen=True)
+class KnnScores:
+    """k-NN value identification: a majority vote of the ``k`` nearest training QAs by cosine similarity."""
+
+    k: int  # the k actually used (see knn_k)
+    acc: float
+    f1: float  # weighted over classes
+
+    def to_dict(self) -> dict:
+        return {"k": self.k, "acc": self.acc, "f1": self.f1}
+
+    def __getitem__(self, key: str):
+        """``scores["acc"]``: the dict these scores were before they were typed (kept for old callers)."""
+        return self.to_dict()[key]
+
+
+@dataclass(frozen=True)
+class ProbeScores:
+    """Linear-probe value identification; ``acc_at_5``/``acc_at_10`` are None with 5/10 classes or fewer."""
+
+    acc_at_1: float
+    acc_at_5: float | None
+    acc_at_10: float | None
+    f1: float  # weighted over classes
+
+    @classmethod
+    def from_dict(cls, scores: dict) -> "ProbeScores":
+        return cls(acc_at_1=scores["acc@1"], acc_at_5=scores["acc@5"], acc_at_10=scores["acc@10"], f1=scores["f1"])
+
+    def to_dict(self) -> dict:
+        return {"acc@1": self.acc_at_1, "acc@5": self.acc_at_5, "acc@10": self.acc_at_10, "f1": self.f1}
+
+    def __getitem__(self, key: str):
+        """``scores["acc@1"]``: the dict these scores were before they were typed (kept for old callers)."""
+        return self.to_dict()[key]
+
+
 @dataclass
 class ValueIdResult:
+    """One value-identification run: what was scored, and the k-NN and linear-probe scores."""
+
     encoder: str
     split: str
     target: str
@@ -245,16 +284,18 @@ class ValueIdResult:
     chance: float
     n_train: int
     n_test: int
-    knn: dict = field(default_factory=dict)
-    linear: dict = field(default_factory=dict)
+    knn: KnnScores
+    linear: ProbeScores
     # what a person should know about these numbers (k lowered, classes never trained on); not in the JSON
     warnings: list[str] = field(default_factory=list, compare=False, repr=False)
 
-    def to_json(self) -> dict:
-        """The contract of ``evaluate value-id --json`` (DESIGN.md): exactly these keys."""
-        data = asdict(self)
-        del data["warnings"]
-        return data
+    def to_dict(self) -> dict:
+        """The JSON of ``univar evaluate value-id --json``: exactly these keys."""
+        return {"encoder": self.encoder, "split": self.split, "target": self.target, "n_classes": self.n_classes,
+                "chance": self.chance, "n_train": self.n_train, "n_test": self.n_test,
+                "knn": self.knn.to_dict(), "linear": self.linear.to_dict()}
+
+    to_json = to_dict  # the name the CLI and the benchmarks used first
 
 
 def knn_k(k: int, y_train: np.ndarray, y_test: np.ndarray) -> tuple[int, list[str]]:
@@ -312,23 +353,68 @@ def evaluate_embeddings(vectors: np.ndarray, labels: Sequence[str], questions: S
                 if split == "question" else None)
     return ValueIdResult(
         encoder=encoder, split=split, target=target, n_classes=n_classes, chance=1.0 / n_classes,
-        n_train=int(len(train)), n_test=int(len(test)), knn=knn,
-        linear=linear_probe(x[probe], labels[probe], x[test], labels[test], seed, held_out), warnings=warnings,
+        n_train=int(len(train)), n_test=int(len(test)), knn=KnnScores(**knn),
+        linear=ProbeScores.from_dict(linear_probe(x[probe], labels[probe], x[test], labels[test], seed, held_out)),
+        warnings=warnings,
     )
 
 
 def value_identification(table: pd.DataFrame, encoder, *, split: str = "random", test_fraction: float = 0.2,
                          k: int = 50, seed: int = 0, target: str = "class", progress: bool = True,
                          stats=None) -> ValueIdResult:
-    """Embed a QA table with ``encoder`` and run value identification on it."""
-    from univar.encoders import embed
+    """Deprecated: ``ValueIdentification(split=..., k=...).evaluate(encoder, table)``."""
+    return ValueIdentification(split=split, k=k, target=target, test_fraction=test_fraction,
+                               seed=seed).evaluate(encoder, table, progress=progress, stats=stats)
 
-    if target not in TARGETS:
-        raise UnivarError(f"unknown target {target!r} (expected class, model or lang)")
-    vectors = embed(qa_texts(table), encoder, progress=progress, stats=stats)
-    return evaluate_embeddings(vectors, class_labels(table, target).to_numpy(), table["question"],
-                               encoder=encoder.name, split=split, test_fraction=test_fraction, k=k, seed=seed,
-                               target=target)
+
+@dataclass(frozen=True)
+class ValueIdentification:
+    """Which LLM wrote this answer? Value identification as one evaluator object, settings checked once.
+
+    ``split``: ``"random"`` (a per-class random ``test_fraction``, the paper's protocol) or ``"question"``
+    (question fold 0 held out: no test question was seen in training). ``target``: ``"class"``
+    (``model$lang``), ``"model"`` or ``"lang"``. ``k``: neighbours of the k-NN vote. The same ``seed``
+    gives the same numbers.
+
+    >>> result = ValueIdentification(split="question", k=50).evaluate(model, table)
+    >>> result.knn.acc, result.linear.acc_at_1, result.to_dict()
+    """
+
+    split: str = "random"
+    k: int = 50
+    target: str = "class"
+    test_fraction: float = 0.2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.split not in ("random", "question"):
+            raise UnivarError(f"unknown split {self.split!r} (expected random or question)")
+        if self.target not in TARGETS:
+            raise UnivarError(f"unknown target {self.target!r} (expected class, model or lang)")
+        if self.k < 1:
+            raise UnivarError(f"k must be at least 1, got {self.k}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise UnivarError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
+
+    def evaluate(self, encoder, table: pd.DataFrame, *, progress: bool = False, stats=None) -> ValueIdResult:
+        """Embed ``table`` with ``encoder`` (an ``Encoder``, a ``UniVaR`` model, or an encoder name) and score it.
+
+        Parameters: ``encoder`` what embeds the QAs; ``table`` a QA table (``univar.read_qa``); ``progress``
+        a progress bar while embedding; ``stats`` an ``EmbedStats`` to count cache hits.
+        Returns: a :class:`ValueIdResult`.
+        """
+        from univar.encoders import embed, get_encoder
+
+        if isinstance(encoder, str):
+            encoder = get_encoder(encoder)
+        vectors = embed(qa_texts(table), encoder, progress=progress, stats=stats)
+        return self.score(vectors, table, encoder=encoder.name)
+
+    def score(self, vectors: np.ndarray, table: pd.DataFrame, encoder: str = "") -> ValueIdResult:
+        """Score precomputed per-QA ``vectors`` (one row per row of ``table``); ``encoder`` names them."""
+        return evaluate_embeddings(vectors, class_labels(table, self.target).to_numpy(), table["question"],
+                                   encoder=encoder, split=self.split, test_fraction=self.test_fraction, k=self.k,
+                                   seed=self.seed, target=self.target)
 
 
 def results_table(results: Sequence[ValueIdResult], title: str = "value identification"):
@@ -338,11 +424,11 @@ def results_table(results: Sequence[ValueIdResult], title: str = "value identifi
     first = results[0]
     table = Table(title=f"{title} · split={first.split} · target={first.target} · {first.n_classes} classes "
                         f"(chance {100 * first.chance:.2f}%) · train {first.n_train} / test {first.n_test}")
-    for column in ("encoder", f"k-NN acc (k={first.knn['k']})", "k-NN F1", "linear acc@1", "acc@5", "acc@10",
+    for column in ("encoder", f"k-NN acc (k={first.knn.k})", "k-NN F1", "linear acc@1", "acc@5", "acc@10",
                    "linear F1"):
         table.add_column(column, justify="left" if column == "encoder" else "right")
     for r in results:
         table.add_row(r.encoder, *("-" if v is None else f"{100 * v:.2f}"
-                                   for v in (r.knn["acc"], r.knn["f1"], r.linear["acc@1"], r.linear["acc@5"],
-                                             r.linear["acc@10"], r.linear["f1"])))
+                                   for v in (r.knn.acc, r.knn.f1, r.linear.acc_at_1, r.linear.acc_at_5,
+                                             r.linear.acc_at_10, r.linear.f1)))
     return table

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from univar.errors import QAError
+from univar.errors import QAError, UnivarError
 
 log = logging.getLogger("univar")
 
@@ -294,26 +294,45 @@ class QATexts(Sequence):
     def __len__(self) -> int:
         return len(self._q)
 
-    @staticmethod
-    def _text(q: object, a: object) -> str:
-        return f"Q: {str(q).strip()} A: {str(a).strip()}"
-
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return [self._text(q, a) for q, a in zip(self._q.iloc[index], self._a.iloc[index])]
+            return [qa_text(q, a) for q, a in zip(self._q.iloc[index], self._a.iloc[index])]
         if index < 0:
             index += len(self)
-        return self._text(self._q.iloc[index], self._a.iloc[index])
+        return qa_text(self._q.iloc[index], self._a.iloc[index])
 
     def __iter__(self):
         for q, a in zip(self._q, self._a):
-            yield self._text(q, a)
+            yield qa_text(q, a)
 
     def __eq__(self, other: object) -> bool:
         return list(self) == list(other) if isinstance(other, (list, tuple, QATexts)) else NotImplemented
 
     def __repr__(self) -> str:
         return f"QATexts({len(self)} QAs)"
+
+
+def qa_text(question: object, answer: object) -> str:
+    """The one text a QA is embedded as: ``Q: {question} A: {answer}``."""
+    return f"Q: {str(question).strip()} A: {str(answer).strip()}"
+
+
+def as_texts(qas) -> Sequence[str]:
+    """A QA table, ``(question, answer)`` pairs, or ready ``Q: .. A: ..`` texts -> the texts to embed."""
+    if isinstance(qas, pd.DataFrame):
+        return qa_texts(qas)
+    if isinstance(qas, (str, bytes)):
+        raise UnivarError("expected QA texts, (question, answer) pairs or a QA table, got a single string; "
+                          "wrap it in a list")
+    out = []
+    for item in qas:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            out.append(qa_text(*item))
+        else:
+            raise UnivarError(f"expected a QA text or a (question, answer) pair, got {type(item).__name__}")
+    return out
 
 
 def qa_texts(table: pd.DataFrame) -> QATexts:

@@ -75,7 +75,7 @@ def value_id(
     """Which (LLM, language) produced this QA? k-NN and linear probe on per-QA embeddings."""
     from univar.encoders import EmbedStats, get_encoder, use_device
     from univar.progress import event, log_to
-    from univar.evaluate import SPLITS, TARGETS, results_table, value_identification
+    from univar.evaluate import SPLITS, TARGETS, ValueIdentification, results_table
 
     if split not in SPLITS:
         raise UnivarError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -89,18 +89,18 @@ def value_id(
         enc = get_encoder(encoder)
         stats = EmbedStats()
         start = time.perf_counter()
-        result = value_identification(table, enc, split=split, test_fraction=test_fraction, k=k, seed=seed,
-                                      target=target, stats=stats)
+        scorer = ValueIdentification(split=split, k=k, target=target, test_fraction=test_fraction, seed=seed)
+        result = scorer.evaluate(enc, table, progress=True, stats=stats)
         for warning in result.warnings:  # one line each, never wrapped: a log reader greps for them
             err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
             event("warning", message=warning)
         out.print(results_table([result], title=" + ".join(data)))
         err.print(f"{stats.embedded} QAs embedded, {stats.cached} from cache; {time.perf_counter() - start:.1f}s")
-        event("value_id", **result.to_json(), embedded=stats.embedded, cached=stats.cached,
+        event("value_id", **result.to_dict(), embedded=stats.embedded, cached=stats.cached,
               seconds=round(time.perf_counter() - start, 3))
     if json_file:
         with output_file(json_file) as tmp:
-            tmp.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+            tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
 
 
 @app.command()

@@ -1,13 +1,14 @@
-"""The Python API of a trained UniVaR model, and its adapter to the ``Encoder`` interface.
+"""The Python API of a trained UniVaR model, which is an ``Encoder`` like the baselines.
 
 >>> from univar.model import UniVaR
 >>> model = UniVaR.load("univar")                 # the shipped model, or a directory
->>> vectors = model.encode_qas(table)             # one value vector per QA
+>>> vectors = model.encode(table)                 # one value vector per QA (cached, like any encoder)
 >>> llms = model.embed_llm(table)                 # one value vector per (LLM, language), with spread
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
@@ -20,24 +21,9 @@ from univar.encoders import Encoder, embed, get_encoder
 from univar.errors import UnivarError
 from univar.model import io
 from univar.model.heads import SetViewEncoder
-from univar.qa import CLASS_SEP, class_labels, qa_texts, question_text_of
+from univar.qa import CLASS_SEP, as_texts, class_labels, question_text_of
 
 QAs = Union[pd.DataFrame, Sequence[str], Sequence[tuple[str, str]]]
-
-
-def as_texts(qas: QAs) -> list[str]:
-    """A QA table, ``(question, answer)`` pairs, or ready ``Q: .. A: ..`` texts -> texts."""
-    if isinstance(qas, pd.DataFrame):
-        return qa_texts(qas)
-    out = []
-    for item in qas:
-        if isinstance(item, str):
-            out.append(item)
-        elif isinstance(item, (tuple, list)) and len(item) == 2:
-            out.append(f"Q: {str(item[0]).strip()} A: {str(item[1]).strip()}")
-        else:
-            raise UnivarError(f"expected a QA text or a (question, answer) pair, got {type(item).__name__}")
-    return out
 
 
 _BASES: dict[str, Encoder] = {}
@@ -57,11 +43,19 @@ def base_encoder(spec: str) -> Encoder:
     return _BASES[spec]
 
 
-class UniVaR:
-    """A trained value encoder (set or concat mode) loaded from a model directory."""
+class UniVaR(Encoder):
+    """A trained value encoder (set or concat mode) loaded from a model directory; an ``Encoder`` like any other.
 
-    def __init__(self, path: Path, config: dict, digest: str):
+    >>> model = UniVaR.load("univar")          # the shipped model, or a model directory
+    >>> vectors = model.encode(table)          # a QA table, (question, answer) pairs or QA texts
+    >>> model.save("models/copy")
+    """
+
+    batch_size = 512
+
+    def __init__(self, path: Path, config: dict, digest: str, name: str | None = None):
         self.path, self.config, self.digest = path, config, digest
+        self.name = name or str(path)
         self.mode: str = config["mode"]
         self.dim: int = int(config["dim"])
         if self.mode == "set":
@@ -83,16 +77,41 @@ class UniVaR:
             self.transformer.model.max_seq_length = int(config.get("max_length", 512))
 
     @classmethod
-    def load(cls, path: str | Path = "univar") -> "UniVaR":
-        """Load a model directory; ``"univar"`` is the shipped default model. Refuses pickles and damage."""
+    def load(cls, path: str | Path = "univar", name: str | None = None) -> "UniVaR":
+        """Load a model directory; ``"univar"`` is the shipped default model. Refuses pickles and damage.
+
+        Parameters: ``path`` a model directory or ``"univar"``; ``name`` what results call it (default:
+        ``"univar"`` for the shipped model, else the path). Returns: the model.
+        """
         if str(path) == "univar" and not Path(path).is_dir():
             shipped = shipped_model_path()
             if shipped is None:
                 raise UnivarError("the shipped univar model is missing; rebuild it with `make model`")
-            path = shipped
+            path, name = shipped, name or "univar"
         path = Path(path)
         config = io.read_config(path)
-        return cls(path, config, io.weights_digest(path, config))
+        return cls(path, config, io.weights_digest(path, config), name=name)
+
+    def save(self, path: str | Path) -> Path:
+        """Write this model to the directory ``path`` (created; an existing model there is replaced).
+
+        The files are copied as they are (config, weights, model card, the concat-mode transformer), so the
+        copy encodes exactly as this model and shares its embedding cache (same ``id``). Returns: the path.
+        """
+        import shutil
+
+        path = Path(path)
+        if path.resolve() == self.path.resolve():
+            return path
+        if path.exists() and any(path.iterdir()) and not (path / io.CONFIG).is_file():
+            raise UnivarError(f"{path} exists and is not a univar model directory; choose an empty folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp-save")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(self.path, tmp, ignore=shutil.ignore_patterns(io.CHECKPOINT, "*.tmp"))
+        shutil.rmtree(path, ignore_errors=True)
+        tmp.replace(path)
+        return path
 
     @property
     def id(self) -> str:
@@ -118,8 +137,11 @@ class UniVaR:
             return self.head.encode_items(self._base_vectors(texts, progress)).numpy().astype(np.float32)
         return self.transformer.encode_batch(texts)
 
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        return self.encode_texts(texts)
+
     def encode_qas(self, qas: QAs, progress: bool = False) -> np.ndarray:
-        """One L2-normalised value vector per QA (``[n, dim]`` float32)."""
+        """One L2-normalised value vector per QA (``[n, dim]`` float32), computed without the cache."""
         return self.encode_texts(as_texts(qas), progress)
 
     @torch.no_grad()
@@ -181,24 +203,43 @@ def _pool(items: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize((weights[:, None] * items).sum(0), dim=0)
 
 
-class UniVaREncoder(Encoder):
-    """A UniVaR model behind the ``Encoder`` interface (``--encoder univar`` or ``--encoder DIR``)."""
-
-    batch_size = 512
-
-    def __init__(self, model: UniVaR, name: str | None = None):
-        self.model = model
-        self.name = name or str(model.path)
-        self.dim = model.dim
-        self.id = model.id
-
-    def encode_batch(self, texts: list[str]) -> np.ndarray:
-        return self.model.encode_texts(texts)
+def UniVaREncoder(model: UniVaR, name: str | None = None) -> UniVaR:  # noqa: N802 - the old class name
+    """Deprecated: a :class:`UniVaR` model is an ``Encoder`` itself; this returns the model (renamed)."""
+    warnings.warn("UniVaREncoder is deprecated: a UniVaR model is an Encoder", DeprecationWarning, stacklevel=2)
+    if name:
+        model.name = name
+    return model
 
 
 def load_encoder(path: str | Path, name: str | None = None) -> Encoder:
-    """The ``Encoder`` for a univar model directory; its ``id`` carries a hash of the weights."""
-    return UniVaREncoder(UniVaR.load(Path(path)), name=name)
+    """The model in a univar model directory, as an ``Encoder``; its ``id`` carries a hash of the weights."""
+    return UniVaR.load(Path(path), name=name)
+
+
+def train_model(data, out: str | Path, *, resume: bool = False, progress: bool = True, **settings) -> UniVaR:
+    """Train a value encoder and return it, loaded (``univar.train``).
+
+    Parameters: ``data`` a QA table, or one or more sources (``"bundled:valuebench"``, file paths);
+    ``out`` the model directory to write; ``resume`` continue a killed run in ``out``; ``progress`` bars
+    and epoch lines; ``settings`` any :class:`~univar.model.train.TrainConfig` field (``mode="set"``,
+    ``lam=5``, ``base="minilm+use-multilingual"``, ``epochs``, ``topic_alpha``, ``keep_base``, ...).
+    Returns: the trained :class:`UniVaR`.
+    """
+    from dataclasses import fields
+
+    from univar.model.train import TrainConfig, train
+    from univar.qa import read_many
+
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise UnivarError(f"unknown training setting(s) {', '.join(unknown)} (settings: {', '.join(sorted(known))})")
+    if isinstance(data, pd.DataFrame):
+        table = data
+    else:
+        table = read_many([data] if isinstance(data, (str, Path)) else list(data))
+    train(table, TrainConfig(**settings), out, resume=resume, progress=progress)
+    return UniVaR.load(out)
 
 
 def shipped_model_path() -> Path | None:
