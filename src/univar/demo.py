@@ -14,17 +14,25 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from rich.console import Console
 
 from univar import progress
-from univar.encoders import EmbedStats, embed, get_encoder
+from univar.encoders import EmbedStats, Encoder, embed, get_encoder
 from univar.errors import UnivarError
-from univar.evaluate import evaluate_embeddings, results_table
+from univar.evaluate import ValueIdResult, evaluate_embeddings, results_table
 from univar.qa import qa_texts, read_qa
+
+if TYPE_CHECKING:
+    from plotly.graph_objects import Figure
+
+    from univar.analysis import Distances, Explanation, Validity
+    from univar.report import Report
 
 log = logging.getLogger("univar")
 DATASET = "bundled:valuebench"
@@ -86,6 +94,31 @@ def map_fidelity(vmap, questions: list[str], full_space_knn: float) -> dict:
             "full_space_knn_held_out": full_space_knn, "ratio": on_map / full_space_knn if full_space_knn else None,
             "chance": vmap.chance, "shows_classes": vmap.shows_classes, "held_out_qas": int(held.sum())}
 
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` computes, filled in step by step; each report section reads it."""
+
+    out_dir: Path
+    full: pd.DataFrame  # the whole dataset: questionnaire ratings come from all of it
+    table: pd.DataFrame  # the question sample that is embedded
+    labels: np.ndarray  # the class (model$lang) of each row of ``table``
+    loaded: list[Encoder]  # the first is primary (map, compare); the rest are baselines for value identification
+    fallback: str | None = None  # why the shipped univar encoder is not used, when it is not
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)  # encoder name -> embeddings of ``table``
+    results: list[ValueIdResult] = field(default_factory=list)  # value identification, per split and encoder
+    fig: Figure | None = None  # the value map
+    map_summary: dict = field(default_factory=dict)  # see :func:`map_fidelity`
+    dist: Distances | None = None  # between classes, primary encoder
+    near: pd.DataFrame | None = None  # nearest classes
+    validity: dict[tuple[str, str], Validity] = field(default_factory=dict)  # (encoder, metric) -> Mantel test
+    profiles: pd.DataFrame | None = None  # questionnaire rating profiles (classes x values)
+    explanation: Explanation | None = None  # what separates the most distant pair
+    summary: dict = field(default_factory=dict)  # summary.json
+
+    @property
+    def primary(self) -> str:
+        return self.loaded[0].name
+
 
 def run_demo(out_dir: Path, per_class: int | None = None, console: Console | None = None,
              encoders: list[str] | None = None) -> dict:
@@ -96,21 +129,59 @@ def run_demo(out_dir: Path, per_class: int | None = None, console: Console | Non
     the first is the one the map and the comparison use).
     """
     from univar import report as rp
-    from univar.analysis import explain_pair, questionnaire_validity, rating_profiles
-    from univar.viz import heatmap_png
 
     console = console or Console()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     clock = _Clock()
+    result = _load(out_dir, per_class or DEMO_QUESTIONS, encoders, console)
+    clock.lap("load")
+    _embed_all(result, console)
+    clock.lap("embed")
+    _value_identification(result, console)
+    clock.lap("value-id")
+    _value_map(result, console)
+    clock.lap("map")
+    _compare(result)
+    clock.lap("compare")
+    _questionnaire_validity(result, console)
+    clock.lap("mantel")
+    _explain(result)
+    clock.lap("explain")
+
+    table = result.table
+    summary = result.summary = {
+        "dataset": DATASET, "n_qas": len(table), "n_questions": int(table["question"].nunique()),
+        "classes": result.dist.classes, "encoders": [e.name for e in result.loaded], "primary": result.primary,
+        "fallback_reason": result.fallback, "map": result.map_summary, "seconds": clock.steps}
+    report_path = _write_report(result)
+    clock.lap("report")
+    summary["seconds"] = clock.steps
+    summary["total_seconds"] = clock.total
+    summary["report"] = str(report_path)
+    rp.write_json(out_dir / "summary.json", summary)
+    console.print(f"demo finished in {clock.total:.0f}s")
+    console.print(f"report: {report_path.resolve()}")
+    return summary
+
+
+# --- the demo's steps: each fills in its part of the DemoResult (and writes its files) --------------------
+
+def _load(out_dir: Path, n_questions: int, encoders: list[str] | None, console: Console) -> DemoResult:
+    """The question sample of the dataset, and the encoders (the first is primary)."""
+    from univar import report as rp
+
     full = read_qa(DATASET)
-    table = sample_questions(full, per_class or DEMO_QUESTIONS)
+    table = sample_questions(full, n_questions)
     console.print(f"{DATASET}: {len(table):,} QAs from {table['model'].nunique()} LLMs "
                   f"({table['question'].nunique()} of {full['question'].nunique()} questions)")
-    texts = qa_texts(table)
-    labels = rp.class_names(table)
+    loaded, fallback = _load_encoders(encoders, console)
+    return DemoResult(out_dir=out_dir, full=full, table=table, labels=rp.class_names(table), loaded=loaded,
+                      fallback=fallback)
 
-    # encoders: the first is primary (map, compare); the rest are baselines for value identification
+
+def _load_encoders(encoders: list[str] | None, console: Console) -> tuple[list[Encoder], str | None]:
+    """The named encoders (those that load), or the primary encoder and minilm; and the fallback reason."""
     fallback = None
     if encoders:
         loaded = []
@@ -124,97 +195,115 @@ def run_demo(out_dir: Path, per_class: int | None = None, console: Console | Non
     else:
         first, fallback = primary_encoder(console)
         loaded = [first] + ([get_encoder(BASELINE)] if first.name != BASELINE else [])
-    clock.lap("load")
-    vectors: dict[str, np.ndarray] = {}
-    for enc in loaded:
-        stats = EmbedStats()
-        vectors[enc.name] = embed(texts, enc, stats=stats)
-        console.print(f"embedded with {enc.name}: {stats.embedded:,} new, {stats.cached:,} from cache")
-    primary = loaded[0].name
-    clock.lap("embed")
+    return loaded, fallback
 
-    # value identification
-    results = []
+
+def _embed_all(result: DemoResult, console: Console) -> None:
+    texts = qa_texts(result.table)
+    for enc in result.loaded:
+        stats = EmbedStats()
+        result.vectors[enc.name] = embed(texts, enc, stats=stats)
+        console.print(f"embedded with {enc.name}: {stats.embedded:,} new, {stats.cached:,} from cache")
+
+
+def _value_identification(result: DemoResult, console: Console) -> None:
+    """Which LLM wrote this answer: k-NN and a linear probe per encoder (value_id.json)."""
+    from univar import report as rp
+
+    results = result.results
     for split in SPLITS:
-        for enc in loaded:
+        for enc in result.loaded:
             with progress.step(f"value identification with {enc.name} (k-NN and linear probe)"):
-                results.append(evaluate_embeddings(vectors[enc.name], labels, table["question"].tolist(),
+                results.append(evaluate_embeddings(result.vectors[enc.name], result.labels,
+                                                   result.table["question"].tolist(),
                                                    encoder=enc.name, split=split, seed=0))
     for split in SPLITS:
         console.print(results_table([r for r in results if r.split == split],
                                     title="demo: which LLM wrote this answer?"))
-    rp.write_json(out_dir / "value_id.json", [r.to_json() for r in results])
-    clock.lap("value-id")
+    rp.write_json(result.out_dir / "value_id.json", [r.to_json() for r in results])
 
-    # map
-    vmap, fig, _ = rp.write_map_files(table, vectors[primary], out_dir, primary, DATASET, color_by="model")
-    knn = next(r for r in results if r.encoder == primary and r.split == "question")
-    map_summary = map_fidelity(vmap, table["question"].tolist(), knn.knn["acc"])
+
+def _value_map(result: DemoResult, console: Console) -> None:
+    """The value map of the primary encoder (map.html, map.png, map_coords.csv) and how faithful it is."""
+    from univar import report as rp
+
+    table, primary = result.table, result.primary
+    vmap, result.fig, _ = rp.write_map_files(table, result.vectors[primary], result.out_dir, primary, DATASET,
+                                             color_by="model")
+    knn = next(r for r in result.results if r.encoder == primary and r.split == "question")
+    map_summary = result.map_summary = map_fidelity(vmap, table["question"].tolist(), knn.knn["acc"])
     console.print(f"map: {vmap.describe()}; on held-out questions {100 * map_summary['map_10nn_held_out']:.1f}% "
                   f"against {100 * map_summary['full_space_knn_held_out']:.1f}% for k-NN in the full space")
-    clock.lap("map")
 
-    # compare
-    questions = table["question"].to_numpy()
+
+def _compare(result: DemoResult) -> None:
+    """Distances between the LLMs with bootstrap intervals, and their neighbours (compare's files)."""
+    from univar import report as rp
+
+    questions = result.table["question"].to_numpy()
     with progress.step(f"class distances with {N_BOOT} bootstrap resamples"):
-        dist, near = rp.write_compare_files(vectors[primary], labels, out_dir, primary, DATASET, groups=questions,
-                                            n_boot=N_BOOT)
-    clock.lap("compare")
+        result.dist, result.near = rp.write_compare_files(result.vectors[result.primary], result.labels,
+                                                          result.out_dir, result.primary, DATASET,
+                                                          groups=questions, n_boot=N_BOOT)
 
-    # questionnaire validity: ratings from the full dataset (no embedding needed), distances per encoder
-    validity = {}
-    for enc in loaded:
-        from univar.analysis import class_distances
 
-        d = dist if enc.name == primary else class_distances(vectors[enc.name], labels, groups=questions, n_boot=0)
+def _questionnaire_validity(result: DemoResult, console: Console) -> None:
+    """Mantel tests per encoder and distance: ratings from the full dataset (no embedding needed)."""
+    from univar import report as rp
+    from univar.analysis import class_distances, questionnaire_validity, rating_profiles
+    from univar.viz import heatmap_png
+
+    full, primary, out_dir = result.full, result.primary, result.out_dir
+    questions = result.table["question"].to_numpy()
+    validity = result.validity
+    for enc in result.loaded:
+        d = (result.dist if enc.name == primary else
+             class_distances(result.vectors[enc.name], result.labels, groups=questions, n_boot=0))
         for metric in ("cosine", "energy"):
             try:
                 validity[(enc.name, metric)] = questionnaire_validity(full, rp.class_names(full), d.matrix(metric),
                                                                       metric=metric)
             except UnivarError as exc:
                 console.print(f"no questionnaire check for {enc.name}: {exc}")
-    profiles = rating_profiles(full, rp.class_names(full))
+    result.profiles = rating_profiles(full, rp.class_names(full))
     rating_dist = next(iter(validity.values())).rating_distance if validity else None
     if rating_dist is not None:
         heatmap_png(rating_dist, out_dir / "heatmap_ratings.png",
                     "Questionnaire profile distance (RMS difference of per-value mean ratings, 0-10 scale)",
                     label="rating points")
     rp.write_json(out_dir / "mantel.json", [v.to_json() | {"encoder": e} for (e, _), v in validity.items()])
-    clock.lap("mantel")
 
-    # explain the most distant pair
-    cos = dist.matrix("cosine")
+
+def _explain(result: DemoResult) -> None:
+    """What separates the most distant pair (explain.json)."""
+    from univar import report as rp
+    from univar.analysis import explain_pair
+
+    cos = result.dist.matrix("cosine")
     i, j = np.unravel_index(np.argmax(cos.to_numpy()), cos.shape)
     with progress.step(f"what separates {cos.index[i]} from {cos.columns[j]}"):
-        explanation = explain_pair(table, vectors[primary], labels, cos.index[i], cos.columns[j], top=5)
-    rp.write_json(out_dir / "explain.json", explanation.to_json())
-    clock.lap("explain")
-
-    summary = {"dataset": DATASET, "n_qas": len(table), "n_questions": int(table["question"].nunique()),
-               "classes": dist.classes, "encoders": [e.name for e in loaded], "primary": primary,
-               "fallback_reason": fallback, "map": map_summary, "seconds": clock.steps}
-    report_path = _write_report(out_dir, table, full, loaded, results, dist, near, validity, profiles,
-                                explanation, fig, summary)
-    clock.lap("report")
-    summary["seconds"] = clock.steps
-    summary["total_seconds"] = clock.total
-    summary["report"] = str(report_path)
-    rp.write_json(out_dir / "summary.json", summary)
-    console.print(f"demo finished in {clock.total:.0f}s")
-    console.print(f"report: {report_path.resolve()}")
-    return summary
+        result.explanation = explain_pair(result.table, result.vectors[result.primary], result.labels,
+                                          cos.index[i], cos.columns[j], top=5)
+    rp.write_json(result.out_dir / "explain.json", result.explanation.to_json())
 
 
-def _write_report(out_dir: Path, table, full, loaded, results, dist, near, validity, profiles, explanation,
-                  fig, summary) -> Path:
+# --- report.html: one function per section, each over the DemoResult -------------------------------------
+
+def _write_report(result: DemoResult) -> Path:
     """Assemble report.html: each figure inline, each number with a sentence on what it means."""
-    from univar.report import Report, esc, find_model_card, markdown_html, pct
+    from univar.report import Report
 
-    primary = summary["primary"]
-    n_classes = len(dist.classes)
+    summary = result.summary
     rep = Report("UniVaR demo report: the values six LLMs express",
                  f"{summary['n_qas']:,} answers to {summary['n_questions']} ValueBench questions, "
-                 f"{n_classes} LLMs, value encoder: {primary}")
+                 f"{len(result.dist.classes)} LLMs, value encoder: {summary['primary']}")
+    for section in SECTIONS:
+        section(rep, result)
+    return rep.write(result.out_dir / "report.html")
+
+
+def _section_intro(rep: Report, result: DemoResult) -> None:
+    summary, primary, n_classes = result.summary, result.primary, len(result.dist.classes)
     rep.heading("What this is")
     rep.paragraph(
         "Each answer an LLM gives to a value-laden question (“Should I ...?”) is embedded as one vector by a "
@@ -226,11 +315,15 @@ def _write_report(out_dir: Path, table, full, loaded, results, dist, near, valid
                  f"report uses the general sentence encoder {primary} in its place, so it shows the pipeline, "
                  "not UniVaR's value representation.", warn=True)
     rep.paragraph(f"Data: {summary['n_qas']:,} question-answer pairs from bundled ValueBench "
-                  f"({summary['n_questions']} questions sampled at random from {full['question'].nunique():,}; "
+                  f"({summary['n_questions']} questions sampled at random from {result.full['question'].nunique():,}; "
                   f"every sampled question answered by each of the {n_classes} LLMs), all in English. "
                   f"A class is one LLM in one language (written model$lang).")
 
-    # value identification
+
+def _section_value_id(rep: Report, result: DemoResult) -> None:
+    from univar.report import pct
+
+    results, primary = result.results, result.primary
     rep.heading("Value identification: which LLM wrote this answer?")
     rows = []
     for r in results:
@@ -256,13 +349,17 @@ def _write_report(out_dir: Path, table, full, loaded, results, dist, near, valid
         rep.paragraph(f"On unseen questions the value encoder {primary} scores {pct(a.linear['acc@1'])} against "
                       f"{pct(b.linear['acc@1'])} for the general sentence encoder minilm: {verdict}.")
 
-    # map
+
+def _section_map(rep: Report, result: DemoResult) -> None:
+    from univar.report import pct
+
+    primary = result.primary
     rep.heading("Value map")
     if primary == "univar":
         rep.note("The shipped univar model was trained on bundled data except question fold 0, so the map and "
                  "the distances below include questions it saw in training; the value-identification "
                  "scores above and the map's held-out fidelity below are on questions it never saw.")
-    m = summary["map"]
+    m = result.summary["map"]
     rep.paragraph("Each dot is one answer. Its place comes from how much it looks like each LLM's answers, as "
                   "judged by a linear probe over its value embedding that was trained on other questions (5 "
                   "question folds, so no answer places itself), laid out in 2-D by UMAP (seeded). LLMs whose "
@@ -280,9 +377,12 @@ def _write_report(out_dir: Path, table, full, loaded, results, dist, near, valid
     else:
         rep.note(fidelity + f" {primary} barely separates these LLMs, so the colours on the map are mixed and "
                  "distances on it say little.", warn=True)
-    rep.plotly(fig, "value-map")
+    rep.plotly(result.fig, "value-map")
 
-    # compare
+
+def _section_compare(rep: Report, result: DemoResult) -> None:
+    out_dir, dist, near = result.out_dir, result.dist, result.near
+    n_classes = len(dist.classes)
     rep.heading("How far apart are the LLMs?")
     rep.image(out_dir / "heatmap.png", "heatmap of cosine distances between classes",
               f"Cosine distance between the mean value vectors of two LLMs, with {int(100 * dist.ci)}% bootstrap "
@@ -309,11 +409,13 @@ def _write_report(out_dir: Path, table, full, loaded, results, dist, near, valid
               formats={c: "{:.4f}" for c in ("cosine", "cosine_lo", "cosine_hi", "energy", "energy_lo", "energy_hi")},
               table_id="distances")
 
-    # validity
+
+def _section_validity(rep: Report, result: DemoResult) -> None:
+    out_dir, validity, profiles = result.out_dir, result.validity, result.profiles
     rep.heading("Do the distances agree with the questionnaires?")
     rep.paragraph(f"ValueBench also asked each LLM to rate its agreement with every item on a 0-10 scale. "
                   f"Reverse-keyed items are flipped, ratings are averaged per value ({profiles.shape[1]} values "
-                  f"rated by every LLM, over all {full['question'].nunique():,} questions), and two LLMs' "
+                  f"rated by every LLM, over all {result.full['question'].nunique():,} questions), and two LLMs' "
                   "questionnaire distance is the root-mean-square difference of their value profiles. The "
                   "Mantel test correlates that matrix with the embedding distances; its p-value is the share of "
                   "all relabelings of the LLMs that correlate at least as well (exact: every order is tried).")
@@ -337,8 +439,9 @@ def _write_report(out_dir: Path, table, full, loaded, results, dist, near, valid
                           f"{r.permutations:,} orders of {r.n} LLMs: {verdict}. With {r.n} LLMs there are only "
                           f"{r.n * (r.n - 1) // 2} pairs, so the smallest possible p is {1 / r.permutations:.4f}.")
 
-    # explanation
-    ex = explanation
+
+def _section_explain(rep: Report, result: DemoResult) -> None:
+    ex = result.explanation
     rep.heading(f"What separates {ex.class_a} from {ex.class_b}?")
     rep.paragraph("For the most distant pair, each value ValueBench measures is scored by how far apart the two "
                   "LLMs' answers to that value's questions sit, compared question by question so that only a "
@@ -355,25 +458,36 @@ def _write_report(out_dir: Path, table, full, loaded, results, dist, near, valid
               formats={c: "{:.4f}" for c in ("score", "separation", "SE")}
               | {f"rating {ex.class_a}": "{:.1f}", f"rating {ex.class_b}": "{:.1f}"}, table_id="explain")
     for e in ex.examples:
-        rep.heading(str(e[ex.grouping]), level=3)
-        if e.get("lean"):
-            rep.paragraph(e["lean"])
-        same_q = e["question_a"] == e["question_b"]
-        ra = f" (rating {e['rating_a']:.0f}/10)" if _finite(e.get("rating_a")) else ""
-        rb = f" (rating {e['rating_b']:.0f}/10)" if _finite(e.get("rating_b")) else ""
-        qa = f"<div class='qa'><b>Q:</b> {esc(e['question_a'])}</div>" if same_q else ""
-        left = ("" if same_q else f"<b>Q:</b> {esc(e['question_a'])}<br>") + \
-               f"<b>{esc(ex.class_a)}</b>{esc(ra)}: {esc(_cut(e['answer_a']))}"
-        right = ("" if same_q else f"<b>Q:</b> {esc(e['question_b'])}<br>") + \
-                f"<b>{esc(ex.class_b)}</b>{esc(rb)}: {esc(_cut(e['answer_b']))}"
-        rep.raw(f"{qa}<div class='pair'><div class='qa'>{left}</div><div class='qa'>{right}</div></div>")
-        if _finite(e.get("rating_difference")):
-            keyed = (" This item is reverse-keyed: agreeing with it means less of the value."
-                     if e.get("reverse_keyed") else "")
-            rep.paragraph(f"Rating difference on this question: {e['rating_difference']:+.0f} points "
-                          f"({ex.class_a} minus {ex.class_b}).{keyed}", cls="caption")
+        _explain_example(rep, ex, e)
 
-    # model card
+
+def _explain_example(rep: Report, ex: Explanation, e: dict) -> None:
+    """One top value: its lean, the question and both answers side by side, and the rating difference."""
+    from univar.report import esc
+
+    rep.heading(str(e[ex.grouping]), level=3)
+    if e.get("lean"):
+        rep.paragraph(e["lean"])
+    same_q = e["question_a"] == e["question_b"]
+    ra = f" (rating {e['rating_a']:.0f}/10)" if _finite(e.get("rating_a")) else ""
+    rb = f" (rating {e['rating_b']:.0f}/10)" if _finite(e.get("rating_b")) else ""
+    qa = f"<div class='qa'><b>Q:</b> {esc(e['question_a'])}</div>" if same_q else ""
+    left = ("" if same_q else f"<b>Q:</b> {esc(e['question_a'])}<br>") + \
+           f"<b>{esc(ex.class_a)}</b>{esc(ra)}: {esc(_cut(e['answer_a']))}"
+    right = ("" if same_q else f"<b>Q:</b> {esc(e['question_b'])}<br>") + \
+            f"<b>{esc(ex.class_b)}</b>{esc(rb)}: {esc(_cut(e['answer_b']))}"
+    rep.raw(f"{qa}<div class='pair'><div class='qa'>{left}</div><div class='qa'>{right}</div></div>")
+    if _finite(e.get("rating_difference")):
+        keyed = (" This item is reverse-keyed: agreeing with it means less of the value."
+                 if e.get("reverse_keyed") else "")
+        rep.paragraph(f"Rating difference on this question: {e['rating_difference']:+.0f} points "
+                      f"({ex.class_a} minus {ex.class_b}).{keyed}", cls="caption")
+
+
+def _section_encoder(rep: Report, result: DemoResult) -> None:
+    from univar.report import find_model_card, markdown_html
+
+    loaded, primary = result.loaded, result.primary
     rep.heading("The value encoder")
     card = find_model_card(loaded[0])
     if card is not None:
@@ -384,15 +498,22 @@ def _write_report(out_dir: Path, table, full, loaded, results, dist, near, valid
                          "It is a general-purpose sentence encoder (all-MiniLM-L6-v2), not trained on values; "
                          "it is the baseline the univar encoder is measured against."))
 
+
+def _section_files(rep: Report, result: DemoResult) -> None:
+    out_dir, primary = result.out_dir, result.primary
     rep.heading("Files and timings")
     files = sorted(p.name for p in out_dir.iterdir() if p.is_file() and not p.name.endswith(".tmp"))
     rep.paragraph("Beside this report: " + ", ".join(files + ["report.html", "summary.json"]
                                                       if "report.html" not in files else files) + ".")
-    steps = ", ".join(f"{k} {v:.1f}s" for k, v in summary["seconds"].items())
+    steps = ", ".join(f"{k} {v:.1f}s" for k, v in result.summary["seconds"].items())
     rep.paragraph(f"Time per step on this machine: {steps}.")
     rep.paragraph("Reproduce: univar demo --out DIR; or step by step: univar map bundled:valuebench --encoder "
                   f"{primary} --out DIR, univar compare bundled:valuebench --encoder {primary} --out DIR.")
-    return rep.write(out_dir / "report.html")
+
+
+# the report's sections, in order
+SECTIONS = (_section_intro, _section_value_id, _section_map, _section_compare, _section_validity, _section_explain,
+            _section_encoder, _section_files)
 
 
 def _finite(value) -> bool:
