@@ -1,6 +1,6 @@
 """Elicitation against a real local server (``python -m llama_cpp.server`` with SmolLM2 on loopback):
 ``univar elicit``'s loop at concurrency 1 and 4 against bare single httpx requests, measured in the same run
-(``univar.llm.bench.measure``, medians of alternating rounds).
+(``bench/llm_client.py``'s ``measure``, medians of alternating rounds).
 
 Figures: client overhead = (server-only time / elicit time) - 1 at concurrency 1 and 4, as a fraction of
 server time (target < 10%); throughput at concurrency 4 as a ratio to the server's single-request rate
@@ -17,7 +17,7 @@ from common import report  # noqa: E402
 
 
 def main() -> None:
-    from univar.llm.bench import measure, serve_smollm2
+    from llm_client import measure, serve_smollm2
 
     threads = int(os.environ.get("UNIVAR_LLAMA_THREADS", "1"))
     with serve_smollm2(threads) as url:

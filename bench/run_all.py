@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SKIP = {"run_all.py", "common.py"}
+SKIP = {"run_all.py", "common.py", "llm_client.py"}  # helpers, run by the benchmarks that need them
 
 
 def main() -> int:

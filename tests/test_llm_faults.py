@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest_llm import FaultServer, ROOT
+from conftest_llm import FaultServer
 from univar import elicit as E
 from univar.llm import BackendError, RetryableError, SamplingParams, get_backend
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from univar.errors import UnivarError
-from univar.translate import get_translator, norm_lang, translate_table
+from univar.translate import get_translator, norm_lang
 
 PAIRS = [("guten morgen", "good morning"), ("danke schön", "thank you very much"), ("wie geht es dir", "how are you")]
 # One tiny model learns both directions (inputs never collide); saved as opus-mt-de-en and opus-mt-en-de.

@@ -36,16 +36,26 @@ _EXPORTS = {
     "ProbeScores": ("univar.evaluate", "ProbeScores"),
     "UnivarError": ("univar.errors", "UnivarError"),
 }
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = ["Encoder", "KnnScores", "ProbeScores", "TrainConfig", "UniVaR", "UnivarError", "ValueIdResult",
+           "ValueIdentification", "__version__", "available_encoders", "get_encoder", "read_many", "read_qa",
+           "train", "write_qa"]
+assert sorted(__all__) == sorted([*_EXPORTS, "__version__"])
 
-if TYPE_CHECKING:  # what type checkers and IDEs see
-    from univar.encoders import Encoder, available_encoders, get_encoder
-    from univar.errors import UnivarError
-    from univar.evaluate import KnnScores, ProbeScores, ValueIdentification, ValueIdResult
-    from univar.model.api import UniVaR
+if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": a re-export, not an unused import)
+    from univar.encoders import Encoder as Encoder
+    from univar.encoders import available_encoders as available_encoders
+    from univar.encoders import get_encoder as get_encoder
+    from univar.errors import UnivarError as UnivarError
+    from univar.evaluate import KnnScores as KnnScores
+    from univar.evaluate import ProbeScores as ProbeScores
+    from univar.evaluate import ValueIdentification as ValueIdentification
+    from univar.evaluate import ValueIdResult as ValueIdResult
+    from univar.model.api import UniVaR as UniVaR
     from univar.model.api import train_model as train
-    from univar.model.train import TrainConfig
-    from univar.qa import read_many, read_qa, write_qa
+    from univar.model.train import TrainConfig as TrainConfig
+    from univar.qa import read_many as read_many
+    from univar.qa import read_qa as read_qa
+    from univar.qa import write_qa as write_qa
 
 
 def __getattr__(name: str):

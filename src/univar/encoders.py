@@ -573,7 +573,3 @@ def _reserve(path: Path) -> None:
                       str(path)) from None
     finally:
         os.close(fd)
-
-
-def describe(encoder: Encoder) -> str:
-    return json.dumps({"name": encoder.name, "id": encoder.id, "dim": encoder.dim})

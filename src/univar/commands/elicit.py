@@ -167,7 +167,7 @@ def questions_list(
     limit: Annotated[int, typer.Option("--limit", help="Print at most N questions.")] = 20,
 ) -> None:
     """List the bundled question banks, or the questions of one."""
-    from univar.taxonomy.bank import BANKS, bank_summary, load_bank
+    from univar.taxonomy.bank import bank_summary, load_bank
 
     if bank is None:
         from rich.table import Table

@@ -78,13 +78,3 @@ class ViewSampler:
 
     def restore(self, state: dict) -> None:
         self.rng.bit_generator.state = state
-
-
-def fold_views(views: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Pad ragged views (lists of row indices) into an index matrix and a boolean mask."""
-    width = max(1, max((len(v) for v in views), default=1))
-    index = np.zeros((len(views), width), dtype=np.int64)
-    mask = np.zeros((len(views), width), dtype=bool)
-    for i, v in enumerate(views):
-        index[i, : len(v)], mask[i, : len(v)] = list(v), True
-    return index, mask

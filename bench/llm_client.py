@@ -1,11 +1,14 @@
 """Elicitation throughput against an OpenAI-compatible server: concurrency N vs one request at a time.
 
-``python -m univar.llm.bench --base-url URL --model openai/NAME [--n 16] [--concurrency 4] [--max-tokens 16]``
+``python bench/llm_client.py --base-url URL --model openai/NAME [--n 16] [--concurrency 4] [--max-tokens 16]``
 (or ``--serve`` instead of ``--base-url``: start ``python -m llama_cpp.server`` with SmolLM2 on a free loopback
 port for the measurement and stop it after) prints one JSON object: the single-request rate (requests/s, measured first, in the same run), the rate of
 ``univar elicit``'s loop at concurrency N, and their ratio. It also measures the client's own overhead
 (the elicitation loop vs bare ``httpx`` calls at concurrency 1), so that a slow server is not blamed on
 the client or the reverse. Answers are written to a temporary directory and thrown away.
+
+A benchmark tool, not part of the package: ``bench/elicit_overhead.py`` imports it, and ``make bench`` does
+not run it alone (it needs a server or ``--serve``).
 """
 
 from __future__ import annotations
