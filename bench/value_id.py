@@ -1,4 +1,4 @@
-"""Value identification of every offline encoder and the shipped UniVaR model (issue 3's targets).
+"""Value identification of every offline encoder and the shipped UniVaR model (the in-distribution targets).
 
 All on the question-disjoint split (fold 0, which the shipped model never saw):
 

@@ -1,7 +1,7 @@
 """Keep the figures that README.md and docs/ quote equal to what the benchmarks and the demo measured.
 
-Why: numbers typed into prose drift from what the commands print (issue 14: the README promised 83% k-NN
-where the demo gives 79.3%, and a Mantel r that its own command no longer printed). So every measured figure
+Why: numbers typed into prose drift from what the commands print (the README once promised a k-NN accuracy
+the demo no longer gave, and a Mantel r that its own command no longer printed). So every measured figure
 in the docs sits between markers that name where it comes from, and this script rewrites the text between
 them from bench/results/*.json. The markers are HTML comments, which markdown renders as nothing:
 

@@ -1,4 +1,4 @@
-"""Defects users reported in issue 14 (item 4): each test failed before its fix.
+"""Defects users reported in the command line: each test failed before its fix.
 
 --verbose shown as taking a value; k-NN and acc@5 on data too small for them; one truncation warning per
 chunk and per part of a joined encoder; ``compare`` naming 3 of the 6 files it wrote.

@@ -1,4 +1,4 @@
-"""Numbers from one source (issue 14): every figure README.md and docs/ quote from a command or a benchmark is
+"""Numbers from one source: every figure README.md and docs/ quote from a command or a benchmark is
 rendered from bench/results/*.json (scripts/sync_docs.py) or checked against it here, and every count the
 docs give of a bundled dataset is the count of its parquet file.
 

@@ -1,4 +1,4 @@
-"""Value-identification metrics against cases computed by hand, and the split rules of DESIGN.md."""
+"""Value-identification metrics against cases computed by hand, and the split rules (docs and README)."""
 
 from __future__ import annotations
 

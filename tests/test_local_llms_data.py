@@ -1,4 +1,4 @@
-"""``bundled:local-llms``: the QA set this project made with its own pipeline (issue 4, item 7)."""
+"""``bundled:local-llms``: the QA set this project made with its own pipeline."""
 
 import json
 

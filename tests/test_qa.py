@@ -139,7 +139,7 @@ def test_jsonl_non_text_value_is_refused_with_its_row(tmp_path):
         read_qa(path)
 
 
-# ---------------------------------------------------------------- issue 6: NaN, duplicates, truncated files
+# ---------------------------------------------------------------- NaN, duplicates, truncated files
 
 FOUR = ["question", "answer", "model", "lang"]
 

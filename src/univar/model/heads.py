@@ -88,11 +88,10 @@ class SetViewEncoder(nn.Module):
 
     ``keep_base`` w > 0 makes every QA vector ``[w * base, head]`` (normalised), so that the cosine of two
     QAs is ``(w^2 cos_base + cos_head) / (w^2 + 1)``: the base encoder's geometry stays beside what the head
-    learned. The loss trains the head alone (training through the concatenation generalised worse: FULCRA
-    k-NN 51.8 against 53.7 for a ValueBench-only model); validation and every user see the concatenation.
-    Why: a head trained on a few LLMs discards directions that tell *other* LLMs apart; keeping the base
-    (w = 1.5) brought FULCRA from 40.9 to 53.7 (minilm 53.9) for a ValueBench-only model at a small cost in
-    domain (61.8 -> 59.5), and raised FULCRA-only training on FULCRA itself (58.1 -> 64.5).
+    learned. The loss trains the head alone (training through the concatenation generalised worse); validation
+    and every user see the concatenation. Why: a head trained on a few LLMs discards directions that tell
+    *other* LLMs apart, and keeping the base brings them back on sources the head never saw, at a small cost
+    in distribution. The measurements are in docs/model.md (ablations) and bench/results/transfer.json.
     """
 
     def __init__(self, dim: int, hidden: int = 1024, dropout: float = 0.1, pooling: str = "mean",
