@@ -1,8 +1,11 @@
-"""Shared fixtures: a private embedding cache per test session and small real subsets of bundled data."""
+"""Shared fixtures: a private embedding cache per test session, small real subsets of bundled data, the encoders
+and the tiny concat-mode base tests train on, and one demo run shared by the report and browser tests."""
 
 from __future__ import annotations
 
+import io
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -37,3 +40,24 @@ def minilm():
     from univar.encoders import get_encoder
 
     return get_encoder("minilm")
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    """A tiny sentence-transformers folder (helpers.tiny_base), for concat-mode training on 2 CPU cores."""
+    from helpers.tiny_base import make_tiny_base
+
+    return make_tiny_base(tmp_path_factory.mktemp("tiny-base"))
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory):
+    """The demo on 40 ValueBench questions (shared by the report and browser tests)."""
+    from rich.console import Console
+
+    from univar.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    buffer = io.StringIO()
+    summary = run_demo(out, per_class=40, console=Console(file=buffer, width=120))
+    return out, summary, buffer.getvalue()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_report import demo_dir  # noqa: F401  (the session's demo run, shared)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -139,14 +138,14 @@ def _colour_regions(driver, plot, shot: Path, classes: list[str]) -> set[str]:
     return ruled
 
 
-def test_map_html_renders_hovers_and_switches_colour(browser, demo_dir):  # noqa: F811
+def test_map_html_renders_hovers_and_switches_colour(browser, demo_dir):
     out, summary, _ = demo_dir
     _open(browser, out / "map.html")
     _check_map(browser, ".js-plotly-plot", summary["classes"], ARTIFACTS / "map.png")
     assert _errors(browser) == []
 
 
-def test_report_html_shows_map_heatmap_and_value_id_table(browser, demo_dir):  # noqa: F811
+def test_report_html_shows_map_heatmap_and_value_id_table(browser, demo_dir):
     from selenium.webdriver.common.by import By
 
     out, summary, _ = demo_dir

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from univar.cache import EmbeddingCache, cache_dir, text_key
-from kill_helpers import kill9, start_embed, wait_for_rows, write_corpus
+from helpers.kill import kill9, start_embed, wait_for_rows, write_corpus
 from univar.encoders import EmbedStats, embed
 
 

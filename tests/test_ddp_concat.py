@@ -13,7 +13,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tiny_base import tiny_base  # noqa: F401  (fixture)
 from univar.qa import write_qa
 
 pytestmark = pytest.mark.slow

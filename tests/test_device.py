@@ -10,7 +10,6 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from tiny_base import tiny_base  # noqa: F401  (fixture)
 from univar.cli import main
 from univar.device import resolve
 from univar.errors import UnivarError

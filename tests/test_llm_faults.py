@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest_llm import FaultServer
+from helpers.llm import FaultServer
 from univar import elicit as E
 from univar.llm import BackendError, RetryableError, SamplingParams, get_backend
 

@@ -13,7 +13,7 @@ import time
 import pandas as pd
 import pytest
 
-from conftest_llm import ROOT, LlamaServer, have_llama_cpp
+from helpers.llm import ROOT, LlamaServer, have_llama_cpp
 from univar import elicit as E
 from univar.llm import SamplingParams, get_backend
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tiny_base import tiny_base  # noqa: F401  (fixture)
 from univar import progress
 from univar.qa import qa_texts, write_qa
 
@@ -114,7 +113,7 @@ def test_train_concat_on_cpu_prints_epoch_lines_and_logs_them(small_qa, tiny_bas
 
 
 def test_elicit_log_has_progress_and_the_summary(tmp_path, monkeypatch, capsys):
-    from conftest_llm import FaultServer  # an OpenAI-compatible loopback server (here it never fails)
+    from helpers.llm import FaultServer  # an OpenAI-compatible loopback server (here it never fails)
 
     from univar.cli import main
 

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 
-from kill_helpers import Zygote, cache_rows, kill9, start_embed, wait_for_rows, wait_ready, write_corpus
+from helpers.kill import Zygote, cache_rows, kill9, start_embed, wait_for_rows, wait_ready, write_corpus
 from univar.cache import EmbeddingCache, text_key
 from univar.encoders import EmbedStats, embed, get_encoder
 from univar.qa import qa_texts
@@ -153,7 +153,6 @@ def test_twenty_kills_during_training_then_resume_give_the_same_model(tmp_path, 
         for round_ in range(KILLS):
             resume = _checkpoint_epoch(killed) >= 0
             log = tmp_path / f"killed-{round_}.err"
-            spawned = time.monotonic()
             pid = z.run([*args, "--out", str(killed), *(["--resume"] if resume else [])], tmp_path / "k.out", log)
             if rng.random() < 0.25:  # while it reads the data, the cache and the checkpoint
                 early += 1
@@ -216,7 +215,7 @@ def test_twenty_kills_during_elicit_then_resume_collect_every_row_exactly_once(t
     """``univar elicit`` against a real ``llama_cpp.server`` (SmolLM2) on 127.0.0.1, killed twenty times as it
     progresses and re-run each time (forked from a warm process); a last, fresh run completes it. No row is
     lost, none is written twice."""
-    from conftest_llm import LlamaServer, ROOT, have_llama_cpp
+    from helpers.llm import ROOT, LlamaServer, have_llama_cpp
     from univar import elicit as E
 
     if not have_llama_cpp():

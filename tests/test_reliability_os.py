@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest_llm import ROOT, have_llama_cpp
-from kill_helpers import cache_rows, wait_for_rows
+from helpers.kill import cache_rows, wait_for_rows
+from helpers.llm import ROOT, have_llama_cpp
 from univar import elicit as E
 from univar.cli import INTERRUPTED
 from univar.qa import qa_texts, write_qa
@@ -281,7 +281,7 @@ def test_ctrl_c_during_elicit_does_not_wait_for_requests_in_flight(tmp_path, sig
     --retries) after saying it was interrupted."""
     import threading
 
-    from conftest_llm import FaultServer
+    from helpers.llm import FaultServer
 
     questions = tmp_path / "q.txt"
     questions.write_text("\n".join(f"Q{i}: should tradition limit freedom?" for i in range(8)) + "\n")

@@ -7,13 +7,11 @@ Real minilm embeddings of real bundled ValueBench answers (40 questions x 6 LLMs
 from __future__ import annotations
 
 import html
-import io
 import json
 import re
 
 import pandas as pd
 import pytest
-from rich.console import Console
 
 from univar.cli import main
 from univar.qa import write_qa
@@ -31,17 +29,6 @@ def qa_files(tmp_path_factory, valuebench, small_qa):
     held["model"] = "newcomer"
     new = write_qa(held, folder / "new.jsonl")
     return small, new
-
-
-@pytest.fixture(scope="session")
-def demo_dir(tmp_path_factory):
-    """The demo on 40 ValueBench questions (shared with the browser test)."""
-    from univar.demo import run_demo
-
-    out = tmp_path_factory.mktemp("demo")
-    buffer = io.StringIO()
-    summary = run_demo(out, per_class=40, console=Console(file=buffer, width=120))
-    return out, summary, buffer.getvalue()
 
 
 @pytest.mark.slow

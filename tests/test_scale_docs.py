@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tiny_base import tiny_base  # noqa: F401  (fixture)
 from univar.qa import write_qa
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,12 +1,11 @@
 """A tiny sentence-transformers model (one 32-wide BERT layer over MiniLM's real tokenizer, random weights),
 built offline in a second, so that concat-mode training (the transformer fine-tuned end to end) runs in
-tests on 2 CPU cores, DDP included. Import the ``tiny_base`` fixture into a test module to use it."""
+tests on 2 CPU cores, DDP included. The ``tiny_base`` fixture (conftest.py) builds it once per session."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 
 def make_tiny_base(folder: Path, seed: int = 0) -> Path:
@@ -34,8 +33,3 @@ def make_tiny_base(folder: Path, seed: int = 0) -> Path:
     st = folder / "st"
     SentenceTransformer(modules=[word, pooling], device="cpu").save(str(st))
     return st
-
-
-@pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory) -> Path:
-    return make_tiny_base(tmp_path_factory.mktemp("tiny-base"))

@@ -1,0 +1,1 @@
+"""Helpers the tests share: loopback LLM servers, kill-and-resume tools, a tiny sentence-transformer."""
