@@ -26,6 +26,7 @@ from univar import progress
 from univar.encoders import EmbedStats, Encoder, embed, get_encoder
 from univar.errors import UnivarError
 from univar.evaluate import ValueIdResult, evaluate_embeddings, results_table
+from univar.files import write_json
 from univar.qa import qa_texts, read_qa
 
 if TYPE_CHECKING:
@@ -128,7 +129,6 @@ def run_demo(out_dir: Path, per_class: int | None = None, console: Console | Non
     ``encoders`` are the encoders scored on value identification (default: the primary one and minilm;
     the first is the one the map and the comparison use).
     """
-    from univar import report as rp
 
     console = console or Console()
     out_dir = Path(out_dir)
@@ -159,7 +159,7 @@ def run_demo(out_dir: Path, per_class: int | None = None, console: Console | Non
     summary["seconds"] = clock.steps
     summary["total_seconds"] = clock.total
     summary["report"] = str(report_path)
-    rp.write_json(out_dir / "summary.json", summary)
+    write_json(out_dir / "summary.json", summary)
     console.print(f"demo finished in {clock.total:.0f}s")
     console.print(f"report: {report_path.resolve()}")
     return summary
@@ -208,7 +208,6 @@ def _embed_all(result: DemoResult, console: Console) -> None:
 
 def _value_identification(result: DemoResult, console: Console) -> None:
     """Which LLM wrote this answer: k-NN and a linear probe per encoder (value_id.json)."""
-    from univar import report as rp
 
     results = result.results
     for split in SPLITS:
@@ -220,7 +219,7 @@ def _value_identification(result: DemoResult, console: Console) -> None:
     for split in SPLITS:
         console.print(results_table([r for r in results if r.split == split],
                                     title="demo: which LLM wrote this answer?"))
-    rp.write_json(result.out_dir / "value_id.json", [r.to_json() for r in results])
+    write_json(result.out_dir / "value_id.json", [r.to_json() for r in results])
 
 
 def _value_map(result: DemoResult, console: Console) -> None:
@@ -271,12 +270,11 @@ def _questionnaire_validity(result: DemoResult, console: Console) -> None:
         heatmap_png(rating_dist, out_dir / "heatmap_ratings.png",
                     "Questionnaire profile distance (RMS difference of per-value mean ratings, 0-10 scale)",
                     label="rating points")
-    rp.write_json(out_dir / "mantel.json", [v.to_json() | {"encoder": e} for (e, _), v in validity.items()])
+    write_json(out_dir / "mantel.json", [v.to_json() | {"encoder": e} for (e, _), v in validity.items()])
 
 
 def _explain(result: DemoResult) -> None:
     """What separates the most distant pair (explain.json)."""
-    from univar import report as rp
     from univar.analysis import explain_pair
 
     cos = result.dist.matrix("cosine")
@@ -284,7 +282,7 @@ def _explain(result: DemoResult) -> None:
     with progress.step(f"what separates {cos.index[i]} from {cos.columns[j]}"):
         result.explanation = explain_pair(result.table, result.vectors[result.primary], result.labels,
                                           cos.index[i], cos.columns[j], top=5)
-    rp.write_json(result.out_dir / "explain.json", result.explanation.to_json())
+    write_json(result.out_dir / "explain.json", result.explanation.to_json())
 
 
 # --- report.html: one function per section, each over the DemoResult -------------------------------------

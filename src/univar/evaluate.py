@@ -22,6 +22,7 @@ import pandas as pd
 
 from univar.errors import UnivarError
 from univar.qa import class_labels, qa_texts
+from univar.vectors import unit_rows
 
 log = logging.getLogger("univar")
 SPLITS = ("random", "question")
@@ -131,8 +132,7 @@ def knn_predict(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray 
     import faiss
 
     def unit(x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
+        return unit_rows(np.ascontiguousarray(x, dtype=np.float32))
 
     step = 8192  # rows normalised at a time: the index is the only whole copy of the training vectors
     classes, codes = np.unique(y_train, return_inverse=True)

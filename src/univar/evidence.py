@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from univar.evaluate import N_FOLDS, question_fold
+from univar.vectors import unit_rows
 
 # A fold probe fits on at most this many QAs (a seeded sample): the map needs where answers sit, not the
 # last point of accuracy, and lbfgs time grows with rows x dimensions x classes.
@@ -28,8 +29,7 @@ FLOOR = np.log(1e-4)  # log-probabilities below this carry no more information, 
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
+    return unit_rows(np.asarray(x, dtype=np.float64))
 
 
 def _folds(questions: Sequence[str]) -> np.ndarray:

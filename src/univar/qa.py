@@ -268,10 +268,19 @@ def read_many(sources: Sequence[str | Path], mapping: Mapping[str, str] | None =
 def class_labels(table: pd.DataFrame, target: str = "class") -> pd.Series:
     """The label each QA is identified by: ``model$lang`` (a UniVaR "value" class), ``model`` or ``lang``."""
     if target == "class":
-        return table["model"] + CLASS_SEP + table["lang"]
+        return table["model"].astype(str) + CLASS_SEP + table["lang"].astype(str)
     if target in ("model", "lang"):
         return table[target].copy()
     raise ValueError(f"unknown target {target!r} (expected class, model or lang)")
+
+
+def split_class(label: str) -> tuple[str, str]:
+    """``model$lang`` -> ``(model, lang)``; the language is what follows the last ``$`` (a model name may hold one).
+
+    A label without ``$`` is a model with no language: ``(label, "")``.
+    """
+    model, sep, lang = str(label).rpartition(CLASS_SEP)
+    return (model, lang) if sep else (str(label), "")
 
 
 def _pick(table: pd.DataFrame, preferred: str, fallback: str) -> pd.Series:

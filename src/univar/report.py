@@ -11,14 +11,14 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from univar.qa import CLASS_SEP
+from univar.files import atomic_write
+from univar.qa import class_labels
 
 CARD_NAMES = ("MODEL_CARD.md", "model_card.md", "MODEL-CARD.md", "card.md", "README.md")
 
@@ -121,12 +121,7 @@ class Report:
                 f"<nav><ul>{toc}</ul></nav>{''.join(self.parts)}</body></html>\n")
 
     def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.render(), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return atomic_write(path, self.render())
 
 
 def _numeric(column: pd.Series) -> bool:
@@ -170,7 +165,7 @@ def find_model_card(encoder) -> Path | None:
 # --- the files behind `univar map` and `univar compare` ------------------------------------------------
 
 def class_names(table: pd.DataFrame) -> np.ndarray:
-    return (table["model"].astype(str) + CLASS_SEP + table["lang"].astype(str)).to_numpy(dtype=object)
+    return class_labels(table).to_numpy(dtype=object)
 
 
 def map_title(table: pd.DataFrame, encoder_name: str, source: str) -> str:
@@ -267,20 +262,3 @@ def write_compare_files(vectors: np.ndarray, labels: Sequence[str], out_dir: str
                    f"Classes clustered by value distance (average linkage, cosine) · {encoder_name}",
                    label="1 - cosine(mean, mean)")
     return dist, near
-
-
-def write_json(path: str | Path, obj) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
-    return path
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(type(obj).__name__)

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from univar.evidence import ClassEvidence, fit_evidence, neighbour_accuracy
-from univar.qa import CLASS_SEP
+from univar.files import atomic_write
+from univar.qa import class_labels, split_class
 
 log = logging.getLogger("univar")
 
@@ -146,11 +147,6 @@ def fit_map(vectors: np.ndarray, labels: Sequence[str], seed: int = 0, questions
                     fidelity=neighbour_accuracy(coords, labels, k=10), chance=float(counts.max() / counts.sum()))
 
 
-def _split_class(label: str) -> tuple[str, str]:
-    model, _, lang = str(label).rpartition(CLASS_SEP)
-    return (model, lang) if model else (label, "")
-
-
 def _excerpt(text: str, limit: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -162,7 +158,7 @@ def map_png(vmap: ValueMap, path: str | Path, title: str, color_by: str = "model
     """The map as a PNG: QAs as small dots coloured by model or language, class centroids labelled."""
     plt = _mpl()
     labels = vmap.labels
-    key = np.array([_split_class(c)[0 if color_by == "model" else 1] for c in labels], dtype=object)
+    key = np.array([split_class(c)[0 if color_by == "model" else 1] for c in labels], dtype=object)
     palette = colours(key)
     n_groups = len(palette)
     fig, ax = plt.subplots(figsize=(11, 8) if n_groups <= 20 else (13, 9), dpi=110)
@@ -172,12 +168,12 @@ def map_png(vmap: ValueMap, path: str | Path, title: str, color_by: str = "model
         ax.scatter(vmap.coords[mask, 0], vmap.coords[mask, 1], s=size, c=colour, alpha=0.45, linewidths=0,
                    label=f"{group} ({int(mask.sum())})", rasterized=True)
     cents = vmap.centroids()
-    one_lang = len({_split_class(c)[1] for c in cents.index}) == 1
+    one_lang = len({split_class(c)[1] for c in cents.index}) == 1
     for name, row in cents.iterrows():
-        colour = palette[_split_class(name)[0 if color_by == "model" else 1]]
+        colour = palette[split_class(name)[0 if color_by == "model" else 1]]
         ax.scatter([row.x], [row.y], s=110, c=colour, marker="o", edgecolors="black", linewidths=1.4, zorder=3)
     if len(cents) <= 40:
-        _label_centroids(ax, cents, [(_split_class(c)[0] if one_lang else c) for c in cents.index])
+        _label_centroids(ax, cents, [(split_class(c)[0] if one_lang else c) for c in cents.index])
     if new_coords is not None and len(new_coords):
         new_labels = np.asarray(new_labels if new_labels is not None else ["new"] * len(new_coords), dtype=object)
         for name in sorted(set(new_labels.tolist())):
@@ -249,8 +245,8 @@ def map_figure(vmap: ValueMap, table: pd.DataFrame, title: str, color_by: str = 
     scatter = go.Scattergl if len(vmap.labels) + (0 if new_coords is None else len(new_coords)) > SVG_POINT_LIMIT \
         else go.Scatter
     classes = sorted(set(vmap.labels.tolist()))
-    by_model = colours([_split_class(c)[0] for c in classes])
-    by_lang = colours([_split_class(c)[1] for c in classes])
+    by_model = colours([split_class(c)[0] for c in classes])
+    by_lang = colours([split_class(c)[1] for c in classes])
     questions = table["question"].astype(str).to_numpy()
     answers = table["answer"].astype(str).to_numpy()
     fig = go.Figure()
@@ -258,7 +254,7 @@ def map_figure(vmap: ValueMap, table: pd.DataFrame, title: str, color_by: str = 
              "<br><b>A:</b> %{customdata[3]}<extra></extra>")
     model_colours, lang_colours, lang_names, lang_first = [], [], [], []
     for name in classes:
-        model, lang = _split_class(name)
+        model, lang = split_class(name)
         mask = vmap.labels == name
         custom = np.stack([np.full(mask.sum(), model, dtype=object), np.full(mask.sum(), lang, dtype=object),
                            [_wrap(_excerpt(q, 160)) for q in questions[mask]],
@@ -291,11 +287,11 @@ def map_figure(vmap: ValueMap, table: pd.DataFrame, title: str, color_by: str = 
     lang_names.append("class centroids")
     lang_first.append(True)
     if new_coords is not None and new_table is not None and len(new_coords):
-        new_labels = (new_table["model"].astype(str) + CLASS_SEP + new_table["lang"].astype(str)).to_numpy()
+        new_labels = class_labels(new_table).to_numpy(dtype=object)
         nq, na = new_table["question"].astype(str).to_numpy(), new_table["answer"].astype(str).to_numpy()
         for name in sorted(set(new_labels.tolist())):
             mask = new_labels == name
-            model, lang = _split_class(name)
+            model, lang = split_class(name)
             custom = np.stack([np.full(mask.sum(), f"{NEW_PREFIX}{model}", dtype=object),
                                np.full(mask.sum(), lang, dtype=object),
                                [_wrap(_excerpt(q, 160)) for q in nq[mask]],
@@ -351,10 +347,7 @@ def write_map_html(fig, path: str | Path, title: str = "univar value map") -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     markup = fig.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False, "responsive": True})
     markup = markup.replace("<head>", f"<head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>", 1)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(markup, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, markup)
 
 
 def heatmap_png(dist: pd.DataFrame, path: str | Path, title: str, label: str = "distance",

@@ -31,12 +31,12 @@ import numpy as np
 import pandas as pd
 
 from univar.errors import UnivarError
+from univar.vectors import unit_rows
 
 METRICS = ("cosine", "energy")
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.clip(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12, None)
+_unit = unit_rows  # the name the analysis modules use
 
 
 def class_index(labels: Sequence[str]) -> tuple[list[str], np.ndarray]:

@@ -18,14 +18,14 @@ import pandas as pd
 from univar.analysis.distances import _unit
 from univar.analysis.validity import keyed_ratings
 from univar.errors import UnivarError
-from univar.qa import CLASS_SEP
+from univar.qa import split_class
 
 
 def resolve_class(name: str, classes: Sequence[str]) -> str:
     """Accept ``model$lang`` or a model name that has a single language in the data."""
     if name in classes:
         return name
-    matches = [c for c in classes if c.split(CLASS_SEP, 1)[0] == name]
+    matches = [c for c in classes if split_class(c)[0] == name]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:

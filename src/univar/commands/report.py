@@ -88,7 +88,8 @@ def compare(
     """Distances between classes (cosine of means, energy distance) with bootstrap CIs, nearest neighbours,
     distances.csv + heatmap.png + dendrogram.png; a Mantel test against questionnaire ratings when present."""
     from univar.analysis import questionnaire_validity
-    from univar.report import class_names, write_compare_files, write_json
+    from univar.files import write_json
+    from univar.report import class_names, write_compare_files
 
     if bootstrap < 0:
         raise UnivarError(f"--bootstrap must be 0 or more, got {bootstrap}")
@@ -145,7 +146,8 @@ def explain(
     from rich.table import Table
 
     from univar.analysis import explain_pair
-    from univar.report import class_names, write_json
+    from univar.files import write_json
+    from univar.report import class_names
 
     if top < 1:
         raise UnivarError(f"--top must be at least 1, got {top}")

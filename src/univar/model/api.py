@@ -21,7 +21,7 @@ from univar.encoders import Encoder, embed, get_encoder
 from univar.errors import UnivarError
 from univar.model import io
 from univar.model.heads import SetViewEncoder
-from univar.qa import CLASS_SEP, as_texts, class_labels, question_text_of
+from univar.qa import as_texts, class_labels, question_text_of, split_class
 
 QAs = Union[pd.DataFrame, Sequence[str], Sequence[tuple[str, str]]]
 
@@ -192,7 +192,7 @@ class UniVaR(Encoder):
                 spread, p95 = float(dist.mean()), float(np.quantile(dist, 0.95))
             else:
                 spread = p95 = float("nan")
-            model, _, lang = cls.partition(CLASS_SEP)
+            model, lang = split_class(cls)
             rows.append({"class": cls, "model": model, "lang": lang, "n_qas": int(len(idx)),
                          "vector": vec.numpy().astype(np.float32), "spread": spread, "spread_p95": p95})
         return pd.DataFrame(rows)

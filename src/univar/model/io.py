@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from univar import files
 from univar.errors import UnivarError
 
 CONFIG = "univar.json"
@@ -27,9 +28,8 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 
 
 def write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """A model config: sorted keys, so that the same settings give the same bytes."""
+    files.write_json(path, obj, sort_keys=True)
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
