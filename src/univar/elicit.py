@@ -313,129 +313,205 @@ def run(tasks: Sequence[Task], out_dir: str | Path, params: SamplingParams, *, s
         translator=None, concurrency: int = 4, progress: bool = True, fsync: bool = True,
         on_row: Callable[[dict], None] | None = None) -> Summary:
     """Ask every task not yet in ``out_dir/qa.jsonl``; append answers and failures as they arrive."""
-    from univar.progress import bar
-    from univar.translate import NoTranslator
+    return Collector(tasks, out_dir, params, system=system, translator=translator, concurrency=concurrency,
+                     progress=progress, fsync=fsync, on_row=on_row).run()
 
-    translator = translator or NoTranslator()
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UnivarError(f"--out must be a directory: {out}")
-    out.mkdir(parents=True, exist_ok=True)
-    qa_path, fail_path, parquet_path = out / QA_FILE, out / FAILURES_FILE, out / PARQUET_FILE
-    done = {(str(r.get("qid")), str(r.get("model")), str(r.get("lang"))) for r in read_log(qa_path)}
-    past_failures = Counter((str(r.get("qid")), str(r.get("model")), str(r.get("lang"))) for r in read_log(fail_path))
 
-    seen: set = set()
-    pending: list[Task] = []
-    summary = Summary(total=0)
-    for task in tasks:
-        if task.key in seen:
-            continue
-        seen.add(task.key)
-        summary.total += 1
-        if task.key in done:
-            summary.done_before += 1
-        else:
-            pending.append(task)
-    if summary.total == 0:
-        raise UnivarError("nothing to ask (no questions selected)")
-    if pending and parquet_path.exists():
-        parquet_path.unlink()  # it claimed a completeness this task set does not have, even if the run fails
+def _log_key(record: dict) -> tuple[str, str, str]:
+    return (str(record.get("qid")), str(record.get("model")), str(record.get("lang")))
 
-    q_cache = _Cache()
-    stats_before = {id(t.backend): t.backend.stats.retries for t in pending}
-    t0 = time.monotonic()
 
-    def work(task: Task) -> dict:
-        q_en = task.question_en
-        if task.question is None:
-            question = q_cache.get((task.qid, task.lang), lambda: translator.translate([q_en], "en", task.lang)[0])
-        else:
-            question = task.question
-        back = task.lang != "en" and translator.name != "none" and translator.supports(task.lang, "en")
-        if not q_en:
-            q_en = question if task.lang == "en" else (
-                q_cache.get((task.qid, "en<-", task.lang), lambda: translator.translate([question], task.lang, "en")[0])
-                if back else None)
-        seed = row_seed(params.seed, task.key, past_failures[task.key])
-        p = params.with_seed(seed)
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
-        result = task.backend.chat(messages, p)
+class Collector:
+    """One elicitation run into ``out_dir``: the tasks, the journal (``qa.jsonl`` + ``failures.jsonl``), the
+    worker pool, the progress bar and the :class:`Summary` it fills.
+
+    :meth:`run` = :meth:`pending` (what ``qa.jsonl`` lacks) -> :meth:`_collect` (the workers run :meth:`_ask`;
+    this thread passes each result to :meth:`_record` as it arrives) -> :meth:`_finish` (stats, ``qa.parquet``).
+    Workers only ask and translate; every write to the journal happens on the calling thread.
+    """
+
+    def __init__(self, tasks: Sequence[Task], out_dir: str | Path, params: SamplingParams, *,
+                 system: str | None = None, translator=None, concurrency: int = 4, progress: bool = True,
+                 fsync: bool = True, on_row: Callable[[dict], None] | None = None):
+        from univar.translate import NoTranslator
+
+        self.tasks = tasks
+        self.out = Path(out_dir)
+        self.qa_path = self.out / QA_FILE
+        self.fail_path = self.out / FAILURES_FILE
+        self.parquet_path = self.out / PARQUET_FILE
+        self.params = params
+        self.system = system
+        self.translator = translator or NoTranslator()
+        self.concurrency = max(1, concurrency)
+        self.progress = progress
+        self.fsync = fsync
+        self.on_row = on_row
+        self.summary = Summary(total=0)
+        self._cache = _Cache()  # translations: one question is asked of several models
+        self._past_failures: Counter = Counter()  # key -> failed tries so far, for the retry seed
+        self._qa_log: AppendLog | None = None
+        self._fail_log: AppendLog | None = None
+
+    # ------------------------------------------------ the run, step by step
+
+    def run(self) -> Summary:
+        if self.out.exists() and not self.out.is_dir():
+            raise UnivarError(f"--out must be a directory: {self.out}")
+        self.out.mkdir(parents=True, exist_ok=True)
+        pending = self.pending()
+        if self.summary.total == 0:
+            raise UnivarError("nothing to ask (no questions selected)")
+        if pending and self.parquet_path.exists():
+            self.parquet_path.unlink()  # it claimed a completeness this task set does not have, even if the run fails
+        backends = list({id(t.backend): t.backend for t in pending}.values())
+        retries_before = sum(b.stats.retries for b in backends)
+        t0 = time.monotonic()
+        self._collect(pending)
+        self._finish(time.monotonic() - t0, sum(b.stats.retries for b in backends) - retries_before)
+        return self.summary
+
+    def pending(self) -> list[Task]:
+        """The tasks (each key once) not yet in ``qa.jsonl``; sets the summary's ``total`` and ``done_before``.
+
+        Reading the journal cuts a torn last line, and notes how often each key failed before.
+        """
+        done = {_log_key(r) for r in read_log(self.qa_path)}
+        self._past_failures = Counter(_log_key(r) for r in read_log(self.fail_path))
+        seen: set = set()
+        todo: list[Task] = []
+        for task in self.tasks:
+            if task.key in seen:
+                continue
+            seen.add(task.key)
+            if task.key not in done:
+                todo.append(task)
+        self.summary.total, self.summary.done_before = len(seen), len(seen) - len(todo)
+        return todo
+
+    def _collect(self, pending: list[Task]) -> None:
+        """Ask ``pending`` on the worker pool, recording each result as it arrives."""
+        from univar.progress import bar
+
+        self._qa_log, self._fail_log = AppendLog(self.qa_path, self.fsync), AppendLog(self.fail_path, self.fsync)
+        pool = _DaemonPool(self.concurrency)
+        try:
+            with bar(len(pending), "elicit", "QA") if self.progress else _null_bar() as advance:
+                self._drain(pool, iter(pending), advance)
+        except BaseException as exc:
+            # Ctrl-C (not an Exception): leave requests in flight behind, they may take minutes. Any other error
+            # (a full disk): let them end first, so that no worker is inside native code (llama.cpp in process)
+            # while the interpreter shuts down, which crashed the process with SIGSEGV after its error line.
+            pool.shutdown(wait=isinstance(exc, Exception), cancel_futures=True)
+            raise
+        finally:
+            self._qa_log.close()
+            self._fail_log.close()
+        pool.shutdown(wait=True)
+
+    def _drain(self, pool: _DaemonPool, todo, advance: Callable[[int], None]) -> None:
+        running: dict[Future, Task] = {}
+
+        def top_up() -> None:  # submit lazily so that an interrupt leaves little in flight
+            while len(running) < self.concurrency * 2:
+                task = next(todo, None)
+                if task is None:
+                    return
+                running[pool.submit(self._ask, task)] = task
+
+        top_up()
+        while running:
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in finished:
+                self._record(running.pop(future), future)
+                advance(1)
+            top_up()
+
+    def _finish(self, seconds: float, retries: int) -> None:
+        """Final stats; ``qa.parquet`` when every task is done, else no parquet at all."""
+        s = self.summary
+        s.seconds = seconds
+        s.retries = retries
+        s.complete = s.done_before + s.collected == s.total
+        if s.complete:
+            s.parquet = write_parquet(self.out, {t.key for t in self.tasks})
+        elif self.parquet_path.exists():
+            self.parquet_path.unlink()  # a stale parquet would claim a completeness the directory no longer has
+
+    # ------------------------------------------------ on the calling thread: the journal
+
+    def _record(self, task: Task, future: Future) -> None:
+        """One finished request -> its row in ``qa.jsonl``, or its reason in ``failures.jsonl``."""
+        self.summary.asked += 1
+        exc = future.exception()
+        if exc is not None:
+            self._record_failure(task, exc)
+            return
+        record = future.result()
+        self._qa_log.append(record)
+        self.summary.collected += 1
+        if self.on_row is not None:
+            self.on_row(record)
+
+    def _record_failure(self, task: Task, exc: BaseException) -> None:
+        if not isinstance(exc, (BackendError, UnivarError)):
+            log.debug("unexpected failure", exc_info=exc)
+        reason = f"{type(exc).__name__}: {exc}"
+        self._fail_log.append({"qid": task.qid, "model": task.backend.name, "lang": task.lang,
+                               "backend": task.backend.spec, "error": reason[:500], "created_at": _now()})
+        s = self.summary
+        s.failed += 1
+        s.failures[reason.split(":")[0] + ": " + str(exc).split(":")[0][:40]] += 1
+        if len(s.failure_examples) < 5:
+            s.failure_examples.append(f"{task.qid} {task.backend.name} {task.lang}: {reason[:200]}")
+
+    # ------------------------------------------------ in a worker thread: ask and translate
+
+    def _ask(self, task: Task) -> dict:
+        """One task -> its ``qa.jsonl`` record; raises when the backend (after its retries) or a translation fails."""
+        question, q_en, back = self._question(task)
+        params = self.params.with_seed(row_seed(self.params.seed, task.key, self._past_failures[task.key]))
+        messages = [{"role": "system", "content": self.system}] if self.system else []
+        messages.append({"role": "user", "content": question})
+        result = task.backend.chat(messages, params)
         answer = result.text.strip()
         if not answer:
             raise BackendError(f"empty answer (finish_reason={result.finish_reason})")
         if task.lang == "en":
             answer_en = answer
         elif back:
-            answer_en = translator.translate([answer], task.lang, "en")[0]
+            answer_en = self.translator.translate([answer], task.lang, "en")[0]
         else:
             answer_en = None
+        return self._row(task, question, q_en, answer, answer_en, params, result.finish_reason)
+
+    def _question(self, task: Task) -> tuple[str, str | None, bool]:
+        """The question in the task's language, in English (None: unknown), and whether answers go back to English."""
+        tr = self.translator
+        q_en = task.question_en
+        if task.question is None:
+            question = self._cache.get((task.qid, task.lang), lambda: tr.translate([q_en], "en", task.lang)[0])
+        else:
+            question = task.question
+        back = task.lang != "en" and tr.name != "none" and tr.supports(task.lang, "en")
+        if not q_en:
+            q_en = question if task.lang == "en" else (
+                self._cache.get((task.qid, "en<-", task.lang), lambda: tr.translate([question], task.lang, "en")[0])
+                if back else None)
+        return question, q_en, back
+
+    def _row(self, task: Task, question: str, q_en: str | None, answer: str, answer_en: str | None,
+             params: SamplingParams, finish_reason) -> dict:
+        """The record for ``qa.jsonl``; its keys and their order are the output format."""
         record = {"qid": task.qid, "question": question, "answer": answer, "model": task.backend.name,
                   "lang": task.lang, "question_en": q_en, "answer_en": answer_en}
         record.update(dict(task.meta))
-        record.update({"backend": task.backend.spec, "translator": translator.name,
-                       "params": json.dumps({**p.to_dict(), "system": system, **{k: v for k, v in task.backend.describe().items() if k != "backend"}},
+        described = {k: v for k, v in task.backend.describe().items() if k != "backend"}
+        record.update({"backend": task.backend.spec, "translator": self.translator.name,
+                       "params": json.dumps({**params.to_dict(), "system": self.system, **described},
                                             ensure_ascii=False, sort_keys=True),
-                       "finish_reason": result.finish_reason, "created_at": _now()})
+                       "finish_reason": finish_reason, "created_at": _now()})
         return record
-
-    qa_log, fail_log = AppendLog(qa_path, fsync), AppendLog(fail_path, fsync)
-    pool = _DaemonPool(max(1, concurrency))
-    try:
-        with bar(len(pending), "elicit", "QA") if progress else _null_bar() as advance:
-            it = iter(pending)
-            running: dict[Future, Task] = {}
-
-            def top_up() -> None:  # submit lazily so that an interrupt leaves little in flight
-                while len(running) < max(1, concurrency) * 2:
-                    task = next(it, None)
-                    if task is None:
-                        return
-                    running[pool.submit(work, task)] = task
-
-            top_up()
-            while running:
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for future in finished:
-                    task = running.pop(future)
-                    summary.asked += 1
-                    exc = future.exception()
-                    if exc is None:
-                        record = future.result()
-                        qa_log.append(record)
-                        summary.collected += 1
-                        if on_row is not None:
-                            on_row(record)
-                    else:
-                        if not isinstance(exc, (BackendError, UnivarError)):
-                            log.debug("unexpected failure", exc_info=exc)
-                        reason = f"{type(exc).__name__}: {exc}"
-                        fail_log.append({"qid": task.qid, "model": task.backend.name, "lang": task.lang,
-                                         "backend": task.backend.spec, "error": reason[:500], "created_at": _now()})
-                        summary.failed += 1
-                        summary.failures[reason.split(":")[0] + ": " + str(exc).split(":")[0][:40]] += 1
-                        if len(summary.failure_examples) < 5:
-                            summary.failure_examples.append(f"{task.qid} {task.backend.name} {task.lang}: {reason[:200]}")
-                    advance(1)
-                top_up()
-    except BaseException as exc:
-        # Ctrl-C (not an Exception): leave requests in flight behind, they may take minutes. Any other error
-        # (a full disk): let them end first, so that no worker is inside native code (llama.cpp in process)
-        # while the interpreter shuts down, which crashed the process with SIGSEGV after its error line.
-        pool.shutdown(wait=isinstance(exc, Exception), cancel_futures=True)
-        raise
-    finally:
-        qa_log.close()
-        fail_log.close()
-    pool.shutdown(wait=True)
-    summary.seconds = time.monotonic() - t0
-    summary.retries = sum(t.backend.stats.retries for t in {id(t.backend): t for t in pending}.values()) - sum(stats_before.values())
-    summary.complete = summary.done_before + summary.collected == summary.total
-    if summary.complete:
-        summary.parquet = write_parquet(out, {t.key for t in tasks})
-    elif parquet_path.exists():
-        parquet_path.unlink()  # a stale parquet would claim a completeness the directory no longer has
-    return summary
 
 
 class _DaemonPool:

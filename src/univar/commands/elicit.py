@@ -76,12 +76,7 @@ def elicit(
     table = E.load_questions(questions)
     opts = dict(base_url=base_url, api_key=api_key, timeout=timeout, retries=retries, concurrency=concurrency)
     tr = get_translator(translator, **opts)
-    for code in langs:
-        if code != "en" and tr.name != "none":
-            if not (table["lang"] == code).any():
-                tr.check("en", code)  # the questions must be translated: a hard requirement
-            if not tr.supports(code, "en"):
-                err.print(f"note: {tr.name} cannot translate {code} -> en; answers in {code} keep answer_en empty")
+    _check_translator(tr, langs, table)
     backends = _backends(model, **opts)
     tasks = E.plan(table, langs, backends, limit, can_translate=tr.name != "none")
     params = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k or None, max_tokens=max_tokens, seed=seed)
@@ -94,6 +89,23 @@ def elicit(
     finally:
         for b in backends:
             b.close()
+    _report(summary, out_dir)
+
+
+def _check_translator(tr, langs: list[str], table) -> None:
+    """Fail now if questions must be translated into a language ``tr`` lacks; note answers it cannot bring back."""
+    for code in langs:
+        if code != "en" and tr.name != "none":
+            if not (table["lang"] == code).any():
+                tr.check("en", code)  # the questions must be translated: a hard requirement
+            if not tr.supports(code, "en"):
+                err.print(f"note: {tr.name} cannot translate {code} -> en; answers in {code} keep answer_en empty")
+
+
+def _report(summary, out_dir: Path) -> None:
+    """The run's summary on stderr; exit status 1 while QAs are still missing."""
+    from univar import elicit as E
+
     err.print(f"{summary.total} QAs: {summary.done_before} already done, {summary.collected} collected now, "
               f"{summary.failed} failed; {summary.retries} retries; "
               f"{summary.collected / summary.seconds if summary.seconds else 0:.2f} QA/s -> {out_dir / E.QA_FILE}")
