@@ -7,9 +7,9 @@ import sqlite3
 
 import numpy as np
 import pytest
+from helpers.kill import kill9, start_embed, wait_for_rows, write_corpus
 
 from univar.cache import EmbeddingCache, cache_dir, text_key
-from helpers.kill import kill9, start_embed, wait_for_rows, write_corpus
 from univar.encoders import EmbedStats, embed
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from helpers.llm import FaultServer
+
 from univar import elicit as E
 from univar.llm import BackendError, RetryableError, SamplingParams, get_backend
 

@@ -12,8 +12,8 @@ import time
 
 import pandas as pd
 import pytest
-
 from helpers.llm import ROOT, LlamaServer, have_llama_cpp
+
 from univar import elicit as E
 from univar.llm import SamplingParams, get_backend
 

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from helpers.kill import Zygote, cache_rows, kill9, start_embed, wait_for_rows, wait_ready, write_corpus
+
 from univar.cache import EmbeddingCache, text_key
 from univar.encoders import EmbedStats, embed, get_encoder
 from univar.qa import qa_texts
@@ -216,6 +216,7 @@ def test_twenty_kills_during_elicit_then_resume_collect_every_row_exactly_once(t
     progresses and re-run each time (forked from a warm process); a last, fresh run completes it. No row is
     lost, none is written twice."""
     from helpers.llm import ROOT, LlamaServer, have_llama_cpp
+
     from univar import elicit as E
 
     if not have_llama_cpp():

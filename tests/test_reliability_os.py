@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers.kill import cache_rows, wait_for_rows
 from helpers.llm import ROOT, have_llama_cpp
+
 from univar import elicit as E
 from univar.cli import INTERRUPTED
 from univar.qa import qa_texts, write_qa

@@ -110,6 +110,7 @@ def test_univar_translate_command_fills_english_columns(marian, tmp_path, capsys
 def test_elicit_translates_questions_in_and_answers_back(marian, tmp_path):
     """English question -> German (Marian) -> LLM (fault server, here healthy) -> answer back to English."""
     from helpers.llm import FaultServer
+
     from univar import elicit as E
     from univar.llm import SamplingParams, get_backend
 

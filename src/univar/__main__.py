@@ -1,3 +1,5 @@
-from univar.cli import main
 import sys
+
+from univar.cli import main
+
 sys.exit(main())

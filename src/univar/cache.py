@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 log = logging.getLogger("univar")
 _CHUNK = 900  # SQLite's default limit on host parameters is 999
 
@@ -35,6 +34,7 @@ def cache_dir() -> Path:
 
 
 def text_key(text: str) -> bytes:
+    """The cache key of a text: its SHA-1 (20 bytes), so that rows stay small whatever the text's length."""
     return hashlib.sha1(text.encode("utf-8")).digest()
 
 

@@ -14,13 +14,17 @@ from typing import Annotated
 
 import typer
 
-from univar.commands import app, err, flag, mark_run_start
+from univar.commands import (
+    app,
+    core,  # noqa: F401 -- imported to register its commands on ``app``
+    err,
+    flag,
+    mark_run_start,
+)
 from univar.errors import UnivarError
 from univar.progress import command_run
 
 # Each module registers its commands on ``app``; a missing optional area must not break the others.
-from univar.commands import core  # noqa: F401,E402
-
 for _area in ("model", "elicit", "report"):
     try:
         __import__(f"univar.commands.{_area}")

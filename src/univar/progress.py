@@ -26,8 +26,16 @@ from pathlib import Path
 from typing import IO
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 stderr = Console(stderr=True)
 _sink: IO[str] | None = None
@@ -36,6 +44,7 @@ _at_end: list[Callable[[], None]] | None = None  # while a command runs (command
 
 
 def enabled() -> bool:
+    """Whether progress goes to stderr: ``UNIVAR_PROGRESS=0`` turns bars and plain progress lines off."""
     return os.environ.get("UNIVAR_PROGRESS", "1") != "0"
 
 

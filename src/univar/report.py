@@ -42,6 +42,7 @@ nav ul{columns:2}code{background:#f1f4f8;padding:1px 4px;border-radius:3px}
 
 
 def esc(text: object) -> str:
+    """Any value as text safe inside HTML elements and quoted attributes."""
     return html.escape(str(text), quote=True)
 
 
@@ -165,10 +166,12 @@ def find_model_card(encoder) -> Path | None:
 # --- the files behind `univar map` and `univar compare` ------------------------------------------------
 
 def class_names(table: pd.DataFrame) -> np.ndarray:
+    """Each QA's (LLM, language) class label, as an object array for the map's colours and legend."""
     return class_labels(table).to_numpy(dtype=object)
 
 
 def map_title(table: pd.DataFrame, encoder_name: str, source: str) -> str:
+    """The value map's heading: where the QAs come from, the encoder, and how many QAs and classes."""
     n_classes = len(set(class_names(table).tolist()))
     return f"Value map · {source} · encoder {encoder_name} · {len(table):,} QAs · {n_classes} classes"
 

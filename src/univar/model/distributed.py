@@ -61,6 +61,7 @@ def setup(device: str | torch.device = "cpu") -> Dist:
 
 
 def teardown(ctx: Dist) -> None:
+    """Leave the process group that ``setup`` joined (nothing to do in a single process)."""
     if ctx.enabled and dist.is_initialized():
         dist.destroy_process_group()
 
@@ -79,6 +80,7 @@ def gather(tensor: torch.Tensor, ctx: Dist) -> torch.Tensor:
 
 
 def gather_nograd(tensor: torch.Tensor, ctx: Dist) -> torch.Tensor:
+    """All ranks' rows without gradients (e.g. the class labels that go with ``gather``'s vectors)."""
     if not ctx.enabled:
         return tensor
     parts = [torch.empty_like(tensor) for _ in range(ctx.world_size)]

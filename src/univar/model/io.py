@@ -42,6 +42,7 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file; a missing, truncated or foreign file is a ``UnivarError`` naming it."""
     from safetensors.torch import load_file
 
     if not path.is_file():
@@ -53,6 +54,7 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def refuse_pickles(folder: Path) -> None:
+    """Raise if ``folder`` holds anything that looks like a pickle: loading one would run its code."""
     found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES)
     if found:
         raise UnivarError(f"{folder}: refusing to load pickle file {found[0].relative_to(folder)} "
@@ -85,6 +87,7 @@ def read_config(folder: str | Path) -> dict:
 
 
 def weights_file(folder: Path, config: dict) -> Path:
+    """Where a model directory of ``config``'s mode keeps its weights (the head, or the transformer's)."""
     return folder / (WEIGHTS if config["mode"] == "set" else f"{TRANSFORMER}/model.safetensors")
 
 
@@ -115,6 +118,7 @@ def save_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], state: dict)
 
 
 def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """The tensors and training state that ``save_checkpoint`` wrote, for resuming; refuses a corrupt one."""
     from safetensors import safe_open
 
     ck = folder / CHECKPOINT
@@ -143,6 +147,7 @@ def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch
 
 
 def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list) -> None:
+    """Load into ``optimizer`` the state that ``optimizer_tensors`` flattened (the inverse of that function)."""
     state: dict[int, dict] = {}
     for name, value in tensors.items():
         if name.startswith("opt."):

@@ -17,6 +17,7 @@ BANKS = ("valuebench-questions", "valueconsistency")
 
 
 def load_bank(name: str) -> pd.DataFrame:
+    """A bundled question bank (``bundled:`` prefix optional) as a questions table ready for ``univar elicit``."""
     from univar.elicit import load_questions
 
     name = name.removeprefix("bundled:")

@@ -23,6 +23,7 @@ def _id(prefix: str, text: str) -> str:
 
 
 def build_values(shared: Path) -> pd.DataFrame:
+    """ValueBench's value definitions -> ``valuebench_values.parquet``, definitions the CSV cut short marked."""
     table = pd.read_csv(shared / "valuebench" / "value_definitions.csv", dtype=str, keep_default_na=False)
     table = table.apply(lambda c: c.str.strip())
     # The published CSV lost the text after an escaped comma ("...actions\"): keep what is there, mark it.
@@ -33,6 +34,7 @@ def build_values(shared: Path) -> pd.DataFrame:
 
 
 def build_valuebench_questions(shared: Path) -> pd.DataFrame:
+    """ValueBench's questionnaire items, one row per distinct question -> ``valuebench_questions.parquet``."""
     answers = pd.read_csv(shared / "valuebench" / "answers.csv", dtype=str, keep_default_na=False)
     first = answers.drop_duplicates("question")[["questionnaire", "item", "value", "agreement", "question"]]
     first = first.assign(qid=[_id("vb", q) for q in first["question"]], lang="en", question_en=first["question"],
@@ -44,6 +46,7 @@ def build_valuebench_questions(shared: Path) -> pd.DataFrame:
 
 
 def build_valueconsistency(shared: Path) -> pd.DataFrame:
+    """ValueConsistency's topic questions and PVQ items, with English versions -> ``valueconsistency.parquet``."""
     folder = shared / "valueconsistency"
     rows = []
     for path in sorted(folder.glob("*controversial_*.jsonl")):
@@ -82,6 +85,7 @@ def build_valueconsistency(shared: Path) -> pd.DataFrame:
 
 
 def main() -> None:
+    """Rebuild every data file from SHARED_DATA_DIR (first argument) and copy the licence beside them."""
     shared = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[4] / "shared" / "data"
     (DATA / "licenses").mkdir(exist_ok=True)
     shutil.copy(shared / "valueconsistency" / "LICENSE.md", DATA / "licenses" / "valueconsistency-MIT.txt")
