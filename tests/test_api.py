@@ -61,7 +61,7 @@ def test_value_identification_object_matches_the_cli_json(table, tmp_path, capsy
     from univar.cli import main
     from univar.qa import write_qa
 
-    result = univar.ValueIdentification(split="question", k=10).evaluate("minilm", table)
+    result = univar.ValueIdentification(split="question", k=10).evaluate(univar.get_encoder("minilm"), table)
     assert isinstance(result.knn, univar.KnnScores) and isinstance(result.linear, univar.ProbeScores)
     assert result.knn.k == 10 and 0 <= result.knn.acc <= 1 and 0 <= result.linear.acc_at_1 <= 1
     assert result.knn["acc"] == result.knn.acc and result.linear["acc@1"] == result.linear.acc_at_1  # old style
@@ -72,6 +72,8 @@ def test_value_identification_object_matches_the_cli_json(table, tmp_path, capsy
 
     cli = json.loads((tmp_path / "r.json").read_text())
     assert result.to_dict() | {"encoder": cli["encoder"]} == cli
+    with pytest.raises(univar.UnivarError, match="not its name"):
+        univar.ValueIdentification().evaluate("minilm", table)
     for bad, message in (({"split": "both"}, "unknown split"), ({"k": 0}, "k must be"),
                          ({"target": "size"}, "unknown target"), ({"test_fraction": 1.5}, "between 0 and 1")):
         with pytest.raises(univar.UnivarError, match=message):

@@ -25,8 +25,8 @@ _EXPORTS = {
     "read_many": ("univar.qa", "read_many"),
     "write_qa": ("univar.qa", "write_qa"),
     "Encoder": ("univar.encoders", "Encoder"),
-    "get_encoder": ("univar.encoders", "get_encoder"),
-    "available_encoders": ("univar.encoders", "available_encoders"),
+    "get_encoder": ("univar.registry", "get_encoder"),
+    "available_encoders": ("univar.registry", "available_encoders"),
     "UniVaR": ("univar.model.api", "UniVaR"),
     "train": ("univar.model.api", "train_model"),
     "TrainConfig": ("univar.model.train", "TrainConfig"),
@@ -43,8 +43,8 @@ assert sorted(__all__) == sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": a re-export, not an unused import)
     from univar.encoders import Encoder as Encoder
-    from univar.encoders import available_encoders as available_encoders
-    from univar.encoders import get_encoder as get_encoder
+    from univar.registry import available_encoders as available_encoders
+    from univar.registry import get_encoder as get_encoder
     from univar.errors import UnivarError as UnivarError
     from univar.evaluate import KnnScores as KnnScores
     from univar.evaluate import ProbeScores as ProbeScores

@@ -398,32 +398,13 @@ NAMED: dict[str, Callable[[], Encoder]] = {
 BASELINES = ("minilm", "minilm-int8", "use-multilingual", "e5-small", "tfidf")
 
 
-def available_encoders() -> list[str]:
-    """Named encoders that can load here (the shipped ``univar`` model included once it is present)."""
-    names = list(BASELINES)
-    try:
-        from univar.model import shipped_model_path
+def baseline_encoder(spec: str) -> Encoder:
+    """A baseline encoder: a registered name, names joined by ``+``, or a sentence-transformers folder.
 
-        if shipped_model_path() is not None:
-            names.insert(0, "univar")
-    except ImportError:
-        pass
-    return names
-
-
-def get_encoder(spec: str) -> Encoder:
-    """Resolve ``--encoder``: a registered name, a univar model directory or a sentence-transformers folder."""
-    if spec == "univar":
-        try:
-            from univar.model import load_encoder, shipped_model_path
-        except ImportError:
-            raise UnivarError("the shipped univar model is not part of this installation") from None
-        path = shipped_model_path()
-        if path is None:
-            raise UnivarError("the shipped univar model is missing; rebuild it with `make model`")
-        return load_encoder(path, name="univar")
+    Trained UniVaR models are resolved one level up, by :func:`univar.registry.get_encoder`, which knows both.
+    """
     if "+" in spec and all(part in NAMED for part in spec.split("+")):
-        return ConcatEncoder([get_encoder(part) for part in spec.split("+")])
+        return ConcatEncoder([baseline_encoder(part) for part in spec.split("+")])
     if spec in NAMED:
         try:
             return NAMED[spec]()
@@ -432,14 +413,25 @@ def get_encoder(spec: str) -> Encoder:
     path = Path(spec)
     if path.is_dir():
         if (path / "univar.json").exists():
-            from univar.model import load_encoder
-
-            return load_encoder(path)
+            raise UnivarError(f"{spec} is a univar model, not a base encoder; load it with univar.get_encoder")
         if (path / "modules.json").exists() or (path / "config.json").exists():
             return SentenceTransformerEncoder(path)
         raise UnivarError(f"{spec} is neither a univar model nor a sentence-transformers folder")
     known = ", ".join(["univar", *BASELINES])
     raise UnivarError(f"unknown encoder {spec!r} (expected one of {known}, or a model directory)")
+
+
+def __getattr__(name: str):
+    """``univar.encoders.get_encoder`` and ``available_encoders``: their old home, kept for one release.
+
+    They moved to :mod:`univar.registry`, which sits above this module and ``univar.model``; importing it here
+    at the top would make the two import each other, so it is imported on first use of the old names.
+    """
+    if name in ("get_encoder", "available_encoders"):
+        from univar import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module 'univar.encoders' has no attribute {name!r}")
 
 
 @dataclass

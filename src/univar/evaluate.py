@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from univar.encoders import embed
 from univar.errors import UnivarError
 from univar.qa import class_labels, qa_texts
 from univar.vectors import unit_rows
@@ -397,16 +398,14 @@ class ValueIdentification:
             raise UnivarError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
 
     def evaluate(self, encoder, table: pd.DataFrame, *, progress: bool = False, stats=None) -> ValueIdResult:
-        """Embed ``table`` with ``encoder`` (an ``Encoder``, a ``UniVaR`` model, or an encoder name) and score it.
+        """Embed ``table`` with ``encoder`` (an ``Encoder``: a ``UniVaR`` model, ``univar.get_encoder(name)``) and score it.
 
         Parameters: ``encoder`` what embeds the QAs; ``table`` a QA table (``univar.read_qa``); ``progress``
         a progress bar while embedding; ``stats`` an ``EmbedStats`` to count cache hits.
         Returns: a :class:`ValueIdResult`.
         """
-        from univar.encoders import embed, get_encoder
-
-        if isinstance(encoder, str):
-            encoder = get_encoder(encoder)
+        if isinstance(encoder, str):  # resolving names is the registry's job, a layer above this module
+            raise UnivarError(f"pass an encoder, not its name: univar.get_encoder({encoder!r})")
         vectors = embed(qa_texts(table), encoder, progress=progress, stats=stats)
         return self.score(vectors, table, encoder=encoder.name)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from univar.encoders import Encoder, embed, get_encoder
+from univar.encoders import Encoder, baseline_encoder, embed
 from univar.errors import UnivarError
 from univar.model import io
 from univar.model.heads import SetViewEncoder
@@ -39,7 +39,7 @@ def base_encoder(spec: str) -> Encoder:
     if Path(spec).is_dir() and (Path(spec) / io.CONFIG).exists():
         raise UnivarError("a univar model cannot be the base of another univar model")
     if spec not in _BASES or Path(spec).is_dir():
-        _BASES[spec] = get_encoder(spec)
+        _BASES[spec] = baseline_encoder(spec)
     return _BASES[spec]
 
 
