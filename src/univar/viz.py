@@ -20,7 +20,7 @@ import html
 import logging
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -191,8 +191,8 @@ def map_png(vmap: ValueMap, path: str | Path, title: str, color_by: str = "model
     ax.set_yticks([])
     n_entries = n_groups + (len(set(new_labels.tolist())) if new_coords is not None and len(new_coords) else 0)
     legend = ax.legend(title=f"colour: {color_by}  (large dots: class centroids)", loc="center left",
-                       bbox_to_anchor=(1.01, 0.5), fontsize=8 if n_entries <= 30 else 6, markerscale=max(1.0, 30 / size) ** 0.5,
-                       ncol=1 if n_entries <= 30 else 2, frameon=False)
+                       bbox_to_anchor=(1.01, 0.5), fontsize=8 if n_entries <= 30 else 6,
+                       markerscale=max(1.0, 30 / size) ** 0.5, ncol=1 if n_entries <= 30 else 2, frameon=False)
     for handle in legend.legend_handles:
         handle.set_alpha(1.0)
     return _save(fig, path)
@@ -231,6 +231,58 @@ def _label_centroids(ax, cents: pd.DataFrame, texts: list[str]) -> None:
                     arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.6})
 
 
+HOVER = ("<b>%{customdata[0]}</b> · %{customdata[1]}<br><b>Q:</b> %{customdata[2]}"
+         "<br><b>A:</b> %{customdata[3]}<extra></extra>")
+
+
+@dataclass
+class _Styles:
+    """Per trace, in trace order: how it looks coloured by model (class legend) and by language."""
+
+    model_colours: list[str] = field(default_factory=list)
+    lang_colours: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
+    lang_names: list[str] = field(default_factory=list)
+    lang_first: list[bool] = field(default_factory=list)  # the first trace of a language stands for it
+
+    def add(self, model_colour: str, lang_colour: str, class_name: str, lang_name: str | None = None) -> None:
+        lang_name = class_name if lang_name is None else lang_name
+        self.model_colours.append(model_colour)
+        self.lang_colours.append(lang_colour)
+        self.class_names.append(class_name)
+        self.lang_first.append(lang_name not in self.lang_names)
+        self.lang_names.append(lang_name)
+
+    def by_class(self) -> dict:
+        return {"marker.color": self.model_colours, "name": self.class_names, "legendgroup": self.class_names,
+                "showlegend": [True] * len(self.class_names)}
+
+    def by_language(self) -> dict:
+        return {"marker.color": self.lang_colours, "name": self.lang_names, "legendgroup": self.lang_names,
+                "showlegend": self.lang_first}
+
+
+def _hover_data(model: str, lang: str, questions: np.ndarray, answers: np.ndarray, excerpt: int) -> np.ndarray:
+    """customdata rows for HOVER: model, language, the question and an answer excerpt, wrapped."""
+    n = len(questions)
+    return np.stack([np.full(n, model, dtype=object), np.full(n, lang, dtype=object),
+                     [_wrap(_excerpt(q, 160)) for q in questions], [_wrap(_excerpt(a, excerpt)) for a in answers]],
+                    axis=1)
+
+
+def _centroid_labels(vmap: ValueMap, cents: pd.DataFrame) -> list[dict]:
+    """Plotly annotations naming the centroids, spread apart like the PNG's, each joined to its centroid."""
+    if len(cents) > 40:
+        return []
+    lo, hi = vmap.coords.min(0), vmap.coords.max(0)
+    span = np.where(hi - lo > 0, hi - lo, 1.0)
+    spots = spread_labels((cents[["x", "y"]].to_numpy() - lo) / span) * span + lo
+    return [{"x": row.x, "y": row.y, "ax": sx, "ay": sy, "axref": "x", "ayref": "y", "text": html.escape(name),
+             "showarrow": True, "arrowhead": 0, "arrowwidth": 0.8, "arrowcolor": "#555", "font": {"size": 10},
+             "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#999", "borderwidth": 0.5, "xanchor": "left"}
+            for (name, row), (sx, sy) in zip(cents.iterrows(), spots)]
+
+
 def map_figure(vmap: ValueMap, table: pd.DataFrame, title: str, color_by: str = "model",
                new_coords: np.ndarray | None = None, new_table: pd.DataFrame | None = None,
                excerpt: int = 220, subtitle: str = ""):
@@ -242,93 +294,66 @@ def map_figure(vmap: ValueMap, table: pd.DataFrame, title: str, color_by: str = 
     """
     import plotly.graph_objects as go
 
-    scatter = go.Scattergl if len(vmap.labels) + (0 if new_coords is None else len(new_coords)) > SVG_POINT_LIMIT \
-        else go.Scatter
+    n_points = len(vmap.labels) + (0 if new_coords is None else len(new_coords))
+    scatter = go.Scattergl if n_points > SVG_POINT_LIMIT else go.Scatter
     classes = sorted(set(vmap.labels.tolist()))
     by_model = colours([split_class(c)[0] for c in classes])
     by_lang = colours([split_class(c)[1] for c in classes])
-    questions = table["question"].astype(str).to_numpy()
-    answers = table["answer"].astype(str).to_numpy()
-    fig = go.Figure()
-    hover = ("<b>%{customdata[0]}</b> · %{customdata[1]}<br><b>Q:</b> %{customdata[2]}"
-             "<br><b>A:</b> %{customdata[3]}<extra></extra>")
-    model_colours, lang_colours, lang_names, lang_first = [], [], [], []
+    questions, answers = table["question"].astype(str).to_numpy(), table["answer"].astype(str).to_numpy()
+    fig, styles = go.Figure(), _Styles()
     for name in classes:
         model, lang = split_class(name)
         mask = vmap.labels == name
-        custom = np.stack([np.full(mask.sum(), model, dtype=object), np.full(mask.sum(), lang, dtype=object),
-                           [_wrap(_excerpt(q, 160)) for q in questions[mask]],
-                           [_wrap(_excerpt(a, excerpt)) for a in answers[mask]]], axis=1)
         fig.add_trace(scatter(x=vmap.coords[mask, 0], y=vmap.coords[mask, 1], mode="markers", name=name,
-                              legendgroup=name, customdata=custom, hovertemplate=hover,
-                              marker={"size": 5, "color": by_model[model], "opacity": 0.6}))
-        model_colours.append(by_model[model])
-        lang_colours.append(by_lang[lang])
-        lang_names.append(lang or "(no language)")
-        lang_first.append(lang_names[-1] not in lang_names[:-1])
-    class_names = list(classes)
+                              legendgroup=name, customdata=_hover_data(model, lang, questions[mask], answers[mask],
+                                                                       excerpt),
+                              hovertemplate=HOVER, marker={"size": 5, "color": by_model[model], "opacity": 0.6}))
+        styles.add(by_model[model], by_lang[lang], name, lang or "(no language)")
     cents = vmap.centroids()
-    fig.add_trace(go.Scatter(x=cents.x, y=cents.y, mode="markers", text=list(cents.index),
-                             name="class centroids", hovertemplate="<b>%{text}</b> centroid<extra></extra>",
-                             marker={"size": 12, "color": "white", "line": {"color": "black", "width": 2}, "symbol": "circle"}))
-    annotations = []
-    if len(cents) <= 40:  # labels spread apart like the PNG's, each joined to its centroid
-        lo, hi = vmap.coords.min(0), vmap.coords.max(0)
-        span = np.where(hi - lo > 0, hi - lo, 1.0)
-        spots = spread_labels((cents[["x", "y"]].to_numpy() - lo) / span) * span + lo
-        for (name, row), (sx, sy) in zip(cents.iterrows(), spots):
-            annotations.append({"x": row.x, "y": row.y, "ax": sx, "ay": sy, "axref": "x", "ayref": "y", "text": html.escape(name),
-                                    "showarrow": True, "arrowhead": 0, "arrowwidth": 0.8, "arrowcolor": "#555",
-                                    "font": {"size": 10}, "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#999",
-                                    "borderwidth": 0.5, "xanchor": "left"})
-    model_colours.append("white")
-    lang_colours.append("white")
-    class_names.append("class centroids")
-    lang_names.append("class centroids")
-    lang_first.append(True)
+    fig.add_trace(go.Scatter(x=cents.x, y=cents.y, mode="markers", text=list(cents.index), name="class centroids",
+                             hovertemplate="<b>%{text}</b> centroid<extra></extra>",
+                             marker={"size": 12, "color": "white", "line": {"color": "black", "width": 2},
+                                     "symbol": "circle"}))
+    styles.add("white", "white", "class centroids")
     if new_coords is not None and new_table is not None and len(new_coords):
         new_labels = class_labels(new_table).to_numpy(dtype=object)
         nq, na = new_table["question"].astype(str).to_numpy(), new_table["answer"].astype(str).to_numpy()
         for name in sorted(set(new_labels.tolist())):
             mask = new_labels == name
             model, lang = split_class(name)
-            custom = np.stack([np.full(mask.sum(), f"{NEW_PREFIX}{model}", dtype=object),
-                               np.full(mask.sum(), lang, dtype=object),
-                               [_wrap(_excerpt(q, 160)) for q in nq[mask]],
-                               [_wrap(_excerpt(a, excerpt)) for a in na[mask]]], axis=1)
             fig.add_trace(scatter(x=new_coords[mask, 0], y=new_coords[mask, 1], mode="markers",
-                                  name=f"{NEW_PREFIX}{name}", customdata=custom, hovertemplate=hover,
+                                  name=f"{NEW_PREFIX}{name}", hovertemplate=HOVER,
+                                  customdata=_hover_data(f"{NEW_PREFIX}{model}", lang, nq[mask], na[mask], excerpt),
                                   marker={"size": 8, "color": "black", "symbol": "x"}))
-            model_colours.append("black")
-            lang_colours.append("black")
-            class_names.append(f"{NEW_PREFIX}{name}")
-            lang_names.append(f"{NEW_PREFIX}{name}")
-            lang_first.append(True)
-    by_class = {"marker.color": model_colours, "name": class_names, "legendgroup": class_names,
-                "showlegend": [True] * len(class_names)}
-    by_language = {"marker.color": lang_colours, "name": lang_names, "legendgroup": lang_names,
-                   "showlegend": lang_first}
-    buttons = [{"label": "colour by model", "method": "update",
-                "args": [by_class, {"legend.title.text": "class (model$lang)"}]},
-               {"label": "colour by language", "method": "update",
-                "args": [by_language, {"legend.title.text": "language"}]}]
+            styles.add("black", "black", f"{NEW_PREFIX}{name}")
     if color_by == "lang":
         for i, trace in enumerate(fig.data):
-            trace.marker.color, trace.name, trace.showlegend = lang_colours[i], lang_names[i], lang_first[i]
-            trace.legendgroup = lang_names[i]
+            trace.marker.color, trace.name = styles.lang_colours[i], styles.lang_names[i]
+            trace.showlegend, trace.legendgroup = styles.lang_first[i], styles.lang_names[i]
+    _map_layout(fig, vmap, title, subtitle, color_by, styles, _centroid_labels(vmap, cents))
+    return fig
+
+
+def _map_layout(fig, vmap: ValueMap, title: str, subtitle: str, color_by: str, styles: _Styles,
+                annotations: list[dict]) -> None:
+    """Title, colour buttons (which switch the legend too), axes and margins of the interactive map."""
+    buttons = [{"label": "colour by model", "method": "update",
+                "args": [styles.by_class(), {"legend.title.text": "class (model$lang)"}]},
+               {"label": "colour by language", "method": "update",
+                "args": [styles.by_language(), {"legend.title.text": "language"}]}]
     fig.update_layout(
         title={"text": html.escape(title) + (f"<br><sup>{html.escape(subtitle)}</sup>" if subtitle else ""),
                "x": 0.01, "y": 0.985, "yanchor": "top", "font": {"size": 15}},
         template="plotly_white", height=720, hovermode="closest", annotations=annotations,
-        legend={"title": {"text": "language" if color_by == "lang" else "class (model$lang)"}, "itemsizing": "constant", "font": {"size": 10}},
-        updatemenus=[{"type": "buttons", "direction": "right", "x": 0.0, "y": 1.01, "xanchor": "left", "yanchor": "bottom",
-                          "buttons": buttons, "active": 0 if color_by == "model" else 1, "showactive": True,
-                          "font": {"size": 11}, "pad": {"b": 4}}],
+        legend={"title": {"text": "language" if color_by == "lang" else "class (model$lang)"},
+                "itemsizing": "constant", "font": {"size": 10}},
+        updatemenus=[{"type": "buttons", "direction": "right", "x": 0.0, "y": 1.01, "xanchor": "left",
+                      "yanchor": "bottom", "buttons": buttons, "active": 0 if color_by == "model" else 1,
+                      "showactive": True, "font": {"size": 11}, "pad": {"b": 4}}],
         xaxis={"title": f"UMAP 1 (of {vmap.basis})", "showticklabels": False, "zeroline": False},
         yaxis={"title": "UMAP 2", "showticklabels": False, "zeroline": False},
         margin={"l": 40, "r": 20, "t": 110, "b": 40},
     )
-    return fig
 
 
 def _wrap(text: str, width: int = 70) -> str:
