@@ -219,6 +219,8 @@ def shares_units(idx: np.ndarray, groups: Sequence[str] | None) -> bool:
     return bool(frame.duplicated("g").any())
 
 
+# Longer than 60 lines on purpose: the point estimates and every bootstrap replicate share one set of unit pairs
+# and one energy subsample; split into functions, each would need all of them passed around.
 def class_distances(vectors: np.ndarray, labels: Sequence[str], *, groups: Sequence[str] | None = None,
                     n_boot: int = 200, ci: float = 0.95, seed: int = 0, max_points: int = 2400) -> Distances:
     """Cosine (between means, debiased) and energy distances between all pairs of classes, with bootstrap CIs.

@@ -158,7 +158,8 @@ def _lean(value: str, a: str, b: str, rating_a: float, rating_b: float, threshol
                 f"they answer, not in how much they endorse it.")
     more, less = (a, b) if gap > 0 else (b, a)
     hi, lo = max(rating_a, rating_b), min(rating_a, rating_b)
-    return f"{more} leans towards {value} ({hi:.1f} of 10) and {less} away from it ({lo:.1f}); a gap of {abs(gap):.1f} points."
+    return (f"{more} leans towards {value} ({hi:.1f} of 10) and {less} away from it ({lo:.1f}); "
+            f"a gap of {abs(gap):.1f} points.")
 
 
 def _paired_example(pa: np.ndarray, pb: np.ndarray, vectors: np.ndarray, keyed: np.ndarray | None,
@@ -209,37 +210,9 @@ def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str]
     in_a, in_b = labels == a, labels == b
     questions = table["question"].to_numpy(dtype=object)
 
-    def score(threshold: int) -> list[dict]:
-        rows = []
-        for value in sorted(set(groups[in_a | in_b].tolist())):
-            if not str(value).strip():
-                continue
-            ra = np.flatnonzero(in_a & (groups == value))
-            rb = np.flatnonzero(in_b & (groups == value))
-            if len(ra) < threshold or len(rb) < threshold:
-                continue
-            pa, pb = _pairs(ra, rb, questions)
-            paired = len(pa) >= threshold
-            if paired:
-                sep, se = _shift_with_se(vectors[pa], vectors[pb], True)
-            else:
-                sep, se = _shift_with_se(vectors[ra], vectors[rb], False)
-            lower = sep - se if np.isfinite(se) else sep
-            row = {grouping: value, "score": lower, "separation": sep, "se": se, "lower": lower,
-                   "paired_questions": len(pa) if paired else 0, "n_a": len(ra), "n_b": len(rb)}
-            if keyed is not None:
-                row["rating_a"] = float(np.nanmean(keyed[ra])) if np.isfinite(keyed[ra]).any() else float("nan")
-                row["rating_b"] = float(np.nanmean(keyed[rb])) if np.isfinite(keyed[rb]).any() else float("nan")
-                row["lean"] = _lean(str(value), a, b, row["rating_a"], row["rating_b"])
-            else:
-                row["lean"] = (f"The data has no ratings, so which way {a} and {b} lean on {value} shows only in "
-                               "their answers (the example below).")
-            rows.append(row)
-        return rows
-
     # small samples: rather a ranking on fewer QAs per value (said in min_qas) than none
     for used in sorted({min_qas, min(min_qas, 3), 2}, reverse=True):
-        rows = score(used)
+        rows = _score_values(grouping, groups, (a, in_a), (b, in_b), questions, vectors, keyed, used)
         if rows:
             break
     if not rows:
@@ -249,6 +222,38 @@ def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str]
     examples = [_example(ranked.iloc[i], grouping, groups, in_a, in_b, questions, vectors, table, keyed)
                 for i in range(min(top, len(ranked)))]
     return Explanation(class_a=a, class_b=b, grouping=grouping, values=ranked, examples=examples, min_qas=used)
+
+
+def _score_values(grouping: str, groups: np.ndarray, side_a: tuple[str, np.ndarray], side_b: tuple[str, np.ndarray],
+                  questions: np.ndarray, vectors: np.ndarray, keyed: np.ndarray | None, threshold: int) -> list[dict]:
+    """One row per value with ``threshold`` or more QAs on each side: separation, SE, score, ratings and lean."""
+    (a, in_a), (b, in_b) = side_a, side_b
+    rows = []
+    for value in sorted(set(groups[in_a | in_b].tolist())):
+        if not str(value).strip():
+            continue
+        ra = np.flatnonzero(in_a & (groups == value))
+        rb = np.flatnonzero(in_b & (groups == value))
+        if len(ra) < threshold or len(rb) < threshold:
+            continue
+        pa, pb = _pairs(ra, rb, questions)
+        paired = len(pa) >= threshold
+        if paired:
+            sep, se = _shift_with_se(vectors[pa], vectors[pb], True)
+        else:
+            sep, se = _shift_with_se(vectors[ra], vectors[rb], False)
+        lower = sep - se if np.isfinite(se) else sep
+        row = {grouping: value, "score": lower, "separation": sep, "se": se, "lower": lower,
+               "paired_questions": len(pa) if paired else 0, "n_a": len(ra), "n_b": len(rb)}
+        if keyed is not None:
+            row["rating_a"] = float(np.nanmean(keyed[ra])) if np.isfinite(keyed[ra]).any() else float("nan")
+            row["rating_b"] = float(np.nanmean(keyed[rb])) if np.isfinite(keyed[rb]).any() else float("nan")
+            row["lean"] = _lean(str(value), a, b, row["rating_a"], row["rating_b"])
+        else:
+            row["lean"] = (f"The data has no ratings, so which way {a} and {b} lean on {value} shows only in "
+                           "their answers (the example below).")
+        rows.append(row)
+    return rows
 
 
 def _pairs(ra: np.ndarray, rb: np.ndarray, questions: np.ndarray) -> tuple[list[int], list[int]]:
