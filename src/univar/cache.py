@@ -64,7 +64,8 @@ class EmbeddingCache:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("CREATE TABLE IF NOT EXISTS emb (key BLOB PRIMARY KEY, vec BLOB NOT NULL) WITHOUT ROWID")
             db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('encoder_id', ?), ('dim', ?)", (self.encoder_id, str(self.dim)))
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('encoder_id', ?), ('dim', ?)",
+                       (self.encoder_id, str(self.dim)))
             db.commit()
             stored_dim = int(db.execute("SELECT v FROM meta WHERE k='dim'").fetchone()[0])
             if stored_dim != self.dim:

@@ -125,9 +125,9 @@ def run_demo(out_dir: Path, per_class: int | None = None, console: Console | Non
              encoders: list[str] | None = None) -> dict:
     """Run the demo into ``out_dir`` and return a summary (also written as ``summary.json``).
 
-    ``per_class`` is the number of ValueBench questions sampled (each answered by all 6 LLMs; None: ``DEMO_QUESTIONS``);
-    ``encoders`` are the encoders scored on value identification (default: the primary one and minilm;
-    the first is the one the map and the comparison use).
+    ``per_class`` is the number of ValueBench questions sampled (each answered by all 6 LLMs; None:
+    ``DEMO_QUESTIONS``); ``encoders`` are the encoders scored on value identification (default: the primary one
+    and minilm; the first is the one the map and the comparison use).
     """
 
     console = console or Console()

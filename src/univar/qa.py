@@ -30,7 +30,8 @@ REQUIRED = ("question", "answer", "model", "lang")
 # Columns whose empty value makes a row unusable (an empty answer is dropped instead, and counted).
 MUST_HAVE_VALUE = ("question", "model", "lang")
 CLASS_SEP = "$"
-SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+            ".pq": "parquet"}
 BUNDLED_PREFIX = "bundled:"
 
 

@@ -30,7 +30,8 @@ h3{margin-top:1.4em}.sub{color:#5b6475;margin-top:0}
 table{border-collapse:collapse;margin:.8em 0 .4em;font-size:.92em}
 th,td{border:1px solid #d5dae3;padding:4px 9px;text-align:right;vertical-align:top}
 th{background:#f1f4f8}td.text,th.text{text-align:left}tr:nth-child(even) td{background:#fafbfd}
-figure{margin:1em 0}figure img{max-width:100%;border:1px solid #e3e7ee}figcaption,.caption{color:#5b6475;font-size:.9em}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #e3e7ee}\
+figcaption,.caption{color:#5b6475;font-size:.9em}
 .note{background:#f6f8fb;border-left:4px solid #8aa4d6;padding:8px 14px;margin:1em 0}
 .warn{background:#fff7e6;border-left:4px solid #e0a526;padding:8px 14px;margin:1em 0}
 .qa{border:1px solid #e3e7ee;border-radius:6px;padding:8px 12px;margin:.4em 0;background:#fcfcfe}
@@ -116,7 +117,8 @@ class Report:
         toc = "".join(f'<li><a href="#{a}">{esc(t)}</a></li>' for a, t in self.toc)
         sub = f'<p class="sub">{esc(self.subtitle)}</p>' if self.subtitle else ""
         return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(self.title)}</title>"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                f"<title>{esc(self.title)}</title>"
                 f"<style>{STYLE}</style></head><body><h1>{esc(self.title)}</h1>{sub}"
                 f"<p class=\"sub\">Written by univar on {stamp}. This file is self-contained: it works offline.</p>"
                 f"<nav><ul>{toc}</ul></nav>{''.join(self.parts)}</body></html>\n")

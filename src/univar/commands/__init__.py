@@ -25,11 +25,16 @@ app.add_typer(evaluate_app, name="evaluate")
 out = Console()  # results on stdout
 err = Console(stderr=True)  # progress, notes and errors on stderr
 
-DataArg = Annotated[list[str], typer.Argument(help="QA files (CSV, JSONL, Parquet) or bundled:<name>.", show_default=False)]
-MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="Take another schema: NEW=OLD, e.g. answer=completion.")]
-EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="univar, minilm, minilm-int8, use-multilingual, e5-small, tfidf, or a model directory.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto (a GPU when present), cpu, cuda or cuda:N; for the torch models (minilm, univar, model folders).")]
-LogOpt = Annotated[Optional[Path], typer.Option("--log", help="Also write progress and results as JSON lines to this file (appended).")]
+DataArg = Annotated[list[str], typer.Argument(help="QA files (CSV, JSONL, Parquet) or bundled:<name>.",
+                                              show_default=False)]
+MapOpt = Annotated[Optional[list[str]], typer.Option("--map",
+                                                     help="Take another schema: NEW=OLD, e.g. answer=completion.")]
+EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="univar, minilm, minilm-int8, use-multilingual, "
+                                                                 "e5-small, tfidf, or a model directory.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (a GPU when present), cpu, cuda or cuda:N; for the "
+                                                         "torch models (minilm, univar, model folders).")]
+LogOpt = Annotated[Optional[Path], typer.Option("--log", help="Also write progress and results as JSON lines to this "
+                                                              "file (appended).")]
 
 
 def flag(*names: str, help: str):

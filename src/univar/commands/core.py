@@ -26,7 +26,9 @@ from univar.errors import UnivarError
 
 
 @app.command()
-def embed(data: DataArg, encoder: EncoderOpt = "univar", out_file: Annotated[Path, typer.Option("--out", help="Output: .parquet (QAs + embedding column) or .npy (matrix).")] = Path("embeddings.parquet"),
+def embed(data: DataArg, encoder: EncoderOpt = "univar",
+          out_file: Annotated[Path, typer.Option("--out", help="Output: .parquet (QAs + embedding column) or "
+                                                               ".npy (matrix).")] = Path("embeddings.parquet"),
           map_: MapOpt = None, device: DeviceOpt = "auto", log: LogOpt = None) -> None:
     """Embed every QA of DATA with an encoder (cached on disk)."""
     from univar.progress import log_to
@@ -62,7 +64,8 @@ def _embed(data: list[str], encoder: str, out_file: Path, map_: list[str] | None
             flat = pa.array(vectors.reshape(-1), type=pa.float32())
             arrow = arrow.append_column("embedding", pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]))
             arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
-                                                   b"univar.encoder": enc.id.encode(), b"univar.encoder_name": enc.name.encode()})
+                                                   b"univar.encoder": enc.id.encode(),
+                                                   b"univar.encoder_name": enc.name.encode()})
             pq.write_table(arrow, tmp, compression="zstd")
     err.print(f"{stats.texts} QAs ({stats.unique} unique): {stats.embedded} embedded, {stats.cached} from cache "
               f"-> {out_file} ({stats.texts} x {enc.dim})")
@@ -74,8 +77,10 @@ def _embed(data: list[str], encoder: str, out_file: Path, map_: list[str] | None
 def value_id(
     data: DataArg,
     encoder: EncoderOpt = "univar",
-    split: Annotated[str, typer.Option(help="random (per class, the paper's) or question (question-disjoint, fold 0 of 5).")] = "random",
-    test_fraction: Annotated[float, typer.Option("--test-fraction", help="Test share per class (random split).")] = 0.2,
+    split: Annotated[str, typer.Option(help="random (per class, the paper's) or question (question-disjoint, "
+                                            "fold 0 of 5).")] = "random",
+    test_fraction: Annotated[float, typer.Option("--test-fraction",
+                                                 help="Test share per class (random split).")] = 0.2,
     k: Annotated[int, typer.Option("--k", help="Neighbours for k-NN.")] = 50,
     seed: Annotated[int, typer.Option(help="Random seed (split and probe).")] = 0,
     target: Annotated[str, typer.Option(help="class (model$lang), model, or lang.")] = "class",
@@ -118,7 +123,8 @@ def value_id(
 @app.command()
 def demo(out_dir: Annotated[Path, typer.Option("--out", help="Where results go.")] = Path("demo-out"),
          limit: Annotated[int, typer.Option(help="Questions sampled from bundled ValueBench (0: all).")] = 0) -> None:
-    """The main job, offline on bundled data: embed, value identification vs minilm, value map, LLM comparison, one report.html."""
+    # one line: the command list of --help would show a line break in the docstring
+    """The main job, offline on bundled data: embed, value identification vs minilm, value map, LLM comparison, one report.html."""  # noqa: E501
     from univar.demo import run_demo
 
     run_demo(out_dir, per_class=limit or None, console=out)

@@ -30,8 +30,10 @@ def map_(
     data: DataArg,
     encoder: EncoderOpt = "univar",
     out_dir: OutDir = Path("map-out"),
-    add: Annotated[list[str] | None, typer.Option("--add", help="QA file(s) of a new LLM to place on the map (no refit).")] = None,
-    color: Annotated[str | None, typer.Option("--color", help="Colour the PNG by model or lang (HTML: both, switchable).")] = None,
+    add: Annotated[list[str] | None, typer.Option(
+        "--add", help="QA file(s) of a new LLM to place on the map (no refit).")] = None,
+    color: Annotated[str | None, typer.Option(
+        "--color", help="Colour the PNG by model or lang (HTML: both, switchable).")] = None,
     seed: SeedOpt = 0,
     map_: MapOpt = None,
 ) -> None:
@@ -116,8 +118,8 @@ def compare(
         for row in group.itertuples(index=False):
             i, j = index[name], index[row.neighbour]
             ci = f"  [{dist.cosine_lo[i, j]:.4f}, {dist.cosine_hi[i, j]:.4f}]" if bootstrap else ""
-            out.print(f"  {row.rank}  {escape(row.neighbour):<28} {row.distance:7.4f}{ci}   energy {dist.energy[i, j]:.4f}",
-                      highlight=False)
+            out.print(f"  {row.rank}  {escape(row.neighbour):<28} {row.distance:7.4f}{ci}   "
+                      f"energy {dist.energy[i, j]:.4f}", highlight=False)
     if "rating" in table.columns and "value" in table.columns and len(dist.classes) >= 3:
         try:
             validity = questionnaire_validity(table, labels, dist.matrix("cosine"))

@@ -13,8 +13,8 @@ from pathlib import Path
 BUNDLED: dict[str, tuple[str, str]] = {
     "valuebench": (
         "valuebench.parquet",
-        "ValueBench: 1,988 items (1,706 distinct questions) from 36 psychometric inventories, answered by 6 LLMs (en); "
-        "MIT, Value4AI",
+        "ValueBench: 1,988 items (1,706 distinct questions) from 36 psychometric inventories, answered by 6 LLMs "
+        "(en); MIT, Value4AI",
     ),
     "fulcra": (
         "fulcra.parquet",
@@ -45,11 +45,13 @@ BUNDLED: dict[str, tuple[str, str]] = {
     ),
     "valuebench-questions": (
         "valuebench_questions.parquet",
-        "Question bank (no answers): 1,706 ValueBench value questions with their value and inventory (en); MIT, Value4AI",
+        "Question bank (no answers): 1,706 ValueBench value questions with their value and inventory (en); "
+        "MIT, Value4AI",
     ),
     "valueconsistency": (
         "valueconsistency.parquet",
-        "Question bank (no answers): ValueConsistency questions in en, zh, de, ja with English originals and paraphrase groups; MIT, Jared Moore",
+        "Question bank (no answers): ValueConsistency questions in en, zh, de, ja with English originals and "
+        "paraphrase groups; MIT, Jared Moore",
     ),
 }
 

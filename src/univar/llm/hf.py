@@ -83,7 +83,8 @@ class HFBackend(ChatBackend):
         text = tok.decode(new, skip_special_tokens=True)
         finish = "length" if len(new) >= params.max_tokens else "stop"
         return ChatResult(text=text.strip(), finish_reason=finish,
-                          usage={"prompt_tokens": int(inputs["input_ids"].shape[1]), "completion_tokens": int(len(new))})
+                          usage={"prompt_tokens": int(inputs["input_ids"].shape[1]),
+                                 "completion_tokens": int(len(new))})
 
     def describe(self) -> dict:
         return {"backend": self.spec, "file": self.path.name}

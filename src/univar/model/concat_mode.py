@@ -55,7 +55,8 @@ class ConcatTrainer:
         # loaded on the CPU and moved whole, so the loss's buffers and the transformer share one device
         st = SentenceTransformer(str(self.base_path), device="cpu", local_files_only=True, trust_remote_code=False)
         transformer = st[0]
-        config = getattr(getattr(transformer, "auto_model", None) or getattr(transformer, "model", None), "config", None)
+        hf_model = getattr(transformer, "auto_model", None) or getattr(transformer, "model", None)
+        config = getattr(hf_model, "config", None)
         positions = getattr(config, "max_position_embeddings", None)
         if isinstance(positions, int) and cfg.max_length > positions:  # past it, the forward pass crashes
             raise UnivarError(f"--max-length {cfg.max_length} is longer than the base's {positions} positions")

@@ -56,15 +56,20 @@ def build_valueconsistency(shared: Path) -> pd.DataFrame:
                 continue
             r = json.loads(line)
             lang = LANG[language]
-            rows.append({"question": r["question"], "lang": lang, "question_en": r["original_english"] if not r["rephrase"] or lang == "en" and r["question"] == r["original"] else None,
+            rows.append({"question": r["question"], "lang": lang,
+                         "question_en": (r["original_english"]
+                                         if not r["rephrase"] or lang == "en" and r["question"] == r["original"]
+                                         else None),
                          "original": r["original"], "original_en": r["original_english"],
                          "group": _id("vc", f"{lang}|{country}|{r['original']}"), "rephrase": bool(r["rephrase"]),
                          "topic": r["topic"], "topic_en": r["topic_english"], "controversial": kind == "controversial",
                          "country": country, "options": json.dumps(r["options"], ensure_ascii=False),
                          "value": None, "source": f"valueconsistency/{path.stem}"})
-    english_pvq = [json.loads(x) for x in (folder / "pvq_english.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    english_pvq = [json.loads(x) for x in (folder / "pvq_english.jsonl").read_text(encoding="utf-8").splitlines()
+                   if x.strip()]
     for language in ("english", "chinese", "german"):
-        items = [json.loads(x) for x in (folder / f"pvq_{language}.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+        items = [json.loads(x) for x in (folder / f"pvq_{language}.jsonl").read_text(encoding="utf-8").splitlines()
+                 if x.strip()]
         for i, r in enumerate(items):
             en = english_pvq[i]["question"].strip() if i < len(english_pvq) else None
             rows.append({"question": r["question"].strip(), "lang": LANG[language], "question_en": en,
