@@ -2,10 +2,11 @@
 
 ``python bench/llm_client.py --base-url URL --model openai/NAME [--n 16] [--concurrency 4] [--max-tokens 16]``
 (or ``--serve`` instead of ``--base-url``: start ``python -m llama_cpp.server`` with SmolLM2 on a free loopback
-port for the measurement and stop it after) prints one JSON object: the single-request rate (requests/s, measured first, in the same run), the rate of
-``univar elicit``'s loop at concurrency N, and their ratio. It also measures the client's own overhead
-(the elicitation loop vs bare ``httpx`` calls at concurrency 1), so that a slow server is not blamed on
-the client or the reverse. Answers are written to a temporary directory and thrown away.
+port for the measurement and stop it after) prints one JSON object: the single-request rate (requests/s,
+measured first, in the same run), the rate of ``univar elicit``'s loop at concurrency N, and their ratio. It
+also measures the client's own overhead (the elicitation loop vs bare ``httpx`` calls at concurrency 1), so
+that a slow server is not blamed on the client or the reverse. Answers are written to a temporary directory
+and thrown away.
 
 A benchmark tool, not part of the package: ``bench/elicit_overhead.py`` imports it, and ``make bench`` does
 not run it alone (it needs a server or ``--serve``).
@@ -38,7 +39,8 @@ def _bare(url: str, model: str, n: int, params: SamplingParams) -> float:
     with httpx.Client(timeout=300) as client:
         t0 = time.perf_counter()
         for i in range(n):
-            body = {"model": model, "messages": [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)] + f" ({i})"}],
+            question = QUESTIONS[i % len(QUESTIONS)] + f" ({i})"
+            body = {"model": model, "messages": [{"role": "user", "content": question}],
                     "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
                     "max_tokens": params.max_tokens, "seed": i}
             client.post(f"{url.rstrip('/')}/chat/completions", json=body).raise_for_status()

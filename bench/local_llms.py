@@ -65,8 +65,9 @@ def main() -> None:
                 continue
             text, check = targets.get(task, ("", None)) if name == "univar" else ("", None)
             ratio = s["knn_acc"] / base
-            rows.append({"figure": f"{task}: {name} k-NN acc / minilm (chance {s['chance']:.2f})", "value": s["knn_acc"],
-                         "baseline": base, "ratio": ratio, "target": text, "ok": check(ratio) if check else None})
+            rows.append({"figure": f"{task}: {name} k-NN acc / minilm (chance {s['chance']:.2f})",
+                         "value": s["knn_acc"], "baseline": base, "ratio": ratio, "target": text,
+                         "ok": check(ratio) if check else None})
     report("local_llms", rows)
 
 

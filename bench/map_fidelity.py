@@ -122,7 +122,8 @@ def main() -> None:
     rows.append({"figure": f"--add: share of {add['new_qas']} answers of {add['source']} to 200 other questions, "
                            "relabelled, placed in its own region of the demo map (10-NN)",
                  "value": add["share_in_own_region"], "baseline": add["chance"],
-                 "ratio": add["share_in_own_region"] / add["chance"], "target": "> 0.5", "ok": add["share_in_own_region"] > 0.5})
+                 "ratio": add["share_in_own_region"] / add["chance"], "target": "> 0.5",
+                 "ok": add["share_in_own_region"] > 0.5})
     report("map_fidelity", rows, {"cases": cases, "add": add})
 
 

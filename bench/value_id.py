@@ -8,7 +8,8 @@ All on the question-disjoint split (fold 0, which the shipped model never saw):
 2. ``generalisation``: the shipped recipe trained on ValueBench only, tested on FULCRA (other LLMs, other
    questions), and the reverse; target: not below minilm. Also with bundled local-llms added to training
    (12 more classes, none of them in the test set);
-3. ``control``: MT-bench (non-value QAs; English classes by default, as minilm reads English): univar's k-NN gain over minilm must be smaller than on ValueBench;
+3. ``control``: MT-bench (non-value QAs; English classes by default, as minilm reads English): univar's k-NN
+   gain over minilm must be smaller than on ValueBench;
 4. ``ablations``: the shipped recipe with lambda in (1, 5, 20), and with same-class negatives masked /
    kept out by class-aware batches / not handled (the paper), tested on ValueBench fold 0.
 
@@ -115,13 +116,15 @@ def rows_from(details: dict) -> list[dict]:
                          "value": d["diff"], "baseline": 0.0, "ratio": 100 * d["diff"], "target": "", "ok": None})
     c = details.get("control")
     if c:
-        rows.append({"figure": "k-NN gain over minilm (ratio): mtbench control / valuebench", "value": c["gain_mtbench"],
-                     "baseline": c["gain_valuebench"], "ratio": c["gain_mtbench"] / c["gain_valuebench"],
+        rows.append({"figure": "k-NN gain over minilm (ratio): mtbench control / valuebench",
+                     "value": c["gain_mtbench"], "baseline": c["gain_valuebench"],
+                     "ratio": c["gain_mtbench"] / c["gain_valuebench"],
                      "target": "< 1.0", "ok": c["gain_mtbench"] < c["gain_valuebench"]})
     ref = details.get("encoders", {}).get("valuebench", {}).get("univar")
     for kind in ("lambda", "batching"):
         for key, a in details.get(kind, {}).items():
-            rows.append({"figure": f"ablation {kind}={key}: valuebench k-NN acc / shipped", "value": a["valuebench"]["knn_acc"],
+            rows.append({"figure": f"ablation {kind}={key}: valuebench k-NN acc / shipped",
+                         "value": a["valuebench"]["knn_acc"],
                          "baseline": ref["knn_acc"] if ref else None,
                          "ratio": a["valuebench"]["knn_acc"] / ref["knn_acc"] if ref else float("nan"),
                          "target": "", "ok": None})
@@ -170,7 +173,8 @@ def main() -> int:
                              ("valuebench+local-llms", "fulcra"), ("fulcra+local-llms", "valuebench")):
                 out = tmp / f"only-{src}"
                 info = train_quiet([f"bundled:{d}" for d in src.split("+")], out, epochs=args.epochs)
-                minilm = details.get("encoders", {}).get(dst, {}).get("minilm") or baseline_scores("minilm", tables[dst])
+                minilm = (details.get("encoders", {}).get(dst, {}).get("minilm")
+                          or baseline_scores("minilm", tables[dst]))
                 u_vectors = UniVaR.load(out).encode_qas(tables[dst])
                 m_vectors = embed(qa_texts(tables[dst]), get_encoder("minilm"), progress=False)
                 details.setdefault("generalisation", {})[f"{src}->{dst}"] = {

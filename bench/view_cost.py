@@ -67,8 +67,8 @@ def main() -> None:
     set_cost = {lam: per_view_seconds(set_trainer, len(texts), lam, pairs=256, repeat=5) for lam in LAMBDAS}
     concat_cost = {lam: per_view_seconds(concat_trainer, len(texts), lam, pairs=8, repeat=2) for lam in LAMBDAS}
     for lam in LAMBDAS:
-        print(f"lambda {lam:>2}: set {1e3 * set_cost[lam]:8.3f} ms/view   concat {1e3 * concat_cost[lam]:8.1f} ms/view",
-              flush=True)
+        print(f"lambda {lam:>2}: set {1e3 * set_cost[lam]:8.3f} ms/view   "
+              f"concat {1e3 * concat_cost[lam]:8.1f} ms/view", flush=True)
 
     # the exponent is fitted from lambda 5 on: at lambda 1 a fixed per-view overhead dominates both modes
     fit = [lam for lam in LAMBDAS if lam >= 5]

@@ -1,6 +1,7 @@
-"""Rebuild the bundled datasets in src/univar/data/ from ../shared/data (the real answers, MIT / Apache-2.0 / CC-BY-4.0).
+"""Rebuild the bundled datasets in src/univar/data/ from ../shared/data.
 
-Run once by a maintainer; the Parquet files are committed so that a clone works offline.
+The real answers (MIT / Apache-2.0 / CC-BY-4.0). Run once by a maintainer; the Parquet files are committed so
+that a clone works offline.
 """
 
 from __future__ import annotations

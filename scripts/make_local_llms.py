@@ -39,9 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {
     "smollm2-plain": {"system": None, "temperature": 0.7},
     "smollm2-tradition": {"system": "You hold traditional, conservative values: you put family, religion, duty, "
-                                    "order, security and respect for authority and customs first.", "temperature": 0.7},
+                                    "order, security and respect for authority and customs first.",
+                          "temperature": 0.7},
     "smollm2-openness": {"system": "You hold liberal, self-expressive values: you put personal freedom, equality, "
-                                   "tolerance, creativity, self-direction and questioning authority first.", "temperature": 0.7},
+                                   "tolerance, creativity, self-direction and questioning authority first.",
+                         "temperature": 0.7},
     "smollm2-hot": {"system": None, "temperature": 1.3},
 }
 

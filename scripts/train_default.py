@@ -92,7 +92,8 @@ Chance is 1 / classes. `bench/value_id.py` adds every baseline encoder, the cros
 generalisation runs, and the lambda and batching ablations (`bench/results/`).
 
 ## Limits
-- Only about 25 LLMs (some appear in several sources), mostly US-made, plus one small local model: the head has learned what separates these
+- Only about 25 LLMs (some appear in several sources), mostly US-made, plus one small local model: \
+the head has learned what separates these
   LLMs' answers, which is values *and* style; the MT-bench control measures how much of it carries over to
   non-value text. With answers in other languages, embed the English translation (`answer_en`).
 - Unseen LLMs are embedded by the same head; how well their vectors separate is measured by the
@@ -136,7 +137,8 @@ def write_card(folder: Path, scores: dict, seconds: float) -> None:
     params = sum(x.numel() for x in load_file(str(folder / "model.safetensors")).values())
     text = CARD.format(
         params=params, size_mb=(folder / "model.safetensors").stat().st_size / 1e6, lam=config["lambda"],
-        data=t["data"], n_qas=t["n_qas"], n_classes=len(t["classes"]), classes=", ".join(f"`{c}`" for c in t["classes"]),
+        data=t["data"], n_qas=t["n_qas"], n_classes=len(t["classes"]),
+        classes=", ".join(f"`{c}`" for c in t["classes"]),
         n_val=t["n_val"], n_train=t["n_train"], hidden=t["hidden"], dropout=t["dropout"], scale=t["scale"],
         batching_text={"mask": "masked out of the loss", "class": "kept out by class-aware batches",
                        "none": "not handled (the paper)"}[t["batching"]],

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (pip install selenium)")
+    webdriver = pytest.importorskip("selenium.webdriver",
+                                    reason="the browser test needs selenium (pip install selenium)")
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
@@ -65,7 +66,8 @@ def _check_map(driver, plot_css: str, classes: list[str], shot: Path) -> None:
     plot = driver.find_element(By.CSS_SELECTOR, plot_css)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", plot)
     assert plot.find_elements(By.CSS_SELECTOR, "svg.main-svg"), "no SVG rendered"
-    legend = [e.get_attribute("textContent") for e in plot.find_elements(By.CSS_SELECTOR, "g.legend g.traces text.legendtext")]
+    legend = [e.get_attribute("textContent")
+              for e in plot.find_elements(By.CSS_SELECTOR, "g.legend g.traces text.legendtext")]
     for name in classes:
         assert legend.count(name) == 1, f"legend entry for {name}: {legend}"
     points = plot.find_elements(By.CSS_SELECTOR, ".scatterlayer .trace .points path")
@@ -98,7 +100,8 @@ def _check_map(driver, plot_css: str, classes: list[str], shot: Path) -> None:
     assert len(fills()) == n_models  # coloured by model at first
     ActionChains(driver).move_to_element(buttons[1]).click().pause(0.5).perform()
     assert len(fills()) == n_langs  # by language, and the legend lists languages, not classes
-    legend = [e.get_attribute("textContent") for e in plot.find_elements(By.CSS_SELECTOR, "g.legend g.traces text.legendtext")]
+    legend = [e.get_attribute("textContent")
+              for e in plot.find_elements(By.CSS_SELECTOR, "g.legend g.traces text.legendtext")]
     langs = {c.split("$")[-1] for c in classes}
     assert langs <= set(legend) and not set(classes) & set(legend), legend
     ActionChains(driver).move_to_element(buttons[0]).click().pause(0.5).perform()

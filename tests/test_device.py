@@ -170,7 +170,8 @@ def test_gradcache_replays_dropout_exactly(device, small_qa, tiny_base):
     for a, b in zip(first, second):
         assert a.device.type == device
         assert torch.equal(a, b)
-    assert not torch.equal(first[0], trainer._forward(trainer._join(_batch(small_qa).a)[:2]).detach())  # fresh masks differ
+    # fresh masks differ
+    assert not torch.equal(first[0], trainer._forward(trainer._join(_batch(small_qa).a)[:2]).detach())
 
 
 @pytest.mark.slow

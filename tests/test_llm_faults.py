@@ -59,9 +59,11 @@ def test_each_fault_is_retried_then_answered(fault):
 def test_sampling_params_and_seed_are_sent():
     with FaultServer() as srv:
         backend = get_backend("openai/fake", base_url=srv.url, **FAST)
-        backend.chat([{"role": "user", "content": "x?"}], SamplingParams(temperature=0.3, top_p=0.9, top_k=7, max_tokens=5, seed=11))
+        backend.chat([{"role": "user", "content": "x?"}],
+                     SamplingParams(temperature=0.3, top_p=0.9, top_k=7, max_tokens=5, seed=11))
     sent = srv.requests[0]
-    assert (sent["model"], sent["temperature"], sent["top_p"], sent["top_k"], sent["max_tokens"], sent["seed"]) == ("fake", 0.3, 0.9, 7, 5, 11)
+    assert ((sent["model"], sent["temperature"], sent["top_p"], sent["top_k"], sent["max_tokens"], sent["seed"])
+            == ("fake", 0.3, 0.9, 7, 5, 11))
 
 
 def test_gives_up_after_retries_and_does_not_retry_client_errors():
@@ -147,9 +149,9 @@ def test_api_key_never_reaches_a_file_or_the_terminal(tmp_path, cli):
     secret = "sk-test-SECRET-4242"
     out = tmp_path / "out"
     with FaultServer(lambda n, body: "401" if n < 2 else "ok") as srv:
-        run = cli("-v", "elicit", "--questions", str(_questions(tmp_path, 3)), "--model", "openai/fake", "--lang", "en",
-                   "--out", str(out), "--base-url", srv.url, "--retries", "0", "--concurrency", "1",
-                   env={"OPENAI_API_KEY": secret})
+        run = cli("-v", "elicit", "--questions", str(_questions(tmp_path, 3)), "--model", "openai/fake",
+                  "--lang", "en", "--out", str(out), "--base-url", srv.url, "--retries", "0", "--concurrency", "1",
+                  env={"OPENAI_API_KEY": secret})
         assert srv.headers[0]["Authorization"] == f"Bearer {secret}"  # the key was used...
     assert run.returncode == 1
     assert secret not in run.stdout + run.stderr  # ...but the server's echo of it was redacted

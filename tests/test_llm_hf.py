@@ -36,13 +36,15 @@ def test_hf_backend_from_a_folder(tmp_path, monkeypatch):
     backend = get_backend(f"hf/{folder}")
     params = SamplingParams(max_tokens=5, seed=3)
     out = backend.chat([{"role": "user", "content": "is honesty important ?"}], params)
-    assert out.usage["completion_tokens"] <= 5 and out.usage["prompt_tokens"] == 8  # "user : is honesty important ? assistant :"
+    # the prompt: "user : is honesty important ? assistant :"
+    assert out.usage["completion_tokens"] <= 5 and out.usage["prompt_tokens"] == 8
     assert backend.chat([{"role": "user", "content": "is honesty important ?"}], params).text == out.text
     assert backend.name == "tiny-llama"
 
 
 @pytest.mark.skipif(os.environ.get("UNIVAR_TEST_HF_GGUF") != "1",
-                    reason="minutes on a shared CPU (GGUF tokenizer conversion + dequantisation); UNIVAR_TEST_HF_GGUF=1")
+                    reason="minutes on a shared CPU (GGUF tokenizer conversion + dequantisation); "
+                           "UNIVAR_TEST_HF_GGUF=1")
 def test_hf_backend_reads_the_same_gguf(monkeypatch):
     pytest.importorskip("gguf")
     monkeypatch.setenv("UNIVAR_TORCH_THREADS", "1")

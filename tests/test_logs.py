@@ -71,7 +71,8 @@ def test_embed_to_a_file_shows_lines_while_it_works_and_writes_the_json_log(valu
            "UNIVAR_CACHE_DIR": str(tmp_path / "fresh-cache")}
     with (tmp_path / "log").open("w") as fh:
         proc = subprocess.run([sys.executable, "-m", "univar", "embed", str(data), "--encoder", "tfidf",
-                               "--device", "cpu", "--out", str(tmp_path / "v.npy"), "--log", str(tmp_path / "e.jsonl")],
+                               "--device", "cpu", "--out", str(tmp_path / "v.npy"),
+                               "--log", str(tmp_path / "e.jsonl")],
                               env=env, stdout=fh, stderr=subprocess.STDOUT, timeout=300)
     assert proc.returncode == 0
     text = (tmp_path / "log").read_text()

@@ -95,7 +95,8 @@ def test_sampler_is_reproducible_and_restorable():
     first = one.sample()
     one.restore(saved)
     assert np.array_equal(one.sample().b, first.b)
-    assert not np.array_equal(ViewSampler(labels, 5, 16, seed=10).sample().a, ViewSampler(labels, 5, 16, seed=9).sample().a)
+    assert not np.array_equal(ViewSampler(labels, 5, 16, seed=10).sample().a,
+                              ViewSampler(labels, 5, 16, seed=9).sample().a)
 
 
 @pytest.mark.parametrize("pooling", ["mean", "attention"])

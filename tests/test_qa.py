@@ -69,7 +69,8 @@ def test_empty_answers_are_dropped_and_counted_aloud(tmp_path, caplog):
     (b"question,answer,model\nq,a,m\n", ".csv", "missing column 'lang'", 1),
     (b"question,answer,model,lang\nq,a,m,en\nq2,a\xff,m,en\n", ".csv", "undecodable bytes", 3),
     (b"question,answer,model,lang\nq,a,m,en\n,a,m,en\n", ".csv", "missing value in required column 'question'", 3),
-    (b'question,answer,model,lang\n"multi\nline",a,m,en\nq,a,,en\n', ".csv", "missing value in required column 'model'", 4),
+    (b'question,answer,model,lang\n"multi\nline",a,m,en\nq,a,,en\n', ".csv",
+     "missing value in required column 'model'", 4),
     (b'{"question":"q","answer":"a","model":"m","lang":"en"}\n{"question": broken\n', ".jsonl", "invalid JSON", 2),
     (b'[1, 2]\n', ".jsonl", "expected a JSON object", 1),
     (b'{"question":"q","answer":"a","model":"m"}\n', ".jsonl", "missing column 'lang'", 0),
@@ -156,7 +157,8 @@ def _parquet_with_hole(path, column: str, hole, dtype=None):
 
 
 @pytest.mark.parametrize("column", ["question", "model", "lang"])
-@pytest.mark.parametrize("hole, dtype", [(None, None), (float("nan"), None), (None, "string"), (None, "string[pyarrow]")],
+@pytest.mark.parametrize("hole, dtype",
+                         [(None, None), (float("nan"), None), (None, "string"), (None, "string[pyarrow]")],
                          ids=["None", "NaN", "pd.NA", "arrow-null"])
 def test_nan_in_a_required_parquet_column_names_file_and_row(tmp_path, column, hole, dtype):
     path = _parquet_with_hole(tmp_path / "hole.parquet", column, hole, dtype)
@@ -216,13 +218,15 @@ def test_many_duplicates_show_the_first_ten_rows(tmp_path, caplog):
     path.write_text("".join(json.dumps(ROWS[0]) + "\n" for _ in range(15)))
     with caplog.at_level(logging.WARNING, logger="univar"):
         read_qa(path)
-    assert f"kept 14 exact duplicate row(s) (every column equal to an earlier row), {path}: rows 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 ..." in caplog.text
+    assert (f"kept 14 exact duplicate row(s) (every column equal to an earlier row), {path}: "
+            "rows 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 ...") in caplog.text
 
 
 def test_the_same_qa_under_other_labels_is_said_only_when_verbose(tmp_path, caplog):
     """ValueBench asks one item under several questionnaires: the QA repeats with another 'value'."""
     path = tmp_path / "relabel.jsonl"
-    path.write_text(json.dumps({**ROWS[0], "value": "Kindness"}) + "\n" + json.dumps({**ROWS[0], "value": "Care"}) + "\n"
+    path.write_text(json.dumps({**ROWS[0], "value": "Kindness"}) + "\n"
+                    + json.dumps({**ROWS[0], "value": "Care"}) + "\n"
                     + json.dumps({**ROWS[0], "value": "Care", "extra": [1, 2]}) + "\n")
     with caplog.at_level(logging.WARNING, logger="univar"):
         assert len(read_qa(path)) == 3
@@ -287,7 +291,8 @@ def test_jsonl_cut_anywhere_inside_its_last_record_names_that_line(tmp_path):
         path.write_bytes(data[:cut])
         with pytest.raises(QAError) as info:
             read_qa(path)
-        assert info.value.what.startswith("invalid JSON") and str(info.value).endswith(f"{path}:3"), (cut, str(info.value))
+        assert info.value.what.startswith("invalid JSON") and str(info.value).endswith(f"{path}:3"), (
+            cut, str(info.value))
 
 
 @pytest.mark.parametrize("fraction", [0.25, 0.5, 0.9, 0.999])

@@ -39,7 +39,8 @@ def quoted() -> list[str]:
     set5 = row("view_cost", "set mode ms/view at lambda 5")["value"]
     per_view_tokens = 20 * pieces["valuebench"] * tokens["value"]
     return [
-        f"{elicit['value']:,.0f} requests/s", f"({elicit['baseline']:,.0f} requests/s)", f"{100 * elicit['ratio']:.1f}%",
+        f"{elicit['value']:,.0f} requests/s", f"({elicit['baseline']:,.0f} requests/s)",
+        f"{100 * elicit['ratio']:.1f}%",
         f"{1000 / elicit['value']:.1f} ms", f"at least {1e6 / elicit['value'] / 60:.0f} minutes",
         f"{small['value']:,.0f} vectors/s in chunks of 512", f"{big['value']:,.0f}\n  vectors/s in chunks of 8,192",
         f"{big['baseline']:,.0f} vectors/s", f"{1e6 / big['value']:.0f} s of commits",

@@ -73,8 +73,10 @@ def test_clean_and_dedup():
     from univar.taxonomy.generate import clean, dedup
 
     assert clean("1. Would you lie to protect a friend's feelings?") == "Would you lie to protect a friend's feelings?"
-    assert clean('- "Should I tell my boss about a mistake I made?"') == "Should I tell my boss about a mistake I made?"
-    assert clean("**Q3:** Is it right to break a rule for a good cause?") == "Is it right to break a rule for a good cause?"
+    assert (clean('- "Should I tell my boss about a mistake I made?"')
+            == "Should I tell my boss about a mistake I made?")
+    assert (clean("**Q3:** Is it right to break a rule for a good cause?")
+            == "Is it right to break a rule for a good cause?")
     assert clean("Here are 10 questions about honesty:") is None
     assert clean("Honesty matters.") is None
     assert clean("Why?") is None
@@ -96,7 +98,8 @@ def test_generate_from_values_and_situations():
     custom = generate_for_values(load_values("schwartz").head(1), Scripted([reply]), n=1,
                                  template="Questions on {value} please ({n})")
     assert len(custom) == 1
-    sit = Scripted(['"Should you lend money to a friend who never pays back?"', "#Should you lend money to a friend who never pays back?"])
+    sit = Scripted(['"Should you lend money to a friend who never pays back?"',
+                    "#Should you lend money to a friend who never pays back?"])
     out = generate_for_situations(["lending money", "lending money again"], sit)
     assert len(out) == 1 and sit.prompts[0].startswith('Given a premise about "lending money"')
 
@@ -105,7 +108,8 @@ def test_paraphrase_with_a_chat_backend():
     from univar.taxonomy.paraphrase import paraphrase
 
     questions = pd.DataFrame({"qid": ["a"], "question": ["Should I forgive a friend who lied?"], "lang": ["en"]})
-    reply = "1. Should I forgive a friend who lied?\n2. Is forgiving a lying friend right?\n3. Would you pardon a friend's lie?"
+    reply = ("1. Should I forgive a friend who lied?\n2. Is forgiving a lying friend right?\n"
+             "3. Would you pardon a friend's lie?")
     out = paraphrase(questions, Scripted([reply]), n=4)
     assert out["question"].tolist() == ["Should I forgive a friend who lied?", "Is forgiving a lying friend right?",
                                         "Would you pardon a friend's lie?"]

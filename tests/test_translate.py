@@ -98,7 +98,8 @@ def test_univar_translate_command_fills_english_columns(marian, tmp_path, capsys
     pd.DataFrame({"question": ["guten morgen", "Is it good?"], "answer": ["danke schön", "Yes."],
                   "model": ["m", "m"], "lang": ["de", "en"]}).to_json(data, orient="records", lines=True)
     out = tmp_path / "qa_en.parquet"
-    assert main(["translate", str(data), "--backend", f"seq2seq/{marian}/opus-mt-{{src}}-{{tgt}}", "--out", str(out)]) == 0
+    backend = f"seq2seq/{marian}/opus-mt-{{src}}-{{tgt}}"
+    assert main(["translate", str(data), "--backend", backend, "--out", str(out)]) == 0
     table = pd.read_parquet(out)
     assert table["question_en"].tolist() == ["good morning", "Is it good?"]
     assert table["answer_en"].tolist() == ["thank you very much", "Yes."]

@@ -95,9 +95,9 @@ class FaultServer:
                 else:
                     if server.delay:
                         time.sleep(server.delay)
+                    message = {"role": "assistant", "content": f"answer to: {question}"}
                     payload = json.dumps({"id": f"c{n}", "object": "chat.completion",
-                                          "choices": [{"index": 0, "finish_reason": "stop",
-                                                       "message": {"role": "assistant", "content": f"answer to: {question}"}}],
+                                          "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
                                           "usage": {"prompt_tokens": 1, "completion_tokens": 3}}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
