@@ -1,4 +1,4 @@
-"""No import cycle: every module imports on its own, in any order, and univar's own top-level imports form no circle."""
+"""No import cycle: every module imports on its own, in any order, and univar's top-level imports form no circle."""
 
 from __future__ import annotations
 

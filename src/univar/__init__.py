@@ -43,8 +43,6 @@ assert sorted(__all__) == sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": a re-export, not an unused import)
     from univar.encoders import Encoder as Encoder
-    from univar.registry import available_encoders as available_encoders
-    from univar.registry import get_encoder as get_encoder
     from univar.errors import UnivarError as UnivarError
     from univar.evaluate import KnnScores as KnnScores
     from univar.evaluate import ProbeScores as ProbeScores
@@ -56,6 +54,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": a re-export, not
     from univar.qa import read_many as read_many
     from univar.qa import read_qa as read_qa
     from univar.qa import write_qa as write_qa
+    from univar.registry import available_encoders as available_encoders
+    from univar.registry import get_encoder as get_encoder
 
 
 def __getattr__(name: str):

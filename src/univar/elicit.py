@@ -84,7 +84,8 @@ def load_questions(source: str | Path) -> pd.DataFrame:
         table["lang"] = "en"
     table["lang"] = table["lang"].fillna("en").astype(str)
     if "qid" not in table.columns:
-        table["qid"] = [_qid(q) if lang == "en" else _qid(f"{lang}:{q}") for q, lang in zip(table["question"], table["lang"])]
+        table["qid"] = [_qid(q) if lang == "en" else _qid(f"{lang}:{q}")
+                        for q, lang in zip(table["question"], table["lang"])]
     table["qid"] = table["qid"].astype(str)
     table = _melt_translations(table)
     dup = table.duplicated(subset=["qid", "lang"], keep="first")
@@ -167,7 +168,8 @@ def plan(questions: pd.DataFrame, langs: Sequence[str], backends: Sequence[ChatB
         meta_cols = [c for c in META_COLUMNS if c in native.columns]
         for row in native.itertuples(index=False):
             rec = row._asdict()
-            q_en = rec.get("question_en") if isinstance(rec.get("question_en"), str) and rec.get("question_en") else None
+            q_en = (rec.get("question_en") if isinstance(rec.get("question_en"), str) and rec.get("question_en")
+                    else None)
             if translate:
                 q_en = rec["question"]
             meta = tuple((c, _plain(rec[c])) for c in meta_cols if _present(rec[c]))
@@ -579,11 +581,14 @@ def write_parquet(out_dir: Path, keys: set | None = None) -> Path:
     if not table.empty:
         table = table.drop_duplicates(subset=["qid", "model", "lang"], keep="first")
         if keys is not None:
-            mask = [k in keys for k in zip(table["qid"].astype(str), table["model"].astype(str), table["lang"].astype(str))]
+            mask = [k in keys for k in zip(table["qid"].astype(str), table["model"].astype(str),
+                                           table["lang"].astype(str))]
             table = table.loc[mask]
         for column in table.columns:
             if table[column].dtype == object:
-                table[column] = table[column].map(lambda v: v if v is None or isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+                table[column] = table[column].map(
+                    lambda v: v if v is None or isinstance(v, str)
+                    else json.dumps(v) if isinstance(v, (dict, list)) else str(v))
     path = out_dir / PARQUET_FILE
     tmp = path.with_name(path.name + ".tmp")
     table.reset_index(drop=True).to_parquet(tmp, index=False, compression="zstd")

@@ -398,7 +398,7 @@ class ValueIdentification:
             raise UnivarError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
 
     def evaluate(self, encoder, table: pd.DataFrame, *, progress: bool = False, stats=None) -> ValueIdResult:
-        """Embed ``table`` with ``encoder`` (an ``Encoder``: a ``UniVaR`` model, ``univar.get_encoder(name)``) and score it.
+        """Embed ``table`` with ``encoder`` (an ``Encoder``: a ``UniVaR``, ``univar.get_encoder(name)``) and score it.
 
         Parameters: ``encoder`` what embeds the QAs; ``table`` a QA table (``univar.read_qa``); ``progress``
         a progress bar while embedding; ``stats`` an ``EmbedStats`` to count cache hits.

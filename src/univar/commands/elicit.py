@@ -11,15 +11,21 @@ from univar.commands import LogOpt, app, err, flag, out
 from univar.errors import UnivarError
 
 values_app = typer.Typer(no_args_is_help=True, help="Browse the value taxonomy (ValueBench + classic frameworks).")
-questions_app = typer.Typer(no_args_is_help=True, help="Question banks; generate and paraphrase value-eliciting questions.")
+questions_app = typer.Typer(no_args_is_help=True,
+        help="Question banks; generate and paraphrase value-eliciting questions.")
 app.add_typer(values_app, name="values")
 app.add_typer(questions_app, name="questions")
 
-ModelOpt = Annotated[list[str], typer.Option("--model", "-m", help="provider/model (openai/<m>, llamacpp/<file.gguf>, hf/<folder-or-gguf>, smollm2); LABEL=provider/model sets the rows' model name. Repeat for several.", show_default=False)]
-BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL, else api.openai.com).")]
-ApiKeyOpt = Annotated[Optional[str], typer.Option("--api-key", help="API key (prefer $OPENAI_API_KEY: a flag is visible in the process list). Never written anywhere.")]
+ModelOpt = Annotated[list[str], typer.Option("--model", "-m",
+        help="provider/model (openai/<m>, llamacpp/<file.gguf>, hf/<folder-or-gguf>, smollm2); LABEL=provider/model "
+             "sets the rows' model name. Repeat for several.", show_default=False)]
+BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url",
+        help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL, else api.openai.com).")]
+ApiKeyOpt = Annotated[Optional[str], typer.Option("--api-key",
+        help="API key (prefer $OPENAI_API_KEY: a flag is visible in the process list). Never written anywhere.")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds allowed per request (each try).")]
-RetriesOpt = Annotated[int, typer.Option("--retries", help="Retries per request on 429, 5xx, timeouts and broken replies (exponential backoff).")]
+RetriesOpt = Annotated[int, typer.Option("--retries",
+        help="Retries per request on 429, 5xx, timeouts and broken replies (exponential backoff).")]
 
 
 def _langs(values: list[str]) -> list[str]:
@@ -37,19 +43,29 @@ def _backends(models: list[str], **opts):
     backends = [get_backend(m, **opts) for m in models]
     names = [b.name for b in backends]
     if len(set(names)) != len(names):
-        raise UnivarError(f"two --model values have the same label ({', '.join(names)}): name them LABEL=provider/model")
+        raise UnivarError(f"two --model values have the same label ({', '.join(names)}): "
+                          "name them LABEL=provider/model")
     return backends
 
 
 @app.command()
 def elicit(
-    questions: Annotated[str, typer.Option("--questions", "-q", help="bundled:<name>, or a .txt / CSV / JSONL / Parquet file with a 'question' column.", show_default=False)],
+    questions: Annotated[str, typer.Option("--questions", "-q",
+            help="bundled:<name>, or a .txt / CSV / JSONL / Parquet file with a 'question' column.",
+            show_default=False)],
     model: ModelOpt,
-    lang: Annotated[list[str], typer.Option("--lang", "-l", help="Language codes (repeat or comma-separate): en, zh, de, ja, pt, ...", show_default=False)],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output directory: qa.jsonl (append-only), failures.jsonl, qa.parquet when complete.", show_default=False)],
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Ask only the first N questions per language.")] = None,
-    translator: Annotated[str, typer.Option("--translator", "-t", help="Translate questions in and answers back to English: none, bergamot, llm/<provider/model>, seq2seq/<folder>.")] = "none",
-    system: Annotated[Optional[str], typer.Option("--system", help="System prompt (e.g. a stated value orientation).")] = None,
+    lang: Annotated[list[str], typer.Option("--lang", "-l",
+            help="Language codes (repeat or comma-separate): en, zh, de, ja, pt, ...", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o",
+            help="Output directory: qa.jsonl (append-only), failures.jsonl, qa.parquet when complete.",
+            show_default=False)],
+    limit: Annotated[Optional[int], typer.Option("--limit",
+            help="Ask only the first N questions per language.")] = None,
+    translator: Annotated[str, typer.Option("--translator", "-t",
+            help="Translate questions in and answers back to English: none, bergamot, llm/<provider/model>, "
+                 "seq2seq/<folder>.")] = "none",
+    system: Annotated[Optional[str], typer.Option("--system",
+            help="System prompt (e.g. a stated value orientation).")] = None,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
     top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling (paper: 0.95).")] = 0.95,
     top_k: Annotated[int, typer.Option("--top-k", help="Top-k sampling (paper: 50; 0 = off).")] = 50,
@@ -79,7 +95,8 @@ def elicit(
     _check_translator(tr, langs, table)
     backends = _backends(model, **opts)
     tasks = E.plan(table, langs, backends, limit, can_translate=tr.name != "none")
-    params = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k or None, max_tokens=max_tokens, seed=seed)
+    params = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k or None, max_tokens=max_tokens,
+                            seed=seed)
     try:
         with log_to(log):
             summary = E.run(tasks, out_dir, params, system=system, translator=tr, concurrency=concurrency)
@@ -117,15 +134,19 @@ def _report(summary, out_dir: Path) -> None:
         err.print(f"complete -> {summary.parquet}")
     else:
         missing = summary.total - summary.done_before - summary.collected
-        err.print(f"{missing} QAs still missing (recorded in {out_dir / E.FAILURES_FILE}); re-run the same command to retry them")
+        err.print(f"{missing} QAs still missing (recorded in {out_dir / E.FAILURES_FILE}); "
+                  "re-run the same command to retry them")
         raise SystemExit(1)  # click swallows typer.Exit codes in non-standalone mode
 
 
 @app.command()
 def translate(
     data: Annotated[str, typer.Argument(help="QA file (CSV, JSONL, Parquet) or bundled:<name>.", show_default=False)],
-    backend: Annotated[str, typer.Option("--backend", "-b", help="none, bergamot, llm/<provider/model>, seq2seq/<folder> (may hold {src} and {tgt}).", show_default=False)],
-    out_file: Annotated[Path, typer.Option("--out", "-o", help="Output .csv / .jsonl / .parquet with question_en and answer_en filled.", show_default=False)],
+    backend: Annotated[str, typer.Option("--backend", "-b",
+            help="none, bergamot, llm/<provider/model>, seq2seq/<folder> (may hold {src} and {tgt}).",
+            show_default=False)],
+    out_file: Annotated[Path, typer.Option("--out", "-o",
+            help="Output .csv / .jsonl / .parquet with question_en and answer_en filled.", show_default=False)],
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
     timeout: TimeoutOpt = 120.0,
@@ -148,7 +169,9 @@ def translate(
 
 @values_app.command("list")
 def values_list(
-    source: Annotated[Optional[str], typer.Option("--source", "-s", help="An inventory (e.g. PVQ40, SVS, VSM13) or framework (schwartz, wvs, hofstede, globe, rokeach); case-insensitive.")] = None,
+    source: Annotated[Optional[str], typer.Option("--source", "-s",
+            help="An inventory (e.g. PVQ40, SVS, VSM13) or framework (schwartz, wvs, hofstede, globe, rokeach); "
+                 "case-insensitive.")] = None,
     as_json: Annotated[bool, flag("--json", help="Print JSON lines instead of a table.")] = False,
 ) -> None:
     """List values with their definitions and sources."""
@@ -174,7 +197,9 @@ def values_list(
 
 @questions_app.command("list")
 def questions_list(
-    bank: Annotated[Optional[str], typer.Argument(help="A bank (valuebench-questions, valueconsistency) to print its questions; none: list the banks.")] = None,
+    bank: Annotated[Optional[str], typer.Argument(
+            help="A bank (valuebench-questions, valueconsistency) to print its questions; "
+                 "none: list the banks.")] = None,
     lang: Annotated[Optional[str], typer.Option("--lang", "-l", help="Only questions in this language.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Print at most N questions.")] = 20,
 ) -> None:
@@ -199,13 +224,19 @@ def questions_list(
 
 @questions_app.command("generate")
 def questions_generate(
-    model: Annotated[str, typer.Option("--model", "-m", help="Chat backend that writes the questions (provider/model).", show_default=False)],
-    out_file: Annotated[Path, typer.Option("--out", "-o", help="Output questions file (.csv / .jsonl / .parquet).", show_default=False)],
-    value: Annotated[Optional[list[str]], typer.Option("--value", help="A value name from `univar values list` (repeat); its definition goes into the prompt.")] = None,
-    source: Annotated[Optional[str], typer.Option("--source", "-s", help="Generate for every value of this source / framework.")] = None,
-    situation: Annotated[Optional[list[str]], typer.Option("--situation", help="A situation (premise); the paper's situation prompt asks whether to do it.")] = None,
+    model: Annotated[str, typer.Option("--model", "-m",
+            help="Chat backend that writes the questions (provider/model).", show_default=False)],
+    out_file: Annotated[Path, typer.Option("--out", "-o",
+            help="Output questions file (.csv / .jsonl / .parquet).", show_default=False)],
+    value: Annotated[Optional[list[str]], typer.Option("--value",
+            help="A value name from `univar values list` (repeat); its definition goes into the prompt.")] = None,
+    source: Annotated[Optional[str], typer.Option("--source", "-s",
+            help="Generate for every value of this source / framework.")] = None,
+    situation: Annotated[Optional[list[str]], typer.Option("--situation",
+            help="A situation (premise); the paper's situation prompt asks whether to do it.")] = None,
     n: Annotated[int, typer.Option("--n", help="Questions to ask for per value.")] = 10,
-    template: Annotated[Optional[Path], typer.Option("--template", help="A text file replacing the default prompt ({value}, {definition}, {n} / {situation}).")] = None,
+    template: Annotated[Optional[Path], typer.Option("--template",
+            help="A text file replacing the default prompt ({value}, {definition}, {n} / {situation}).")] = None,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="New tokens per request.")] = 512,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
@@ -247,11 +278,14 @@ def questions_generate(
 @questions_app.command("paraphrase")
 def questions_paraphrase(
     questions: Annotated[str, typer.Argument(help="Questions file or bundled bank.", show_default=False)],
-    out_file: Annotated[Path, typer.Option("--out", "-o", help="Output questions file with the paraphrases added.", show_default=False)],
+    out_file: Annotated[Path, typer.Option("--out", "-o",
+            help="Output questions file with the paraphrases added.", show_default=False)],
     n: Annotated[int, typer.Option("--n", help="Paraphrases per question (paper: 4).")] = 4,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Chat backend that paraphrases.")] = None,
-    back_translate: Annotated[Optional[str], typer.Option("--back-translate", help="Paraphrase by round trip through these languages with --translator (e.g. pt).")] = None,
-    translator: Annotated[str, typer.Option("--translator", "-t", help="Translator for --back-translate.")] = "bergamot",
+    back_translate: Annotated[Optional[str], typer.Option("--back-translate",
+            help="Paraphrase by round trip through these languages with --translator (e.g. pt).")] = None,
+    translator: Annotated[str, typer.Option("--translator", "-t",
+            help="Translator for --back-translate.")] = "bergamot",
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N questions.")] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     base_url: BaseUrlOpt = None,
@@ -262,7 +296,8 @@ def questions_paraphrase(
     """Add n paraphrases per question (chat backend) or back-translations (round trip through a language)."""
     from univar.elicit import load_questions
     from univar.qa import write_qa
-    from univar.taxonomy.paraphrase import back_translate as bt, paraphrase
+    from univar.taxonomy.paraphrase import back_translate as bt
+    from univar.taxonomy.paraphrase import paraphrase
 
     table = load_questions(questions)
     table = table[table["lang"] == "en"]
