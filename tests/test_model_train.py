@@ -251,7 +251,8 @@ def test_gradcache_gives_the_same_gradient_as_one_big_batch(small_qa):
     grads = []
     for micro in (2, 16):
         torch.manual_seed(0)
-        trainer = ConcatTrainer(TrainConfig(mode="concat", max_length=48, micro_batch=micro), texts, distributed.Dist())
+        cfg = TrainConfig(mode="concat", max_length=48, micro_batch=micro)
+        trainer = ConcatTrainer(cfg, texts, distributed.Dist())
         for module in trainer.module.modules():  # different chunkings draw different dropout masks
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
@@ -317,3 +318,42 @@ def test_topic_removal_model_subtracts_what_the_question_predicts(small_qa, tmp_
     with pytest.raises(UnivarError, match="different settings: topic_alpha"):
         train(small_qa, TrainConfig(**dict(FAST, epochs=3, keep_base=1.5, topic_alpha=3.0)), tmp_path / "t",
               resume=True, progress=False)
+
+
+def test_validation_is_the_shared_knn_and_epoch_0_scores_the_base(small_qa, tmp_path, monkeypatch):
+    """Validation classifies with univar.evaluate.knn_predict (no second k-NN): once for epoch 0, once per epoch."""
+    import importlib
+
+    import univar.evaluate
+
+    train_module = importlib.import_module("univar.model.train")  # univar.model.train is also the function
+    assert train_module.knn_predict is univar.evaluate.knn_predict
+    calls = []
+
+    def spy(ref, labels, queries, k):
+        calls.append((len(ref), len(queries), k))
+        return univar.evaluate.knn_predict(ref, labels, queries, k)
+
+    monkeypatch.setattr(train_module, "knn_predict", spy)
+    result = train(small_qa, TrainConfig(**dict(FAST, epochs=2, val_k=7)), tmp_path / "m", progress=False)
+    folds = small_qa["question"].map(question_fold)
+    assert calls == [(int((folds >= 2).sum()), int((folds == 1).sum()), 7)] * 3
+    assert [h["epoch"] for h in result.history] == [0, 1, 2] and result.history[0]["loss"] is None
+
+
+def test_no_training_function_is_long():
+    """The loop is a Trainer of short methods (none over 60 lines), not one long function of closures."""
+    import ast
+    import importlib
+    import inspect
+
+    train_module = importlib.import_module("univar.model.train")
+    tree = ast.parse(inspect.getsource(train_module))
+    long = [node.name for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > 60]
+    assert long == []
+    nested = [inner.name for outer in ast.walk(tree) if isinstance(outer, ast.FunctionDef)
+              for inner in ast.walk(outer) if isinstance(inner, ast.FunctionDef) and inner is not outer]
+    assert nested == []
+    for name in ("run", "_epoch", "_validate", "_checkpoint", "_resume", "_save_best"):
+        assert callable(getattr(train_module.Trainer, name)), name

@@ -1,4 +1,9 @@
-"""``univar train``: fit a UniVaR value encoder on QA tables (set or concat views)."""
+"""``univar train``: fit a UniVaR value encoder on QA tables (set or concat views).
+
+The options that set a training setting are named after its ``TrainConfig`` field and repeat that field's
+flag, default and help (its ``metadata``); tests/test_train_config.py holds the two to each other one to one.
+They are spelt out here rather than generated because the command line must not import torch to start.
+"""
 
 from __future__ import annotations
 
@@ -14,46 +19,65 @@ from univar.commands import DataArg, DeviceOpt, LogOpt, MapOpt, app, err, flag, 
 def train(
     data: DataArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write (univar.json + safetensors).")],
-    mode: Annotated[str, typer.Option(help="set (head over cached per-QA embeddings) or concat (the paper's: joined texts, fine-tuned).")] = "set",
-    lam: Annotated[int, typer.Option("--lambda", help="Largest view size; sizes are drawn uniformly from 1..lambda.")] = 5,
-    base: Annotated[str, typer.Option(help="Base encoder: minilm, e5-small, use-multilingual, minilm-int8, several joined with + "
-                                              "(minilm+use-multilingual, the shipped model's) or a sentence-transformers folder.")] = "minilm",
-    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping may end sooner).")] = 60,
+    mode: Annotated[str, typer.Option(
+        "--mode", help="set (head over cached per-QA embeddings) or concat (the paper's: joined texts, "
+                       "fine-tuned).")] = "set",
+    lam: Annotated[int, typer.Option(
+        "--lambda", help="Largest view size; sizes are drawn uniformly from 1..lambda.")] = 5,
+    base: Annotated[str, typer.Option(
+        "--base", help="Base encoder: minilm, e5-small, use-multilingual, minilm-int8, several joined with + "
+                       "(minilm+use-multilingual, the shipped model's) or a sentence-transformers folder.",
+    )] = "minilm",
+    epochs: Annotated[int, typer.Option("--epochs", help="Most epochs (early stopping may end sooner).")] = 60,
     batch_size: Annotated[int, typer.Option("--batch-size", help="View pairs per step and process.")] = 256,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
-    hidden: Annotated[int, typer.Option(help="Set mode: hidden width of the residual head.")] = 1024,
-    dropout: Annotated[float, typer.Option(help="Set mode: dropout in the head.")] = 0.1,
-    batching: Annotated[str, typer.Option(help="mask (same-class negatives masked), class (one pair per class per batch) or none (the paper's).")] = "mask",
-    pooling: Annotated[str, typer.Option(help="Set mode: mean or attention pooling of a view.")] = "mean",
-    keep_base: Annotated[float, typer.Option(help="Set mode: each QA vector is w * base beside the head (w = this); "
-                                                  "0 = the head alone. Keeps the base's geometry for unseen LLMs.")] = 0.0,
-    topic_alpha: Annotated[Optional[float], typer.Option("--topic-alpha", help="Set mode: remove what the question alone predicts "
-                                                           "(a ridge map of this strength, fitted on the training QAs) before the head; the shipped model uses 1.")] = None,
+    lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate.")] = 1e-3,
+    hidden: Annotated[int, typer.Option("--hidden", help="Set mode: hidden width of the residual head.")] = 1024,
+    dropout: Annotated[float, typer.Option("--dropout", help="Set mode: dropout in the head.")] = 0.1,
+    batching: Annotated[str, typer.Option(
+        "--batching", help="mask (same-class negatives masked), class (one pair per class per batch) or "
+                           "none (the paper's).")] = "mask",
+    pooling: Annotated[str, typer.Option(
+        "--pooling", help="Set mode: mean or attention pooling of a view.")] = "mean",
+    keep_base: Annotated[float, typer.Option(
+        "--keep-base", help="Set mode: each QA vector is w * base beside the head (w = this); "
+                            "0 = the head alone. Keeps the base's geometry for unseen LLMs.")] = 0.0,
+    topic_alpha: Annotated[Optional[float], typer.Option(
+        "--topic-alpha", help="Set mode: remove what the question alone predicts (a ridge map of "
+                              "this strength, fitted on the training QAs) before the head; the "
+                              "shipped model uses 1.")] = None,
     symmetric: Annotated[bool, flag("--symmetric", help="Symmetric InfoNCE (both directions).")] = False,
     learnable_scale: Annotated[bool, flag("--learnable-scale", help="Learn the logit scale (starts at 50).")] = False,
-    val_fold: Annotated[int, typer.Option("--val-fold", help="Question fold held out for validation and early stopping (-1: none).")] = 1,
-    exclude_fold: Annotated[list[int], typer.Option("--exclude-fold", help="Question folds never trained on (default 0, the test fold).")] = [0],
-    patience: Annotated[int, typer.Option(help="Early stopping: epochs without a better validation score.")] = 8,
-    val_select: Annotated[str, typer.Option("--val-select", help="Best epoch by pooled k-NN accuracy, or mean-gain: the mean over DATA files of accuracy / base accuracy.")] = "pooled",
-    steps_per_epoch: Annotated[int, typer.Option("--steps-per-epoch", help="0: about one pass over the training QAs.")] = 0,
+    val_fold: Annotated[int, typer.Option(
+        "--val-fold", help="Question fold held out for validation and early stopping (-1: none).")] = 1,
+    exclude_folds: Annotated[list[int], typer.Option(
+        "--exclude-fold", help="Question folds never trained on (default 0, the test fold).")] = [0],
+    patience: Annotated[int, typer.Option(
+        "--patience", help="Early stopping: epochs without a better validation score.")] = 8,
+    val_select: Annotated[str, typer.Option(
+        "--val-select", help="Best epoch by pooled k-NN accuracy, or mean-gain: the mean over DATA files of "
+                             "accuracy / base accuracy.")] = "pooled",
+    steps_per_epoch: Annotated[int, typer.Option(
+        "--steps-per-epoch", help="0: about one pass over the training QAs.")] = 0,
     max_length: Annotated[int, typer.Option("--max-length", help="Concat mode: word pieces per view.")] = 256,
     micro_batch: Annotated[int, typer.Option("--micro-batch", help="Concat mode: GradCache mini-batch size.")] = 16,
-    seed: Annotated[int, typer.Option(help="Random seed (weights, views, dropout).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (weights, views, dropout).")] = 0,
     resume: Annotated[bool, flag("--resume", help="Continue from OUT/checkpoint after a stop or kill.")] = False,
     map_: MapOpt = None,
     device: DeviceOpt = "auto",
     log: LogOpt = None,
 ) -> None:
     """Train a UniVaR value encoder: two views of one (LLM, language) class must embed together."""
+    options = dict(locals())  # the parameters alone (nothing else is bound yet)
     import os
+    from dataclasses import fields
 
-    from univar.model.train import TrainConfig, train as run_train
+    from univar.model.train import TrainConfig
+    from univar.model.train import train as run_train
     from univar.progress import event, log_to
 
-    cfg = TrainConfig(mode=mode, lam=lam, base=base, epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden, dropout=dropout, batching=batching,
-                      pooling=pooling, keep_base=keep_base, topic_alpha=topic_alpha, symmetric=symmetric, learnable_scale=learnable_scale, seed=seed,
-                      val_fold=val_fold, exclude_folds=sorted(set(exclude_fold)), patience=patience, val_select=val_select,
-                      steps_per_epoch=steps_per_epoch, max_length=max_length, micro_batch=micro_batch, device=device)
+    # every TrainConfig field with a flag is set by the option of its name
+    settings = {f.name: options[f.name] for f in fields(TrainConfig) if f.metadata.get("cli")}
+    cfg = TrainConfig(**{**settings, "exclude_folds": sorted(set(exclude_folds))})
     cfg.check()
     rank = int(os.environ.get("RANK", "0"))
     # one line per message, never wrapped at 80 columns: a log file keeps one line per epoch

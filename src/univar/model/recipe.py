@@ -1,5 +1,6 @@
-"""The recipe of the shipped default model, shared by ``scripts/train_default.py`` (``make model``) and the
-benchmarks (``bench/transfer.py`` trains it once per held-out source), so that they measure what is shipped.
+"""The recipe of the shipped default model, kept as data in ``recipe.json`` beside this file and shared by
+``scripts/train_default.py`` (``make model``) and the benchmarks (``bench/transfer.py`` trains it once per
+held-out source), so that they measure what is shipped.
 
 Training data: every bundled *value* source plus local-llms (12 SmolLM2 (configuration, language) classes).
 MT-bench is left out on purpose: it is the non-value control, and training on it would teach the head writing
@@ -15,12 +16,16 @@ within minutes; the numbers live in bench/results/ (transfer.json, value_id.json
 
 from __future__ import annotations
 
-VALUE_SOURCES = ("valuebench", "fulcra", "donotanswer", "xstest", "moralmachine")
-EXTRA_DATA = ("local-llms",)
+import json
+from pathlib import Path
+
+# recipe.json: the bundled sources trained on and the TrainConfig settings (the reasons are above); the names
+# below are how scripts, benchmarks and tests read it
+RECIPE_FILE = Path(__file__).with_name("recipe.json")
+_RECIPE = json.loads(RECIPE_FILE.read_text(encoding="utf-8"))
+
+VALUE_SOURCES: tuple[str, ...] = tuple(_RECIPE["value_sources"])
+EXTRA_DATA: tuple[str, ...] = tuple(_RECIPE["extra_data"])
 DEFAULT_DATA = tuple(f"bundled:{name}" for name in VALUE_SOURCES + EXTRA_DATA)
 
-DEFAULT_CONFIG = dict(
-    mode="set", lam=5, base="minilm+use-multilingual", topic_alpha=1.0, keep_base=1.5, epochs=30, batch_size=256,
-    lr=1e-3, weight_decay=0.01, hidden=512, dropout=0.1, pooling="mean", batching="mask", symmetric=False,
-    learnable_scale=False, scale=50.0, seed=0, val_fold=1, exclude_folds=[0], patience=8,
-)
+DEFAULT_CONFIG: dict = _RECIPE["config"]

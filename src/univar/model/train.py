@@ -6,6 +6,11 @@ never trained on; each epoch their vectors are classified by k-NN against the tr
 which is exactly the test that ``univar evaluate value-id --split question`` runs. The model written
 to the output directory is always the best one so far, and epoch 0 (before any update) is a candidate:
 since the head starts as the identity, the result can never score below its base encoder there.
+
+Every setting is a :class:`TrainConfig` field, and the field says the rest about itself in its metadata:
+the ``univar train`` flag that sets it and that flag's help (``univar.commands.model`` spells the options
+out; tests/test_train_config.py holds them to the fields one to one) and whether a resumed run must keep it
+(``FROZEN_ON_RESUME`` is read from there).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -22,57 +27,88 @@ import pandas as pd
 import torch
 
 from univar.errors import UnivarError
+from univar.evaluate import knn_predict, question_fold
 from univar.model import distributed, io
 from univar.model.views import BATCHINGS, ViewSampler
+from univar.progress import bar, event
+from univar.qa import class_labels
 
 log = logging.getLogger("univar")
 
-# Settings that must not change when a run is resumed (epochs and patience may).
-FROZEN_ON_RESUME = ("mode", "lam", "base", "batch_size", "lr", "weight_decay", "hidden", "dropout", "pooling",
-                    "keep_base", "topic_alpha", "batching", "symmetric", "learnable_scale", "scale", "seed", "val_fold", "exclude_folds",
-                    "max_length", "micro_batch", "val_select")
 VAL_SELECT = ("pooled", "mean-gain")
+
+
+def _setting(default=MISSING, *, help: str, cli: str | None = None, frozen: bool = False, factory=None):
+    """A :class:`TrainConfig` field: its default, a one-line ``help``, ``cli`` the ``univar train`` flag that
+    sets it (None: Python only; then ``help`` is the field's documentation) and ``frozen``: a resumed run must
+    keep its value (``FROZEN_ON_RESUME``)."""
+    metadata = {"cli": cli, "help": help, "frozen_on_resume": frozen}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class TrainConfig:
-    mode: str = "set"
-    lam: int = 5
-    base: str = "minilm"
-    epochs: int = 60
-    batch_size: int = 256  # view pairs per step (per process)
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 20
-    hidden: int = 1024
-    dropout: float = 0.1
-    pooling: str = "mean"
-    keep_base: float = 0.0  # set mode: QA vector = [keep_base * base, head], normalised (heads.SetViewEncoder)
+    mode: str = _setting("set", cli="--mode", frozen=True,
+                         help="set (head over cached per-QA embeddings) or concat (the paper's: joined texts, "
+                              "fine-tuned).")
+    lam: int = _setting(5, cli="--lambda", frozen=True,
+                        help="Largest view size; sizes are drawn uniformly from 1..lambda.")
+    base: str = _setting("minilm", cli="--base", frozen=True,
+                         help="Base encoder: minilm, e5-small, use-multilingual, minilm-int8, several joined with + "
+                              "(minilm+use-multilingual, the shipped model's) or a sentence-transformers folder.")
+    epochs: int = _setting(60, cli="--epochs", help="Most epochs (early stopping may end sooner).")
+    batch_size: int = _setting(256, cli="--batch-size", frozen=True, help="View pairs per step and process.")
+    lr: float = _setting(1e-3, cli="--lr", frozen=True, help="AdamW learning rate.")
+    weight_decay: float = _setting(0.01, frozen=True, help="AdamW weight decay.")
+    warmup_steps: int = _setting(20, help="Learning-rate warm-up: linear over this many steps.")
+    hidden: int = _setting(1024, cli="--hidden", frozen=True, help="Set mode: hidden width of the residual head.")
+    dropout: float = _setting(0.1, cli="--dropout", frozen=True, help="Set mode: dropout in the head.")
+    pooling: str = _setting("mean", cli="--pooling", frozen=True,
+                            help="Set mode: mean or attention pooling of a view.")
+    # set mode: QA vector = [keep_base * base, head], normalised (heads.SetViewEncoder)
+    keep_base: float = _setting(0.0, cli="--keep-base", frozen=True,
+                                help="Set mode: each QA vector is w * base beside the head (w = this); "
+                                     "0 = the head alone. Keeps the base's geometry for unseen LLMs.")
     # set mode: remove what the question alone predicts, ridge strength alpha (heads.TopicRemoval); None: off
-    topic_alpha: float | None = None
-    batching: str = "mask"  # mask | class | none (see views.ViewSampler)
-    symmetric: bool = False
-    learnable_scale: bool = False
-    scale: float = 50.0
-    seed: int = 0
-    val_fold: int = 1  # question fold for validation / early stopping; -1: no validation
-    exclude_folds: list[int] = field(default_factory=lambda: [0])  # folds never trained on (the test fold)
-    patience: int = 8
+    topic_alpha: float | None = _setting(None, cli="--topic-alpha", frozen=True,
+                                         help="Set mode: remove what the question alone predicts (a ridge map of "
+                                              "this strength, fitted on the training QAs) before the head; the "
+                                              "shipped model uses 1.")
+    batching: str = _setting("mask", cli="--batching", frozen=True,  # see views.ViewSampler
+                             help="mask (same-class negatives masked), class (one pair per class per batch) or "
+                                  "none (the paper's).")
+    symmetric: bool = _setting(False, cli="--symmetric", frozen=True, help="Symmetric InfoNCE (both directions).")
+    learnable_scale: bool = _setting(False, cli="--learnable-scale", frozen=True,
+                                     help="Learn the logit scale (starts at 50).")
+    scale: float = _setting(50.0, frozen=True, help="InfoNCE logit scale (where it starts with learnable_scale).")
+    seed: int = _setting(0, cli="--seed", frozen=True, help="Random seed (weights, views, dropout).")
+    val_fold: int = _setting(1, cli="--val-fold", frozen=True,
+                             help="Question fold held out for validation and early stopping (-1: none).")
+    exclude_folds: list[int] = _setting(cli="--exclude-fold", frozen=True, factory=lambda: [0],
+                                        help="Question folds never trained on (default 0, the test fold).")
+    patience: int = _setting(8, cli="--patience", help="Early stopping: epochs without a better validation score.")
+    # 0: about one pass over the training QAs, at least 50 steps
+    steps_per_epoch: int = _setting(0, cli="--steps-per-epoch", help="0: about one pass over the training QAs.")
+    checkpoint_every: int = _setting(1, help="Write a checkpoint every this many epochs (and after the last).")
+    val_k: int = _setting(50, help="Validation: k of the k-NN.")
+    val_max_reference: int = _setting(20000, help="Validation: at most this many training QAs as k-NN neighbours "
+                                                  "(a seeded sample).")
+    val_max_queries: int = _setting(5000, help="Validation: at most this many held-out QAs scored (a seeded sample).")
+    max_length: int = _setting(256, cli="--max-length", frozen=True, help="Concat mode: word pieces per view.")
+    micro_batch: int = _setting(16, cli="--micro-batch", frozen=True, help="Concat mode: GradCache mini-batch size.")
     # how validation picks the best epoch: "pooled" k-NN accuracy over all held-out QAs, or "mean-gain", the
     # mean over datasets (the ``dataset`` column read_many adds) of accuracy / the base encoder's accuracy,
     # so that a large dataset that keeps improving cannot hide a small one that got worse
-    val_select: str = "pooled"
-    steps_per_epoch: int = 0  # 0: about one pass over the training QAs, at least 50 steps
-    checkpoint_every: int = 1
-    val_k: int = 50
-    val_max_reference: int = 20000
-    val_max_queries: int = 5000
-    max_length: int = 256  # concat mode: word pieces per view
-    micro_batch: int = 16  # concat mode: GradCache mini-batch
-    threads: int = 2
+    val_select: str = _setting("pooled", cli="--val-select", frozen=True,
+                               help="Best epoch by pooled k-NN accuracy, or mean-gain: the mean over DATA files of "
+                                    "accuracy / base accuracy.")
+    threads: int = _setting(2, help="torch CPU threads, shared out among the processes of a data-parallel run.")
     # auto | cpu | cuda | cuda:N (univar.device). Concat mode trains there; set mode embeds its base there
     # and keeps its small head on the CPU. Not frozen on resume: a run may move between machines.
-    device: str = "auto"
+    device: str = _setting("auto", cli="--device", help="auto (a GPU when present), cpu, cuda or cuda:N; for the "
+                                                        "torch models (minilm, univar, model folders).")
 
     def check(self) -> None:
         if self.mode not in ("set", "concat"):
@@ -98,6 +134,10 @@ class TrainConfig:
         resolve(self.device)  # a GPU that is not there is an error now, before data is read
 
 
+# Settings that must not change when a run is resumed (epochs and patience may), in field order.
+FROZEN_ON_RESUME = tuple(f.name for f in fields(TrainConfig) if f.metadata.get("frozen_on_resume"))
+
+
 @dataclass
 class TrainResult:
     out: Path
@@ -109,9 +149,18 @@ class TrainResult:
     seconds: float
 
 
-def _fold(questions: pd.Series) -> np.ndarray:
-    from univar.evaluate import question_fold
+@dataclass
+class _RunState:
+    """Where a run stands: what a checkpoint saves (beside the tensors and the sampler) and resume restores."""
+    epoch: int = 0  # the last epoch done
+    global_step: int = 0
+    best: float = -1.0  # the best selection value so far (-1: none yet)
+    best_epoch: int = 0
+    bad: int = 0  # epochs since the best
+    history: list[dict] = field(default_factory=list)  # one row per epoch, epoch 0 (the base encoder) first
 
+
+def _fold(questions: pd.Series) -> np.ndarray:
     return np.array([question_fold(q) for q in questions], dtype=np.int64)
 
 
@@ -152,198 +201,255 @@ def _broadcast_parameters(module: torch.nn.Module, ctx: distributed.Dist) -> Non
         dist.broadcast(t.data, 0)
 
 
-def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
-          report: Callable[[str], None] | None = None) -> TrainResult:
-    """Train a UniVaR model on a QA table and write it to ``out`` (see the module docstring)."""
-    from univar.evaluate import knn_predict
-    from univar.progress import bar
-    from univar.qa import class_labels
+class Trainer:
+    """One training run of ``cfg`` on ``table`` into ``out`` (see the module docstring).
 
-    cfg.check()
-    out = Path(out)
-    say = report or (lambda msg: None)
-    from univar.device import resolve
-    from univar.encoders import use_device
-    from univar.progress import event
+    Building it splits the QAs by question fold, builds the mode's part (``SetTrainer`` or ``ConcatTrainer``,
+    ``self.mode_trainer``), the optimiser and the view sampler; :meth:`run` then scores the base encoder as epoch 0
+    (or resumes from ``out``'s checkpoint) and trains epoch by epoch until ``cfg.epochs`` or early stopping.
+    Every rank of a data-parallel run builds one; only the main rank validates, saves and reports.
+    """
 
-    device = resolve(cfg.device)
-    use_device(cfg.device)  # where the base encoder embeds (set mode's cached vectors), several GPUs too
-    ctx = distributed.setup(device if cfg.mode == "concat" else torch.device("cpu"))  # set mode's head: CPU
-    started = time.perf_counter()
-    try:
+    def __init__(self, table: pd.DataFrame, cfg: TrainConfig, out: Path, ctx: distributed.Dist,
+                 progress: bool = True, report: Callable[[str], None] | None = None):
+        self.started = time.perf_counter()
+        self.table, self.cfg, self.out, self.ctx, self.progress = table, cfg, out, ctx, progress
+        self.say = report or (lambda msg: None)
         torch.set_num_threads(max(1, cfg.threads // ctx.world_size))
-        labels = class_labels(table).to_numpy()
-        folds = _fold(table["question"])
+        self._split()
+        self._build()
+        self.datasets = table["dataset"].to_numpy() if "dataset" in table.columns else None
+        self.groups = sorted(set(self.datasets[self.query_rows])) if self.datasets is not None else []
+        if cfg.val_select == "mean-gain" and len(self.groups) < 2:
+            raise UnivarError("--val-select mean-gain needs held-out QAs of at least 2 datasets (DATA...)")
+        self.state = _RunState()
+        self.base_score: float | None = None
+
+    def _split(self) -> None:
+        """Training rows (outside ``exclude_folds`` and ``val_fold``), validation rows, and the (sampled)
+        reference and query rows of the validation k-NN."""
+        cfg = self.cfg
+        self.labels = labels = class_labels(self.table).to_numpy()
+        folds = _fold(self.table["question"])
         trainable = ~np.isin(folds, cfg.exclude_folds) & (folds != cfg.val_fold)
-        train_rows = np.flatnonzero(trainable)
-        val_rows = np.flatnonzero(folds == cfg.val_fold) if cfg.val_fold >= 0 else np.zeros(0, dtype=np.int64)
+        self.train_rows = train_rows = np.flatnonzero(trainable)
+        self.val_rows = val_rows = (np.flatnonzero(folds == cfg.val_fold) if cfg.val_fold >= 0
+                                    else np.zeros(0, dtype=np.int64))
         if len(set(labels[train_rows])) < 2:
             raise UnivarError(f"training needs at least 2 (model, language) classes outside the held-out folds; "
                               f"found {len(set(labels[train_rows]))}")
-        validate = len(val_rows) > 0 and len(set(labels[val_rows])) >= 2
-        if not validate and cfg.val_fold >= 0:
-            say(f"note: question fold {cfg.val_fold} holds fewer than 2 classes; no validation or early stopping")
-
+        self.validate = len(val_rows) > 0 and len(set(labels[val_rows])) >= 2
+        if not self.validate and cfg.val_fold >= 0:
+            self.say(f"note: question fold {cfg.val_fold} holds fewer than 2 classes; no validation or early stopping")
         vrng = np.random.default_rng(cfg.seed + 7)
-        ref_rows = train_rows if len(train_rows) <= cfg.val_max_reference else np.sort(
+        self.ref_rows = train_rows if len(train_rows) <= cfg.val_max_reference else np.sort(
             vrng.choice(train_rows, cfg.val_max_reference, replace=False))
-        query_rows = val_rows if len(val_rows) <= cfg.val_max_queries else np.sort(
+        self.query_rows = val_rows if len(val_rows) <= cfg.val_max_queries else np.sort(
             vrng.choice(val_rows, cfg.val_max_queries, replace=False))
 
+    def _build(self) -> None:
+        """The mode's part with identical initial weights on every rank, the optimiser and the sampler."""
+        cfg, ctx = self.cfg, self.ctx
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        trainer = _make_trainer(cfg, table, train_rows, ctx, progress and ctx.main)
-        module = trainer.module
-        _broadcast_parameters(module, ctx)
-        params = [p for p in module.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        sampler = ViewSampler(labels[train_rows], cfg.lam, cfg.batch_size, cfg.batching,
-                              seed=cfg.seed * 1000 + ctx.rank)
-        per_step = 2 * sampler.batch_size * ctx.world_size * (cfg.lam + 1) / 2
-        steps = cfg.steps_per_epoch or max(50, math.ceil(len(train_rows) / per_step))
+        self.mode_trainer = _make_trainer(cfg, self.table, self.train_rows, ctx, self.progress and ctx.main)
+        self.module = self.mode_trainer.module
+        _broadcast_parameters(self.module, ctx)
+        self.params = [p for p in self.module.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sampler = ViewSampler(self.labels[self.train_rows], cfg.lam, cfg.batch_size, cfg.batching,
+                                   seed=cfg.seed * 1000 + ctx.rank)
+        per_step = 2 * self.sampler.batch_size * ctx.world_size * (cfg.lam + 1) / 2
+        self.steps = cfg.steps_per_epoch or max(50, math.ceil(len(self.train_rows) / per_step))
         if ctx.main:
             event("train_start", mode=cfg.mode, device=str(ctx.device), world_size=ctx.world_size,
-                  n_train=int(len(train_rows)), n_val=int(len(val_rows)), classes=len(sampler.class_names),
-                  steps_per_epoch=steps, epochs=cfg.epochs)
+                  n_train=int(len(self.train_rows)), n_val=int(len(self.val_rows)),
+                  classes=len(self.sampler.class_names), steps_per_epoch=self.steps, epochs=cfg.epochs)
 
-        datasets = table["dataset"].to_numpy() if "dataset" in table.columns else None
-        groups = sorted(set(datasets[query_rows])) if datasets is not None else []
-        if cfg.val_select == "mean-gain" and len(groups) < 2:
-            raise UnivarError("--val-select mean-gain needs held-out QAs of at least 2 datasets (DATA...)")
-
-        def score() -> dict:
-            """Validation scores of the current weights; the selection value is filled in by ``select``."""
-            if not validate or not ctx.main:
-                return {"val_knn_acc": None}
-            ref, qry = trainer.embed_rows(ref_rows), trainer.embed_rows(query_rows)
-            hit = knn_predict(ref, labels[ref_rows], qry, cfg.val_k) == labels[query_rows]
-            row = {"val_knn_acc": float(hit.mean())}
-            if len(groups) > 1:
-                row["val_knn_acc_by_dataset"] = {g: float(hit[datasets[query_rows] == g].mean()) for g in groups}
-            return row
-
-        def select(row: dict, base: dict) -> float | None:
-            if row["val_knn_acc"] is None or cfg.val_select == "pooled":
-                return row["val_knn_acc"]
-            now, then = row["val_knn_acc_by_dataset"], base["val_knn_acc_by_dataset"]
-            return float(np.mean([now[g] / max(then[g], 1e-9) for g in groups]))
-
-        def model_config(extra: dict) -> dict:
-            return {"format": "univar", "version": io.FORMAT_VERSION, **trainer.config(), "lambda": cfg.lam,
-                    "training": {**asdict(cfg), "data": table.attrs.get("source", ""), "n_qas": int(len(table)),
-                                 "n_train": int(len(train_rows)), "n_val": int(len(val_rows)),
-                                 "classes": sampler.class_names, "world_size": ctx.world_size},
-                    **extra}
-
-        def save_best(epoch: int, value: float | None, history: list[dict]) -> None:
-            out.mkdir(parents=True, exist_ok=True)
-            trainer.save_weights(out)
-            io.write_json(out / io.CONFIG, model_config({"validation": {
-                "metric": (f"knn@{cfg.val_k} acc on question fold {cfg.val_fold}" if cfg.val_select == "pooled" else
-                           f"mean over datasets of knn@{cfg.val_k} acc / base acc on question fold {cfg.val_fold}"),
-                "best_epoch": epoch,
-                "best": value, "history": history}}))
-
-        def checkpoint(epoch: int, global_step: int, best: float, best_epoch: int, bad: int,
-                       history: list[dict]) -> None:
-            tensors = {f"model.{k}": v for k, v in module.state_dict().items()}
-            opt_tensors, groups = io.optimizer_tensors(optimizer)
-            tensors.update(opt_tensors)
-            tensors["rng.torch"] = torch.get_rng_state()
-            if ctx.device.type == "cuda":  # dropout on a GPU draws from that device's generator
-                tensors["rng.cuda"] = torch.cuda.get_rng_state(ctx.device)
-            io.save_checkpoint(out, tensors, {"epoch": epoch, "global_step": global_step, "best": best,
-                                              "best_epoch": best_epoch, "bad_epochs": bad, "history": history,
-                                              "sampler": sampler.state(), "param_groups": groups,
-                                              "config": asdict(cfg), "world_size": ctx.world_size})
-
-        def describe(row: dict) -> str:
-            text = f"val k-NN acc {row['val_knn_acc']:.4f}"
-            for g, acc in row.get("val_knn_acc_by_dataset", {}).items():
-                text += f", {g} {acc:.4f}"
-            return text + (f", mean gain {row['val_score']:.4f}" if cfg.val_select == "mean-gain" else "")
-
-        history: list[dict] = []
-        start_epoch, global_step, best, best_epoch, bad = 0, 0, -1.0, 0, 0
-        base_score: float | None = None
+    def run(self, resume: bool = False) -> TrainResult:
+        """Epoch 0 (or resume), then epochs until ``cfg.epochs`` or early stopping; the result on every rank."""
+        cfg, ctx = self.cfg, self.ctx
         if resume:
-            tensors, state = io.load_checkpoint(out)
-            old = state.get("config", {})
-            changed = [k for k in FROZEN_ON_RESUME if k in old and old[k] != asdict(cfg)[k]]
-            if changed:
-                raise UnivarError(f"cannot resume {out} with different settings: {', '.join(changed)} "
-                                  f"(was {', '.join(f'{k}={old[k]!r}' for k in changed)})")
-            if state.get("world_size", 1) != ctx.world_size:
-                raise UnivarError(f"{out} was trained with {state.get('world_size')} processes; resume with as many")
-            module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-            io.restore_optimizer(optimizer, tensors, state["param_groups"])
-            sampler.restore(state["sampler"])
-            torch.set_rng_state(tensors["rng.torch"])
-            if "rng.cuda" in tensors and ctx.device.type == "cuda":
-                torch.cuda.set_rng_state(tensors["rng.cuda"], ctx.device)
-            if ctx.enabled:  # each rank's own RNG streams were not saved; derive them from the epoch
-                torch.manual_seed(cfg.seed + 1 + ctx.rank + 1000 * state["epoch"])
-            start_epoch, global_step = state["epoch"], state["global_step"]
-            best, best_epoch, bad, history = state["best"], state["best_epoch"], state["bad_epochs"], state["history"]
-            base_score = history[0].get("val_score", history[0].get("val_knn_acc")) if history else None
-            say(f"resumed {out} at epoch {start_epoch} (best {best:.4f} at epoch {best_epoch})")
+            self._resume()
         else:
-            torch.manual_seed(cfg.seed + 1 + ctx.rank)  # dropout streams differ per rank
-            row = score()
-            base_score = row["val_score"] = select(row, row)
-            history.append({"epoch": 0, "loss": None, **row})
-            if ctx.main and base_score is not None:  # epoch 0, the base encoder, is a candidate
-                best = base_score
-                save_best(0, base_score, history)
-                checkpoint(0, 0, best, 0, 0, history)
-                say(f"epoch 0 (base encoder {cfg.base}): {describe(history[0])}")
-                event("epoch", **history[0], seconds=round(time.perf_counter() - started, 3))
-
-        stop = bad >= cfg.patience and validate
-        todo = max(0, cfg.epochs - start_epoch) * steps
-        with bar(todo if (progress and ctx.main and not stop) else 0, f"train {cfg.mode} λ={cfg.lam}", "steps") as advance:
-            for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            self._start()
+        state = self.state
+        stop = state.bad >= cfg.patience and self.validate
+        todo = max(0, cfg.epochs - state.epoch) * self.steps
+        with bar(todo if (self.progress and ctx.main and not stop) else 0, f"train {cfg.mode} λ={cfg.lam}",
+                 "steps") as advance:
+            for epoch in range(state.epoch + 1, cfg.epochs + 1):
                 if stop:
                     break
-                module.train()
-                losses = []
                 epoch_started = time.perf_counter()
-                for _ in range(steps):
-                    lr = cfg.lr * min(1.0, (global_step + 1) / max(1, cfg.warmup_steps))
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                    optimizer.zero_grad(set_to_none=True)
-                    losses.append(trainer.step(sampler.sample()))
-                    _average_gradients(params, ctx)
-                    torch.nn.utils.clip_grad_norm_(params, 1.0)
-                    optimizer.step()
-                    global_step += 1
-                    advance(1)
-                row = {"epoch": epoch, "loss": float(np.mean(losses)), **score()}
-                value = row["val_score"] = select(row, history[0])
-                history.append(row)
-                if ctx.main:
-                    if value is None or value > best:
-                        best, best_epoch, bad = (value if value is not None else best), epoch, 0
-                        save_best(epoch, value, history)
-                    else:
-                        bad += 1
-                        io.write_json(out / io.CONFIG, {**io.read_config(out), "validation": {
-                            **io.read_config(out)["validation"], "history": history}})
-                    seconds = time.perf_counter() - epoch_started
-                    say(f"epoch {epoch}: loss {row['loss']:.4f}"
-                        + (f", {describe(row)} (best {best:.4f} at epoch {best_epoch})" if value is not None else "")
-                        + f"; {seconds:.1f}s")
-                    event("epoch", **row, best=best if value is not None else None, seconds=round(seconds, 3))
-                    if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
-                        checkpoint(epoch, global_step, best, best_epoch, bad, history)
-                stop = validate and distributed.broadcast_float(float(bad >= cfg.patience), ctx) > 0.5
-                if stop and ctx.main:
-                    checkpoint(epoch, global_step, best, best_epoch, bad, history)
-                    say(f"early stop: no better validation score for {cfg.patience} epochs")
-                    event("early_stop", epoch=epoch, patience=cfg.patience)
+                row = {"epoch": epoch, "loss": self._epoch(advance), **self._validate()}
+                stop = self._end_epoch(row, epoch_started)
         ctx.barrier()
-        return TrainResult(out=out, best_epoch=best_epoch, best_score=best if validate else None,
-                           base_score=base_score, epochs_run=len(history) - 1, history=history,
-                           seconds=time.perf_counter() - started)
+        return TrainResult(out=self.out, best_epoch=state.best_epoch, best_score=state.best if self.validate else None,
+                           base_score=self.base_score, epochs_run=len(state.history) - 1, history=state.history,
+                           seconds=time.perf_counter() - self.started)
+
+    def _start(self) -> None:
+        """Epoch 0: the base encoder (the head is the identity) is scored and, validated, is the first best."""
+        cfg, ctx, state = self.cfg, self.ctx, self.state
+        torch.manual_seed(cfg.seed + 1 + ctx.rank)  # dropout streams differ per rank
+        row = self._validate()
+        self.base_score = row["val_score"] = self._select(row, row)
+        state.history.append({"epoch": 0, "loss": None, **row})
+        if ctx.main and self.base_score is not None:
+            state.best = self.base_score
+            self._save_best(0, self.base_score)
+            self._checkpoint()
+            self.say(f"epoch 0 (base encoder {cfg.base}): {self._describe(state.history[0])}")
+            event("epoch", **state.history[0], seconds=round(time.perf_counter() - self.started, 3))
+
+    def _epoch(self, advance: Callable[[int], None]) -> float:
+        """One epoch of optimisation steps (warm-up, mean gradient over ranks, clipping); the mean loss."""
+        cfg, state = self.cfg, self.state
+        self.module.train()
+        losses = []
+        for _ in range(self.steps):
+            lr = cfg.lr * min(1.0, (state.global_step + 1) / max(1, cfg.warmup_steps))
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.optimizer.zero_grad(set_to_none=True)
+            losses.append(self.mode_trainer.step(self.sampler.sample()))
+            _average_gradients(self.params, self.ctx)
+            torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+            self.optimizer.step()
+            state.global_step += 1
+            advance(1)
+        return float(np.mean(losses))
+
+    def _validate(self) -> dict:
+        """Validation scores of the current weights (main rank only): the held-out QAs classified by k-NN
+        (``univar.evaluate.knn_predict``) against the training QAs; ``_select`` adds the selection value."""
+        if not self.validate or not self.ctx.main:
+            return {"val_knn_acc": None}
+        ref, qry = self.mode_trainer.embed_rows(self.ref_rows), self.mode_trainer.embed_rows(self.query_rows)
+        hit = knn_predict(ref, self.labels[self.ref_rows], qry, self.cfg.val_k) == self.labels[self.query_rows]
+        row = {"val_knn_acc": float(hit.mean())}
+        if len(self.groups) > 1:
+            in_group = self.datasets[self.query_rows]
+            row["val_knn_acc_by_dataset"] = {g: float(hit[in_group == g].mean()) for g in self.groups}
+        return row
+
+    def _select(self, row: dict, base: dict) -> float | None:
+        """The value that picks the best epoch: pooled accuracy, or the mean over datasets of the gain over
+        ``base`` (epoch 0's row)."""
+        if row["val_knn_acc"] is None or self.cfg.val_select == "pooled":
+            return row["val_knn_acc"]
+        now, then = row["val_knn_acc_by_dataset"], base["val_knn_acc_by_dataset"]
+        return float(np.mean([now[g] / max(then[g], 1e-9) for g in self.groups]))
+
+    def _end_epoch(self, row: dict, epoch_started: float) -> bool:
+        """Record an epoch's row: keep the model if it is the best, report, checkpoint; True: stop early."""
+        cfg, ctx, state = self.cfg, self.ctx, self.state
+        epoch = state.epoch = row["epoch"]
+        value = row["val_score"] = self._select(row, state.history[0])
+        state.history.append(row)
+        if ctx.main:
+            if value is None or value > state.best:
+                state.best, state.best_epoch, state.bad = (value if value is not None else state.best), epoch, 0
+                self._save_best(epoch, value)
+            else:
+                state.bad += 1
+                config = io.read_config(self.out)
+                io.write_json(self.out / io.CONFIG, {**config, "validation": {**config["validation"],
+                                                                               "history": state.history}})
+            seconds = time.perf_counter() - epoch_started
+            best = f" (best {state.best:.4f} at epoch {state.best_epoch})"
+            self.say(f"epoch {epoch}: loss {row['loss']:.4f}"
+                     + (f", {self._describe(row)}{best}" if value is not None else "") + f"; {seconds:.1f}s")
+            event("epoch", **row, best=state.best if value is not None else None, seconds=round(seconds, 3))
+            if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+                self._checkpoint()
+        stop = self.validate and distributed.broadcast_float(float(state.bad >= cfg.patience), ctx) > 0.5
+        if stop and ctx.main:
+            self._checkpoint()
+            self.say(f"early stop: no better validation score for {cfg.patience} epochs")
+            event("early_stop", epoch=epoch, patience=cfg.patience)
+        return stop
+
+    def _describe(self, row: dict) -> str:
+        """An epoch line's validation part."""
+        text = f"val k-NN acc {row['val_knn_acc']:.4f}"
+        for g, acc in row.get("val_knn_acc_by_dataset", {}).items():
+            text += f", {g} {acc:.4f}"
+        return text + (f", mean gain {row['val_score']:.4f}" if self.cfg.val_select == "mean-gain" else "")
+
+    def _model_config(self, extra: dict) -> dict:
+        """``univar.json``: the mode's model config, the training settings and data, and ``extra``."""
+        cfg = self.cfg
+        training = {**asdict(cfg), "data": self.table.attrs.get("source", ""), "n_qas": int(len(self.table)),
+                    "n_train": int(len(self.train_rows)), "n_val": int(len(self.val_rows)),
+                    "classes": self.sampler.class_names, "world_size": self.ctx.world_size}
+        return {"format": "univar", "version": io.FORMAT_VERSION, **self.mode_trainer.config(), "lambda": cfg.lam,
+                "training": training, **extra}
+
+    def _save_best(self, epoch: int, value: float | None) -> None:
+        """Write the current weights and ``univar.json`` to ``out``: the model of ``epoch`` is the best so far."""
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.mode_trainer.save_weights(self.out)
+        metric = (f"knn@{cfg.val_k} acc on question fold {cfg.val_fold}" if cfg.val_select == "pooled" else
+                  f"mean over datasets of knn@{cfg.val_k} acc / base acc on question fold {cfg.val_fold}")
+        io.write_json(self.out / io.CONFIG, self._model_config({"validation": {
+            "metric": metric, "best_epoch": epoch, "best": value, "history": self.state.history}}))
+
+    def _checkpoint(self) -> None:
+        """Save what resuming needs to continue exactly: weights, optimiser, RNG and sampler states, progress."""
+        ctx, state = self.ctx, self.state
+        tensors = {f"model.{k}": v for k, v in self.module.state_dict().items()}
+        opt_tensors, param_groups = io.optimizer_tensors(self.optimizer)
+        tensors.update(opt_tensors)
+        tensors["rng.torch"] = torch.get_rng_state()
+        if ctx.device.type == "cuda":  # dropout on a GPU draws from that device's generator
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(ctx.device)
+        io.save_checkpoint(self.out, tensors, {
+            "epoch": state.epoch, "global_step": state.global_step, "best": state.best,
+            "best_epoch": state.best_epoch, "bad_epochs": state.bad, "history": state.history,
+            "sampler": self.sampler.state(), "param_groups": param_groups, "config": asdict(self.cfg),
+            "world_size": ctx.world_size})
+
+    def _resume(self) -> None:
+        """Continue from ``out``'s checkpoint, refusing one written with other ``FROZEN_ON_RESUME`` settings or
+        another number of processes."""
+        cfg, ctx, out = self.cfg, self.ctx, self.out
+        tensors, saved = io.load_checkpoint(out)
+        old, now = saved.get("config", {}), asdict(cfg)
+        changed = [k for k in FROZEN_ON_RESUME if k in old and old[k] != now[k]]
+        if changed:
+            raise UnivarError(f"cannot resume {out} with different settings: {', '.join(changed)} "
+                              f"(was {', '.join(f'{k}={old[k]!r}' for k in changed)})")
+        if saved.get("world_size", 1) != ctx.world_size:
+            raise UnivarError(f"{out} was trained with {saved.get('world_size')} processes; resume with as many")
+        self.module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        io.restore_optimizer(self.optimizer, tensors, saved["param_groups"])
+        self.sampler.restore(saved["sampler"])
+        torch.set_rng_state(tensors["rng.torch"])
+        if "rng.cuda" in tensors and ctx.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], ctx.device)
+        if ctx.enabled:  # each rank's own RNG streams were not saved; derive them from the epoch
+            torch.manual_seed(cfg.seed + 1 + ctx.rank + 1000 * saved["epoch"])
+        self.state = state = _RunState(epoch=saved["epoch"], global_step=saved["global_step"], best=saved["best"],
+                                       best_epoch=saved["best_epoch"], bad=saved["bad_epochs"],
+                                       history=saved["history"])
+        first = state.history[0] if state.history else {}
+        self.base_score = first.get("val_score", first.get("val_knn_acc"))
+        self.say(f"resumed {out} at epoch {state.epoch} (best {state.best:.4f} at epoch {state.best_epoch})")
+
+
+def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
+          report: Callable[[str], None] | None = None) -> TrainResult:
+    """Train a UniVaR model on a QA table and write it to ``out`` (see the module docstring)."""
+    from univar.device import resolve
+    from univar.encoders import use_device
+
+    cfg.check()
+    device = resolve(cfg.device)
+    use_device(cfg.device)  # where the base encoder embeds (set mode's cached vectors), several GPUs too
+    ctx = distributed.setup(device if cfg.mode == "concat" else torch.device("cpu"))  # set mode's head: CPU
+    try:
+        return Trainer(table, cfg, Path(out), ctx, progress=progress, report=report).run(resume)
     finally:
         distributed.teardown(ctx)
