@@ -18,10 +18,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     CHROMIUM is None or DRIVER is None,
     reason="headless browser test needs Debian's chromium and chromium-driver (apt-get install -y chromium "
-           "chromium-driver)")
+           "chromium-driver)")]
 
 
 @pytest.fixture(scope="module")

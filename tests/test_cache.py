@@ -53,9 +53,10 @@ def test_unreadable_database_is_moved_aside(tmp_path, caplog):
     assert len(fresh) == 0 and path.with_suffix(".corrupt").exists()
 
 
-def test_second_run_embeds_nothing(small_qa, minilm):
+def test_second_run_embeds_nothing(small_qa, minilm, tmp_path, monkeypatch):
     from univar.qa import qa_texts
 
+    monkeypatch.setenv("UNIVAR_CACHE_DIR", str(tmp_path / "cache"))  # empty whatever ran before in the session
     texts = qa_texts(small_qa)[:60]
     first, second = EmbedStats(), EmbedStats()
     a = embed(texts, minilm, stats=first)
