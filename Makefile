@@ -25,7 +25,7 @@ CORE   := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 ELICIT := $(VENV)/.installed-elicit
 
-.PHONY: install install-dev install-elicit demo test test-fast bench docs model gpu-check clean
+.PHONY: install install-dev install-elicit demo test test-fast lint bench docs model gpu-check clean
 
 $(TORCH):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,10 @@ demo: $(CORE)
 # the whole suite, with every extra installed
 test: $(DEV) $(ELICIT)
 	$(BIN)/python -m pytest
+
+# ruff (ruff.toml): pyflakes, pycodestyle at 119 columns, import order, docstrings of public functions
+lint: $(DEV)
+	$(BIN)/ruff check .
 
 # everything not marked slow (tests that need the elicit extra skip, saying so, until it is installed)
 test-fast: $(DEV)
