@@ -32,7 +32,8 @@ def peak(args: list[str], env: dict) -> int:
 def main() -> None:
     from univar.qa import read_qa
 
-    base = pd.concat([read_qa(f"bundled:{n}")[["question", "answer", "model", "lang"]] for n in ("valuebench", "fulcra", "mtbench")])
+    base = pd.concat([read_qa(f"bundled:{n}")[["question", "answer", "model", "lang"]]
+                      for n in ("valuebench", "fulcra", "mtbench")])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "UNIVAR_CACHE_DIR": os.path.join(tmp, "cache"), "UNIVAR_PROGRESS": "0"}

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from univar.errors import UnivarError
-from univar.evaluate import (evaluate_embeddings, knn_scores, linear_probe, question_fold, split_indices,
-                             top_k_accuracy)
+from univar.evaluate import evaluate_embeddings, knn_scores, linear_probe, question_fold, split_indices, top_k_accuracy
 
 
 def test_top_k_accuracy_by_hand():
@@ -111,7 +110,8 @@ def test_linear_probe_fits_on_a_seeded_sample_of_a_large_training_side(monkeypat
     seen = []
     real = ev.linear_probe
     monkeypatch.setattr(ev, "linear_probe",
-                        lambda tr, ytr, te, yte, seed, held: seen.append(len(tr)) or real(tr, ytr, te, yte, seed, held))
+                        lambda tr, ytr, te, yte, seed, held: seen.append(len(tr))
+                        or real(tr, ytr, te, yte, seed, held))
     monkeypatch.setattr(ev, "PROBE_MAX_TRAIN", 100)
     a = evaluate_embeddings(x, labels, questions, split="random", seed=1)
     b = evaluate_embeddings(x, labels, questions, split="random", seed=1)
