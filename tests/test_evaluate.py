@@ -249,3 +249,53 @@ def test_question_split_probe_reads_questions_by_position():
     shifted = pd.Series(questions, index=np.arange(1000, 1300))  # a filtered table keeps its old row labels
     assert evaluate_embeddings(x, labels, shifted, split="question") == evaluate_embeddings(x, labels, questions,
                                                                                             split="question")
+
+
+@pytest.mark.parametrize("n_classes", [2, 5])
+def test_probe_fit_agrees_with_sklearn_at_a_fixed_c(n_classes):
+    """The hand-written probe minimises sklearn's objective (C / 2 with two classes, where sklearn fits one
+    binomial vector): same predictions, same log-loss, on and off the training rows."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.preprocessing import StandardScaler
+
+    from univar.evaluate import _fit_softmax, _probe_axes
+
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(n_classes, 24))
+    y = rng.integers(0, n_classes, size=3000)
+    x = centres[y] + rng.normal(scale=2.0, size=(3000, 24))  # overlapping classes: a real optimum, not separation
+    x[:, 5] *= 40  # standardisation must handle scales
+    scaler = StandardScaler().fit(x[:2000])
+    xs, xt = scaler.transform(x[:2000]), scaler.transform(x[2000:])
+    for c in (0.01, 1.0):
+        ref = LogisticRegression(C=c, tol=1e-10, max_iter=10_000).fit(xs, y[:2000])
+        z, vectors = _probe_axes(torch.from_numpy(xs.astype(np.float32)))
+        w, b = _fit_softmax(z, torch.from_numpy(y[:2000]), n_classes, c, vectors)
+        w = (vectors @ w).double().numpy()
+        for rows, truth in ((xs, y[:2000]), (xt, y[2000:])):
+            logits = rows @ w + b.double().numpy()
+            proba = np.exp(logits - logits.max(axis=1, keepdims=True))
+            proba /= proba.sum(axis=1, keepdims=True)
+            assert (logits.argmax(axis=1) == ref.predict(rows)).mean() >= 0.99
+            assert abs(log_loss(truth, proba, labels=range(n_classes))
+                       - log_loss(truth, ref.predict_proba(rows), labels=range(n_classes))) < 1e-3
+
+
+def test_linear_probe_is_deterministic():
+    import torch
+
+    from univar.evaluate import _fit_softmax, _probe_axes
+
+    rng = np.random.default_rng(6)
+    labels = rng.choice(np.array(list("abcdefg"), dtype=object), 6000)
+    x = rng.normal(size=(6000, 96)).astype(np.float32) + (labels == "a")[:, None] * 0.3
+    held = np.arange(5000) % 5 == 0
+    first = linear_probe(x[:5000], labels[:5000], x[5000:], labels[5000:], held_out=held)
+    second = linear_probe(x[:5000], labels[:5000], x[5000:], labels[5000:], held_out=held)
+    assert first == second
+    z, vectors = _probe_axes(torch.from_numpy(x[:5000]))
+    y = torch.from_numpy(np.unique(labels[:5000], return_inverse=True)[1])
+    fits = [_fit_softmax(z, y, 7, 0.3, vectors) for _ in range(2)]
+    assert torch.equal(fits[0][0], fits[1][0]) and torch.equal(fits[0][1], fits[1][1])
