@@ -140,36 +140,32 @@ def sync_text(text: str) -> tuple[str, list[str], list[str]]:
     def line_of(pos: int) -> int:
         return text.count("\n", 0, pos) + 1
 
-    def inline(m: re.Match) -> str:
+    def rewrite(m: re.Match, produce, old: str, note: str, wrap) -> str:
+        """The marker ``m`` with ``produce()`` inside it; unchanged (and an error noted) when that fails."""
         try:
-            new = render(m.group(1))
-        except MarkerError as exc:
-            errors.append(f"{line_of(m.start())}: error: {exc}")
-            return m.group(0)
-        if new != m.group(2):
-            notes.append(f"{line_of(m.start())}: [{m.group(1)}] {m.group(2)!r} -> {new!r}")
-        return f"<!-- fig {m.group(1)} -->{new}<!-- /fig -->"
-
-    def block(m: re.Match) -> str:
-        name, template, old = m.group(1), m.group(2), m.group(3)
-        try:
-            new = PLACEHOLDER.sub(lambda p: render(p.group(1), name), template) + "\n\n"
+            new = produce()
         except MarkerError as exc:
             errors.append(f"{line_of(m.start())}: error: {exc}")
             return m.group(0)
         if new != old:
-            notes.append(f"{line_of(m.start())}: figs from {name} re-rendered")
-        return f"<!-- figs {name}\n{template}\n-->\n{new}<!-- /figs -->"
+            notes.append(f"{line_of(m.start())}: {note(new)}")
+        return wrap(new)
+
+    def inline(m: re.Match) -> str:
+        return rewrite(m, lambda: render(m.group(1)), m.group(2),
+                       lambda new: f"[{m.group(1)}] {m.group(2)!r} -> {new!r}",
+                       lambda new: f"<!-- fig {m.group(1)} -->{new}<!-- /fig -->")
+
+    def block(m: re.Match) -> str:
+        name, template = m.group(1), m.group(2)
+        return rewrite(m, lambda: PLACEHOLDER.sub(lambda p: render(p.group(1), name), template) + "\n\n",
+                       m.group(3), lambda new: f"figs from {name} re-rendered",
+                       lambda new: f"<!-- figs {name}\n{template}\n-->\n{new}<!-- /figs -->")
 
     def output(m: re.Match) -> str:
-        try:
-            new = render_output(m.group(1), m.group(2))
-        except MarkerError as exc:
-            errors.append(f"{line_of(m.start())}: error: {exc}")
-            return m.group(0)
-        if new != m.group(4):
-            notes.append(f"{line_of(m.start())}: output {m.group(1)} {m.group(2)} re-rendered")
-        return f"<!-- output {m.group(1)} {m.group(2)} -->\n{m.group(3)}{new}{m.group(5)}"
+        return rewrite(m, lambda: render_output(m.group(1), m.group(2)), m.group(4),
+                       lambda new: f"output {m.group(1)} {m.group(2)} re-rendered",
+                       lambda new: f"<!-- output {m.group(1)} {m.group(2)} -->\n{m.group(3)}{new}{m.group(5)}")
 
     text = BLOCK.sub(block, text)
     text = OUTPUT.sub(output, text)
