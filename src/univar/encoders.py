@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,10 @@ from univar.cache import EmbeddingCache, text_key
 from univar.errors import UnivarError
 from univar.progress import at_end, bar
 from univar.vectors import unit_rows
+
+if TYPE_CHECKING:  # for type hints only: neither loads when univar.encoders does
+    import pandas as pd
+    from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger("univar")
 
@@ -35,7 +40,28 @@ _DEVICE = "auto"  # --device of this process (use_device); sentence-transformers
 
 
 class Encoder(ABC):
-    """Texts in, one float32 row per text out. ``id`` names the weights and settings, for the cache."""
+    """Texts in, one float32 row per text out: the one interface every baseline and UniVaR model shares.
+
+    Value identification, maps and training take any encoder, so a new one needs only ``encode_batch``
+    (and ``name``, ``id``, ``dim``); caching, de-duplication and progress come from :func:`embed`.
+    Get one with :func:`univar.get_encoder`.
+
+    Attributes
+    ----------
+    name : str
+        What results and tables call the encoder (``"minilm"``, ``"univar"``, a folder).
+    id : str
+        Names the weights and settings exactly; the embedding cache is keyed by it, so two encoders with
+        the same ``id`` must give the same vectors.
+    dim : int
+        Width of each vector.
+    batch_size : int
+        Texts per forward pass.
+    chunk : int
+        Texts per ``encode_batch`` call of :func:`embed`; each chunk is one cache commit.
+    fitted : bool
+        False for an encoder that must first see the corpus (TF-IDF); :func:`embed` then calls ``fit``.
+    """
 
     name: str
     id: str
@@ -45,26 +71,76 @@ class Encoder(ABC):
     fitted: bool = True  # False for encoders that must first see the corpus (TF-IDF)
 
     def fit(self, texts: Sequence[str]) -> "Encoder":
-        """Unsupervised fitting on the corpus (only TF-IDF needs it); returns self."""
+        """Fit the encoder to the corpus without labels, for encoders whose vectors depend on it (TF-IDF only).
+
+        Parameters
+        ----------
+        texts : Sequence[str]
+            The whole corpus about to be embedded. Ignored by pretrained encoders.
+
+        Returns
+        -------
+        Encoder
+            ``self``, fitted.
+        """
         return self
 
     @abstractmethod
     def encode_batch(self, texts: list[str]) -> np.ndarray:
-        """Embed one batch, without cache or progress."""
+        """Embed one batch as is, without cache or progress: what each encoder implements, :func:`embed` calls.
 
-    def encode(self, qas, progress: bool = True, cache: bool = True) -> np.ndarray:
-        """One row per QA, through the embedding cache.
+        Parameters
+        ----------
+        texts : list[str]
+            The texts to embed (QA texts, ``Q: {question} A: {answer}``, for value identification).
 
-        Parameters: ``qas`` a QA table (``univar.read_qa``), ``(question, answer)`` pairs, or ready
-        ``Q: .. A: ..`` texts; ``progress`` a progress bar; ``cache`` read and write the embedding cache.
-        Returns: a float32 array ``[len(qas), dim]``.
+        Returns
+        -------
+        numpy.ndarray
+            float32, shape ``[len(texts), dim]``, one row per text in order.
+        """
+
+    def encode(self, qas: pd.DataFrame | Sequence[str] | Sequence[tuple[str, str]], progress: bool = True,
+               cache: bool = True) -> np.ndarray:
+        """One vector per QA, through the on-disk embedding cache, so a re-run or a killed run embeds nothing twice.
+
+        Parameters
+        ----------
+        qas : pandas.DataFrame, Sequence[str] or Sequence[tuple[str, str]]
+            A QA table (:func:`univar.read_qa`; its ``question_en``/``answer_en`` columns are used where
+            present), ``(question, answer)`` pairs, or ready ``"Q: {question} A: {answer}"`` texts.
+        progress : bool
+            Show a progress bar while embedding.
+        cache : bool
+            Read and write the embedding cache (off: every text is embedded anew, nothing is stored).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, shape ``[len(qas), dim]``, one row per QA in order.
+
+        Raises
+        ------
+        UnivarError
+            When ``qas`` is a single string, or holds something that is neither a text nor a pair.
         """
         from univar.qa import as_texts
 
         return embed(as_texts(qas), self, progress=progress, cache=cache)
 
     def count_truncated(self, texts: Sequence[str]) -> tuple[int, int] | None:
-        """(how many texts exceed the input limit, the limit in tokens), or None where unknown."""
+        """How many texts the encoder will cut short, so that :func:`embed` can warn that their ends are unread.
+
+        Parameters
+        ----------
+        texts : Sequence[str]
+            The texts about to be embedded.
+
+        Returns
+        -------
+        tuple[int, int] or None
+            ``(texts over the input limit, the limit in tokens)``, or None where the encoder cannot tell.
+        """
         return None
 
 
@@ -92,12 +168,24 @@ class SentenceTransformerEncoder(Encoder):
     They load on the ``--device`` (:func:`use_device`); on a GPU the batches are large (``GPU_BATCH``), and
     with several GPUs (``devices``, by default every visible GPU, see :func:`pool_devices`) each chunk is
     spread over them by sentence-transformers' multi-process pool, one process per device.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The model folder (``modules.json`` or ``config.json`` inside).
+    name : str, optional
+        What results call it; default: the path.
+
+    Raises
+    ------
+    UnivarError
+        When the folder does not hold a loadable sentence-transformers model.
     """
 
     devices: list[str] | None = None  # the multi-process pool's devices; None: pool_devices() decides
     _pool = None
 
-    def __init__(self, path: str | Path, name: str | None = None):
+    def __init__(self, path: str | Path, name: str | None = None) -> None:
         self.path = Path(path)
         self.name = name or str(self.path)
         self._model = None
@@ -107,7 +195,14 @@ class SentenceTransformerEncoder(Encoder):
         self.id = f"st:{self.path.name}:{_files_digest(self.path)}:len{model.max_seq_length}"
 
     @property
-    def model(self):
+    def model(self) -> SentenceTransformer:
+        """The sentence-transformers model, loaded offline on first use on the ``--device``.
+
+        Raises
+        ------
+        UnivarError
+            When the folder cannot be loaded.
+        """
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
@@ -280,12 +375,19 @@ class TfidfEncoder(Encoder):
     """TF-IDF over word 1-2 grams, reduced by truncated SVD (LSA): the bag-of-words baseline.
 
     Fitted without labels on the corpus being embedded, so its ``id`` carries a hash of that corpus.
+
+    Parameters
+    ----------
+    dim : int
+        Most SVD components; fewer when the corpus or its vocabulary is smaller.
+    random_state : int
+        Seed of the SVD.
     """
 
     name = "tfidf"
     batch_size = 4096
 
-    def __init__(self, dim: int = 256, random_state: int = 0):
+    def __init__(self, dim: int = 256, random_state: int = 0) -> None:
         self.dim, self.random_state = dim, random_state
         self.pipeline = None
         self.fitted = False
@@ -310,6 +412,23 @@ class TfidfEncoder(Encoder):
         return self
 
     def encode_batch(self, texts: list[str]) -> np.ndarray:
+        """Project texts on the fitted LSA space, rows L2-normalised.
+
+        Parameters
+        ----------
+        texts : list[str]
+            The texts to embed.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, shape ``[len(texts), dim]``.
+
+        Raises
+        ------
+        UnivarError
+            When :meth:`fit` has not run yet.
+        """
         if self.pipeline is None:
             raise UnivarError("tfidf must be fitted on a corpus before it embeds")
         return unit_rows(self.pipeline.transform(list(texts)).astype(np.float32))
@@ -368,9 +487,19 @@ class ConcatEncoder(Encoder):
     removal they identify unseen LLMs better than either (bench/results/transfer.json), and a multilingual
     part reads answers an English one cannot. Each part embeds through its own cache, so a part's vectors
     are shared with every other use of that encoder.
+
+    Parameters
+    ----------
+    parts : Sequence[Encoder]
+        The encoders to join, in order; ``dim`` is the sum of theirs.
+
+    Raises
+    ------
+    UnivarError
+        When a part must be fitted on the corpus (TF-IDF).
     """
 
-    def __init__(self, parts: Sequence[Encoder]):
+    def __init__(self, parts: Sequence[Encoder]) -> None:
         if any(not p.fitted for p in parts):  # a corpus-fitted part (TF-IDF) would be refitted per batch
             raise UnivarError("an encoder fitted on the corpus (tfidf) cannot be part of a joined encoder")
         self.parts = list(parts)

@@ -2,7 +2,12 @@
 
 
 class UnivarError(Exception):
-    """A problem with what the user gave (a file, a flag, a model directory), worded for them."""
+    """A problem with what the user gave (a file, a flag, a setting, a model directory), worded for them.
+
+    Every check of user input in univar raises this (or a subclass such as :class:`QAError`), so a caller can
+    tell a mistake in the input from a bug: catch ``univar.UnivarError`` and show ``str(error)``, as the
+    command line does. Its arguments are those of :class:`Exception`: the message.
+    """
 
 
 class QAError(UnivarError, ValueError):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from univar.encoders import embed
+from univar.encoders import EmbedStats, Encoder, embed
 from univar.errors import UnivarError
 from univar.qa import class_labels, qa_texts
 from univar.vectors import unit_rows
@@ -382,13 +382,34 @@ def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_tes
 
 @dataclass(frozen=True)
 class KnnScores:
-    """k-NN value identification: a majority vote of the ``k`` nearest training QAs by cosine similarity."""
+    """k-NN value identification: a majority vote of the ``k`` nearest training QAs by cosine similarity.
+
+    The non-parametric half of the test: it asks whether QAs of one LLM lie near each other, with nothing
+    fitted on top of the embedding. Old code may read it as a dict (``scores["acc"]``).
+
+    Attributes
+    ----------
+    k : int
+        The k actually used; lower than asked when the training side is small (``ValueIdResult.warnings``
+        says so).
+    acc : float
+        Accuracy on the test QAs, 0..1.
+    f1 : float
+        F1 weighted over classes, 0..1.
+    """
 
     k: int  # the k actually used (see knn_k)
     acc: float
     f1: float  # weighted over classes
 
     def to_dict(self) -> dict:
+        """The scores as the ``knn`` object of the ``--json`` output.
+
+        Returns
+        -------
+        dict
+            ``{"k": int, "acc": float, "f1": float}``.
+        """
         return {"k": self.k, "acc": self.acc, "f1": self.f1}
 
     def __getitem__(self, key: str):
@@ -398,7 +419,22 @@ class KnnScores:
 
 @dataclass(frozen=True)
 class ProbeScores:
-    """Linear-probe value identification; ``acc_at_5``/``acc_at_10`` are None with 5/10 classes or fewer."""
+    """Linear-probe value identification: how well a multinomial logistic regression names the class.
+
+    The parametric half of the test: whether the LLMs are linearly separable in the embedding, the L2
+    strength chosen on held-out training QAs. Old code may read it as a dict (``scores["acc@1"]``).
+
+    Attributes
+    ----------
+    acc_at_1 : float
+        Top-1 accuracy on the test QAs, 0..1.
+    acc_at_5 : float or None
+        Top-5 accuracy; None with 5 training classes or fewer, where a top-5 guess holds every class.
+    acc_at_10 : float or None
+        Top-10 accuracy; None with 10 training classes or fewer.
+    f1 : float
+        F1 of the top-1 predictions, weighted over classes, 0..1.
+    """
 
     acc_at_1: float
     acc_at_5: float | None
@@ -407,9 +443,28 @@ class ProbeScores:
 
     @classmethod
     def from_dict(cls, scores: dict) -> "ProbeScores":
+        """Build the scores from the dict :func:`linear_probe` and the ``--json`` output use.
+
+        Parameters
+        ----------
+        scores : dict
+            With the keys ``"acc@1"``, ``"acc@5"``, ``"acc@10"`` and ``"f1"``.
+
+        Returns
+        -------
+        ProbeScores
+            The same numbers, typed.
+        """
         return cls(acc_at_1=scores["acc@1"], acc_at_5=scores["acc@5"], acc_at_10=scores["acc@10"], f1=scores["f1"])
 
     def to_dict(self) -> dict:
+        """The scores as the ``linear`` object of the ``--json`` output (the inverse of :meth:`from_dict`).
+
+        Returns
+        -------
+        dict
+            ``{"acc@1": float, "acc@5": float | None, "acc@10": float | None, "f1": float}``.
+        """
         return {"acc@1": self.acc_at_1, "acc@5": self.acc_at_5, "acc@10": self.acc_at_10, "f1": self.f1}
 
     def __getitem__(self, key: str):
@@ -419,7 +474,35 @@ class ProbeScores:
 
 @dataclass
 class ValueIdResult:
-    """One value-identification run: what was scored, and the k-NN and linear-probe scores."""
+    """One value-identification run: what was scored and how, beside the k-NN and linear-probe scores.
+
+    The settings travel with the scores so that a saved result can be read, and compared with another,
+    without the command that made it.
+
+    Attributes
+    ----------
+    encoder : str
+        The name of the encoder that embedded the QAs.
+    split : str
+        ``"random"`` or ``"question"`` (see :class:`ValueIdentification`).
+    target : str
+        What was identified: ``"class"`` (``model$lang``), ``"model"`` or ``"lang"``.
+    n_classes : int
+        Distinct labels of the target over the whole table.
+    chance : float
+        ``1 / n_classes``, the accuracy of a uniform guess.
+    n_train : int
+        Training QAs (k-NN neighbours; the probe fits on a seeded sample when there are very many).
+    n_test : int
+        Test QAs scored.
+    knn : KnnScores
+        The k-NN scores.
+    linear : ProbeScores
+        The linear-probe scores.
+    warnings : list[str]
+        What a reader should know about these numbers (k lowered, test classes never trained on); not in
+        :meth:`to_dict`.
+    """
 
     encoder: str
     split: str
@@ -434,7 +517,14 @@ class ValueIdResult:
     warnings: list[str] = field(default_factory=list, compare=False, repr=False)
 
     def to_dict(self) -> dict:
-        """The JSON of ``univar evaluate value-id --json``: exactly these keys."""
+        """The result as ``univar evaluate value-id --json`` writes it, for files and comparisons across runs.
+
+        Returns
+        -------
+        dict
+            Plain JSON types: every attribute but ``warnings``, with ``knn`` and ``linear`` as their
+            ``to_dict()``.
+        """
         return {"encoder": self.encoder, "split": self.split, "target": self.target, "n_classes": self.n_classes,
                 "chance": self.chance, "n_train": self.n_train, "n_test": self.n_test,
                 "knn": self.knn.to_dict(), "linear": self.linear.to_dict()}
@@ -515,11 +605,32 @@ def value_identification(table: pd.DataFrame, encoder, *, split: str = "random",
 class ValueIdentification:
     """Which LLM wrote this answer? Value identification as one evaluator object, settings checked once.
 
-    ``split``: ``"random"`` (a per-class random ``test_fraction``, the paper's protocol) or ``"question"``
-    (question fold 0 held out: no test question was seen in training). ``target``: ``"class"``
-    (``model$lang``), ``"model"`` or ``"lang"``. ``k``: neighbours of the k-NN vote. The same ``seed``
-    gives the same numbers.
+    An embedding that captures an LLM's values should tell its answers from other LLMs' answers; this scores
+    how well it does, by k-NN and by a linear probe on per-QA vectors. Build it once, then
+    :meth:`evaluate` an encoder or :meth:`score` vectors; the same settings give the same numbers.
 
+    Parameters
+    ----------
+    split : str
+        ``"random"``: a per-class random ``test_fraction`` of the QAs is the test side (the paper's
+        protocol). ``"question"``: question fold 0 is (no test question was seen in training, so only how
+        an LLM answers can identify it).
+    k : int
+        Neighbours of the k-NN vote, at least 1.
+    target : str
+        What to identify: ``"class"`` (``model$lang``), ``"model"`` or ``"lang"``.
+    test_fraction : float
+        Share of each class held out by the random split, strictly between 0 and 1.
+    seed : int
+        Seed of the random split, the probe's sample and its held-out rows.
+
+    Raises
+    ------
+    UnivarError
+        When a setting is out of range.
+
+    Examples
+    --------
     >>> result = ValueIdentification(split="question", k=50).evaluate(model, table)
     >>> result.knn.acc, result.linear.acc_at_1, result.to_dict()
     """
@@ -540,12 +651,31 @@ class ValueIdentification:
         if not 0.0 < self.test_fraction < 1.0:
             raise UnivarError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
 
-    def evaluate(self, encoder, table: pd.DataFrame, *, progress: bool = False, stats=None) -> ValueIdResult:
-        """Embed ``table`` with ``encoder`` (an ``Encoder``: a ``UniVaR``, ``univar.get_encoder(name)``) and score it.
+    def evaluate(self, encoder: Encoder, table: pd.DataFrame, *, progress: bool = False,
+                 stats: EmbedStats | None = None) -> ValueIdResult:
+        """Embed ``table`` with ``encoder`` (through the embedding cache) and score how well it identifies LLMs.
 
-        Parameters: ``encoder`` what embeds the QAs; ``table`` a QA table (``univar.read_qa``); ``progress``
-        a progress bar while embedding; ``stats`` an ``EmbedStats`` to count cache hits.
-        Returns: a :class:`ValueIdResult`.
+        Parameters
+        ----------
+        encoder : Encoder
+            What embeds the QAs: a :class:`~univar.model.api.UniVaR`, or ``univar.get_encoder(name)``.
+        table : pandas.DataFrame
+            A QA table (:func:`univar.read_qa`) with at least two classes of the target.
+        progress : bool
+            Show a progress bar while embedding.
+        stats : EmbedStats, optional
+            Counts texts, cache hits and newly embedded texts when given.
+
+        Returns
+        -------
+        ValueIdResult
+            The settings, sizes and scores of this run.
+
+        Raises
+        ------
+        UnivarError
+            When ``encoder`` is a name rather than an encoder, or the table and split leave fewer than two
+            classes or an empty training or test side.
         """
         if isinstance(encoder, str):  # resolving names is the registry's job, a layer above this module
             raise UnivarError(f"pass an encoder, not its name: univar.get_encoder({encoder!r})")
@@ -553,7 +683,28 @@ class ValueIdentification:
         return self.score(vectors, table, encoder=encoder.name)
 
     def score(self, vectors: np.ndarray, table: pd.DataFrame, encoder: str = "") -> ValueIdResult:
-        """Score precomputed per-QA ``vectors`` (one row per row of ``table``); ``encoder`` names them."""
+        """Score precomputed per-QA vectors, for embeddings made elsewhere or reused across settings.
+
+        Parameters
+        ----------
+        vectors : numpy.ndarray
+            ``[len(table), dim]``, row i the embedding of row i of ``table``.
+        table : pandas.DataFrame
+            The QA table the vectors belong to (its ``question`` and target columns are read).
+        encoder : str
+            The name the result gives the vectors.
+
+        Returns
+        -------
+        ValueIdResult
+            The settings, sizes and scores of this run.
+
+        Raises
+        ------
+        UnivarError
+            When the vectors and the table differ in length, or the table and split leave fewer than two
+            classes or an empty training or test side.
+        """
         return evaluate_embeddings(vectors, class_labels(table, self.target).to_numpy(), table["question"],
                                    encoder=encoder, split=self.split, test_fraction=self.test_fraction, k=self.k,
                                    seed=self.seed, target=self.target)

@@ -123,10 +123,32 @@ def bundled_path(name: str) -> Path:
 
 
 def read_qa(source: str | Path, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Read one QA file (CSV, TSV, JSONL or Parquet) or a ``bundled:<name>`` dataset and validate it.
+    """Read one QA file (CSV, TSV, JSONL or Parquet) or a ``bundled:<name>`` dataset, validated once here.
 
-    ``mapping`` renames columns, ``{old: new}`` (the CLI's ``--map new=old``). Rows with an empty answer
-    are dropped and logged with their rows; any other problem raises :class:`QAError`.
+    Every later stage trusts the table this returns, so any problem is reported now, naming the file and
+    the row (``<what>, <file>:<row>``). Rows with an empty answer are dropped and logged with their rows;
+    exact duplicate rows are kept and logged.
+
+    Parameters
+    ----------
+    source : str or pathlib.Path
+        A file whose suffix says its format (``.csv``, ``.tsv``, ``.jsonl``/``.ndjson``, ``.parquet``/``.pq``),
+        or ``"bundled:<name>"`` for a dataset shipped with univar (``"bundled:valuebench"``).
+    mapping : Mapping[str, str], optional
+        Columns to rename first, ``{old: new}`` (the CLI's ``--map new=old``, see :func:`parse_mapping`),
+        for files whose columns are not yet named ``question``, ``answer``, ``model`` and ``lang``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per QA, index ``0..n-1``: the required columns as text plus any other columns as they were.
+        ``attrs`` holds ``source``, ``dropped_empty_answers`` and ``duplicate_rows``.
+
+    Raises
+    ------
+    QAError
+        (a :class:`~univar.errors.UnivarError`) when the file is missing, of an unknown type, unreadable,
+        lacks a required column or value, or has no usable rows.
     """
     label = str(source)
     if label.startswith(BUNDLED_PREFIX):
@@ -252,7 +274,29 @@ def _report_duplicates(frame: pd.DataFrame, label: str, rows_at: Sequence[int]) 
 
 
 def read_many(sources: Sequence[str | Path], mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Read several QA files and concatenate them into one table (the CLI's ``DATA...``)."""
+    """Read several QA files into one table (the CLI's ``DATA...``), remembering which file each row came from.
+
+    Training validates per dataset (``--val-select mean-gain``), so with more than one source each row gets
+    a ``dataset`` column (the source as given) unless its file has one already.
+
+    Parameters
+    ----------
+    sources : Sequence[str or pathlib.Path]
+        One or more files or ``bundled:<name>`` datasets, each read by :func:`read_qa`.
+    mapping : Mapping[str, str], optional
+        Columns to rename in every file, ``{old: new}``, as in :func:`read_qa`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The validated rows of every source in order, index ``0..n-1``; ``attrs["source"]`` joins the sources
+        with ``" + "``. A single source's table is returned as :func:`read_qa` gives it.
+
+    Raises
+    ------
+    QAError
+        When ``sources`` is empty, or as :func:`read_qa` does for any one source.
+    """
     if not sources:
         raise QAError("no DATA given", "(command line)", 0)
     frames = [read_qa(s, mapping) for s in sources]
@@ -367,7 +411,27 @@ def question_text_of(qa_text: str) -> str:
 
 
 def write_qa(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write a QA table as CSV, JSONL or Parquet, chosen by the file's suffix."""
+    """Write a QA table in the format its suffix names, so that :func:`read_qa` reads the same rows back.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The QA table (usually from :func:`read_qa` or ``univar elicit``); every column is written, the index
+        is not.
+    path : str or pathlib.Path
+        The file to write: ``.csv``, ``.tsv``, ``.jsonl``/``.ndjson`` or ``.parquet``/``.pq`` (zstd).
+        Missing parent folders are created; an existing file is overwritten.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, as a ``Path``.
+
+    Raises
+    ------
+    QAError
+        When the suffix is none of the formats above.
+    """
     path = Path(path)
     kind = SUFFIXES.get(path.suffix.lower())
     path.parent.mkdir(parents=True, exist_ok=True)

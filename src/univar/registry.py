@@ -14,16 +14,39 @@ from univar.model.io import CONFIG
 
 
 def available_encoders() -> list[str]:
-    """Named encoders that can load here: ``univar`` (once the shipped model is present) and the baselines."""
+    """The encoder names :func:`get_encoder` accepts here, for menus, ``--help`` and error messages.
+
+    Returns
+    -------
+    list[str]
+        ``"univar"`` (only when the shipped model is built into the package), then the named baselines
+        (``minilm``, ``minilm-int8``, ``use-multilingual``, ``e5-small``, ``tfidf``). A baseline whose package is
+        not installed is still listed; :func:`get_encoder` then says which package it needs.
+    """
     return (["univar"] if shipped_model_path() is not None else []) + list(BASELINES)
 
 
 def get_encoder(spec: str) -> Encoder:
-    """The encoder ``--encoder SPEC`` means.
+    """The encoder a name or folder means (``--encoder SPEC``): the one place that resolves both kinds.
 
-    Parameters: ``spec`` a name (``"univar"``, ``"minilm"``, ``"e5-small"``, ``"minilm+use-multilingual"``,
-    ...), a univar model directory, or a sentence-transformers folder.
-    Returns: an :class:`~univar.encoders.Encoder` (a :class:`~univar.model.api.UniVaR` for univar models).
+    Parameters
+    ----------
+    spec : str
+        A name (``"univar"``, ``"minilm"``, ``"e5-small"``, ...; see :func:`available_encoders`), names joined
+        by ``+`` (``"minilm+use-multilingual"``: the parts' vectors side by side), a univar model directory,
+        or a sentence-transformers folder.
+
+    Returns
+    -------
+    Encoder
+        An :class:`~univar.encoders.Encoder`; a :class:`~univar.model.api.UniVaR` for ``"univar"`` and for
+        univar model directories.
+
+    Raises
+    ------
+    UnivarError
+        When ``spec`` names no known encoder or folder, a baseline's package is not installed, or the shipped
+        model or a model directory is missing or damaged.
     """
     if spec == "univar" and not Path(spec).is_dir():
         return UniVaR.load("univar")

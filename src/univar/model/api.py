@@ -46,6 +46,29 @@ def base_encoder(spec: str) -> Encoder:
 class UniVaR(Encoder):
     """A trained value encoder (set or concat mode) loaded from a model directory; an ``Encoder`` like any other.
 
+    It maps QAs to vectors in which answers of one LLM lie together whatever the question, so value
+    identification, maps and comparisons of LLMs take it wherever they take a baseline. Make one with
+    :meth:`load` (or :func:`univar.train`) rather than the constructor.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The model directory.
+    config : dict
+        Its validated ``univar.json`` (``mode``, ``dim``, ``base``, ``head``, ...).
+    digest : str
+        Hash of its weights; part of :attr:`id`, so the embedding cache follows the weights.
+    name : str, optional
+        What results call the model; default: the path.
+
+    Raises
+    ------
+    UnivarError
+        When the base encoder now differs from the one the model was trained on, or the weights do not
+        match ``univar.json``.
+
+    Examples
+    --------
     >>> model = UniVaR.load("univar")          # the shipped model, or a model directory
     >>> vectors = model.encode(table)          # a QA table, (question, answer) pairs or QA texts
     >>> model.save("models/copy")
@@ -53,7 +76,7 @@ class UniVaR(Encoder):
 
     batch_size = 512
 
-    def __init__(self, path: Path, config: dict, digest: str, name: str | None = None):
+    def __init__(self, path: Path, config: dict, digest: str, name: str | None = None) -> None:
         self.path, self.config, self.digest = path, config, digest
         self.name = name or str(path)
         self.mode: str = config["mode"]
@@ -78,10 +101,26 @@ class UniVaR(Encoder):
 
     @classmethod
     def load(cls, path: str | Path = "univar", name: str | None = None) -> "UniVaR":
-        """Load a model directory; ``"univar"`` is the shipped default model. Refuses pickles and damage.
+        """Load a model directory, checked before use: pickles are refused and damaged files named.
 
-        Parameters: ``path`` a model directory or ``"univar"``; ``name`` what results call it (default:
-        ``"univar"`` for the shipped model, else the path). Returns: the model.
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            A model directory, or ``"univar"`` for the model shipped with the package (unless a directory
+            of that name exists here).
+        name : str, optional
+            What results call the model; default: ``"univar"`` for the shipped model, else the path.
+
+        Returns
+        -------
+        UniVaR
+            The model, ready to encode.
+
+        Raises
+        ------
+        UnivarError
+            When the shipped model is not built, or the directory is missing, holds a pickle, or has a missing
+            or damaged ``univar.json`` or weights file.
         """
         if str(path) == "univar" and not Path(path).is_dir():
             shipped = shipped_model_path()
@@ -93,10 +132,26 @@ class UniVaR(Encoder):
         return cls(path, config, io.weights_digest(path, config), name=name)
 
     def save(self, path: str | Path) -> Path:
-        """Write this model to the directory ``path`` (created; an existing model there is replaced).
+        """Copy this model to a directory of its own, to keep, share or ship it apart from where it was trained.
 
         The files are copied as they are (config, weights, model card, the concat-mode transformer), so the
-        copy encodes exactly as this model and shares its embedding cache (same ``id``). Returns: the path.
+        copy encodes exactly as this model and shares its embedding cache (same ``id``).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The directory to write: created if missing; an existing model there is replaced. The model's own
+            directory is left as it is.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``, as a ``Path``; :meth:`load` it to get the copy.
+
+        Raises
+        ------
+        UnivarError
+            When ``path`` holds files but no univar model (nothing there is overwritten).
         """
         import shutil
 
@@ -115,6 +170,7 @@ class UniVaR(Encoder):
 
     @property
     def id(self) -> str:
+        """``univar:{mode}:{base}:{weights digest}``: the embedding cache's key, unique to these weights."""
         base = self.config.get("base_id", self.config["base"])
         return f"univar:{self.mode}:{base}:{self.digest}"
 
@@ -129,7 +185,20 @@ class UniVaR(Encoder):
 
     @torch.no_grad()
     def encode_texts(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        """One value vector per QA text (a view of one QA)."""
+        """One value vector per QA text, each text a view of one QA; :meth:`encode_qas` forms the texts.
+
+        Parameters
+        ----------
+        texts : Sequence[str]
+            QA texts, ``"Q: {question} A: {answer}"``.
+        progress : bool
+            Show a progress bar while the base encoder embeds (set mode).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, shape ``[len(texts), dim]``.
+        """
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -141,12 +210,54 @@ class UniVaR(Encoder):
         return self.encode_texts(texts)
 
     def encode_qas(self, qas: QAs, progress: bool = False) -> np.ndarray:
-        """One L2-normalised value vector per QA (``[n, dim]`` float32), computed without the cache."""
+        """One L2-normalised value vector per QA, computed now: the model's own vectors skip the cache.
+
+        :meth:`~univar.encoders.Encoder.encode` gives the same vectors through the embedding cache; this is
+        for checking the cache, or for QAs encoded once. (The base encoder's vectors are cached either way.)
+
+        Parameters
+        ----------
+        qas : pandas.DataFrame, Sequence[str] or Sequence[tuple[str, str]]
+            A QA table, ``(question, answer)`` pairs, or ready ``"Q: {question} A: {answer}"`` texts.
+        progress : bool
+            Show a progress bar while the base encoder embeds (set mode).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, shape ``[len(qas), dim]``.
+
+        Raises
+        ------
+        UnivarError
+            When ``qas`` is a single string, or holds something that is neither a text nor a pair.
+        """
         return self.encode_texts(as_texts(qas), progress)
 
     @torch.no_grad()
     def encode_views(self, qa_sets: Sequence[QAs], progress: bool = False) -> np.ndarray:
-        """One vector per view (a set of QAs of one LLM): pooled QA vectors (set) or joined texts (concat)."""
+        """One vector per view, a set of QAs of one LLM: the unit the model was trained to embed.
+
+        Set mode pools the QAs' vectors with the model's head (mean or attention); concat mode embeds the
+        QA texts joined by newlines.
+
+        Parameters
+        ----------
+        qa_sets : Sequence of QA collections
+            Each view as a QA table, ``(question, answer)`` pairs, or QA texts.
+        progress : bool
+            Show a progress bar while the base encoder embeds (set mode).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, shape ``[len(qa_sets), dim]``.
+
+        Raises
+        ------
+        UnivarError
+            When a view holds no QA.
+        """
         views = [as_texts(v) for v in qa_sets]
         if any(len(v) == 0 for v in views):
             raise UnivarError("every view needs at least one QA")
@@ -173,6 +284,23 @@ class UniVaR(Encoder):
         the resampled vectors to the class vector (how much the vector would move with other answers),
         ``spread_p95`` its 95th percentile; compare it with distances between LLMs before calling them
         different.
+
+        Parameters
+        ----------
+        qa_table : pandas.DataFrame
+            A QA table (:func:`univar.read_qa`); its ``model`` and ``lang`` columns form the classes.
+        n_bootstrap : int
+            Resamples per class for the spread; 0 skips it (the spread is then NaN, as for a class of one QA).
+        seed : int
+            Seed of the resampling.
+        progress : bool
+            Show a progress bar while the QAs are encoded.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per class, sorted by class: ``class``, ``model``, ``lang``, ``n_qas``, ``vector`` (an
+            L2-normalised float32 array), ``spread`` and ``spread_p95``.
         """
         labels = class_labels(qa_table).to_numpy()
         items = torch.from_numpy(self.encode_qas(qa_table, progress))
@@ -216,14 +344,39 @@ def load_encoder(path: str | Path, name: str | None = None) -> Encoder:
     return UniVaR.load(Path(path), name=name)
 
 
-def train_model(data, out: str | Path, *, resume: bool = False, progress: bool = True, **settings) -> UniVaR:
-    """Train a value encoder and return it, loaded (``univar.train``).
+def train_model(data: pd.DataFrame | str | Path | Sequence[str | Path], out: str | Path, *, resume: bool = False,
+                progress: bool = True, **settings: object) -> UniVaR:
+    """Train a value encoder on QAs and return it loaded, ready to encode (``univar.train``).
 
-    Parameters: ``data`` a QA table, or one or more sources (``"bundled:valuebench"``, file paths);
-    ``out`` the model directory to write; ``resume`` continue a killed run in ``out``; ``progress`` bars
-    and epoch lines; ``settings`` any :class:`~univar.model.train.TrainConfig` field (``mode="set"``,
-    ``lam=5``, ``base="minilm+use-multilingual"``, ``epochs``, ``topic_alpha``, ``keep_base``, ...).
-    Returns: the trained :class:`UniVaR`.
+    The model written to ``out`` is the epoch that identified held-out questions' LLMs best (see
+    :mod:`univar.model.train`), and ``out`` is a model directory like any other: :meth:`UniVaR.load` reads it.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame, str, pathlib.Path or Sequence[str or pathlib.Path]
+        A QA table, or one or more sources read by :func:`univar.read_many` (``"bundled:valuebench"``,
+        file paths).
+    out : str or pathlib.Path
+        The model directory to write.
+    resume : bool
+        Continue a killed run from the checkpoint in ``out``.
+    progress : bool
+        Show progress bars and one line per epoch.
+    **settings : object
+        Any :class:`~univar.model.train.TrainConfig` field by name (``mode="set"``, ``lam=5``,
+        ``base="minilm+use-multilingual"``, ``epochs``, ``topic_alpha``, ``keep_base``, ...); the rest keep
+        their defaults.
+
+    Returns
+    -------
+    UniVaR
+        The trained model, loaded from ``out``.
+
+    Raises
+    ------
+    UnivarError
+        When a setting is unknown or invalid (:meth:`~univar.model.train.TrainConfig.check`), or the data
+        cannot be read.
     """
     from dataclasses import fields
 

@@ -50,6 +50,35 @@ def _setting(default=MISSING, *, help: str, cli: str | None = None, frozen: bool
 
 @dataclass
 class TrainConfig:
+    """Every setting of a training run, in one object that the model directory records and a resume checks.
+
+    Pass the fields to :func:`univar.train` as keywords, or build one for :func:`train`; :meth:`check`
+    validates them before any data is read. Each field documents itself in its metadata
+    (``dataclasses.fields(TrainConfig)``: ``help``, the ``univar train`` flag ``cli``, and whether a resumed run
+    must keep it); ``univar train --help`` prints the same help. The settings most runs change:
+
+    Parameters
+    ----------
+    mode : str
+        ``"set"``: a head over the frozen base encoder's cached per-QA vectors (fast, CPU-friendly), or
+        ``"concat"``: the paper's, the base transformer fine-tuned on joined QA texts.
+    lam : int
+        Largest view size (the paper's lambda): each view holds 1..lam QAs of one LLM.
+    base : str
+        The base encoder: ``minilm``, ``e5-small``, ``use-multilingual``, ``minilm-int8``, several joined with
+        ``+``, or a sentence-transformers folder.
+    epochs : int
+        Most epochs; early stopping (``patience``) may end sooner.
+    keep_base : float
+        Set mode: weight of the base vector kept beside the head's, so unseen LLMs keep the base's geometry.
+    topic_alpha : float or None
+        Set mode: remove what the question alone predicts (ridge strength); None: off.
+    seed : int
+        Seed of the weights, the views and dropout.
+    device : str
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+
     mode: str = _setting("set", cli="--mode", frozen=True,
                          help="set (head over cached per-QA embeddings) or concat (the paper's: joined texts, "
                               "fine-tuned).")
@@ -111,6 +140,14 @@ class TrainConfig:
                                                         "torch models (minilm, univar, model folders).")
 
     def check(self) -> None:
+        """Validate the settings before any data is read or any weights load, so a typo costs no time.
+
+        Raises
+        ------
+        UnivarError
+            Naming the ``univar train`` flag, when a setting is out of range, two settings do not go
+            together (``keep_base`` or ``topic_alpha`` outside set mode), or ``device`` names a missing GPU.
+        """
         if self.mode not in ("set", "concat"):
             raise UnivarError(f"--mode must be set or concat, got {self.mode!r}")
         if self.lam < 1:
