@@ -29,8 +29,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from univar.data import bundled_file
 from univar.errors import UnivarError
+from univar.files import atomic_path
 from univar.llm import BackendError, ChatBackend, SamplingParams
+from univar.progress import bar
+from univar.translate import LANGUAGES, NoTranslator
 
 log = logging.getLogger("univar")
 
@@ -52,8 +56,6 @@ def load_questions(source: str | Path) -> pd.DataFrame:
     """
     label = str(source)
     if label.startswith("bundled:"):
-        from univar.data import bundled_file
-
         path = bundled_file(label[len("bundled:"):])
     else:
         path = Path(source)
@@ -104,8 +106,6 @@ def _melt_translations(table: pd.DataFrame) -> pd.DataFrame:
     Each keeps the English row's ``qid`` (the key also has ``lang``, so nothing collides) and gets the English
     question as ``question_en``: a study can bring its own professional translations instead of MT.
     """
-    from univar.translate import LANGUAGES
-
     columns = [c for c in table.columns if c.startswith("question_") and c[9:] in LANGUAGES and c != "question_en"]
     if not columns:
         return table
@@ -335,8 +335,6 @@ class Collector:
     def __init__(self, tasks: Sequence[Task], out_dir: str | Path, params: SamplingParams, *,
                  system: str | None = None, translator=None, concurrency: int = 4, progress: bool = True,
                  fsync: bool = True, on_row: Callable[[dict], None] | None = None):
-        from univar.translate import NoTranslator
-
         self.tasks = tasks
         self.out = Path(out_dir)
         self.qa_path = self.out / QA_FILE
@@ -393,8 +391,6 @@ class Collector:
 
     def _collect(self, pending: list[Task]) -> None:
         """Ask ``pending`` on the worker pool, recording each result as it arrives."""
-        from univar.progress import bar
-
         self._qa_log, self._fail_log = AppendLog(self.qa_path, self.fsync), AppendLog(self.fail_path, self.fsync)
         pool = _DaemonPool(self.concurrency)
         try:
@@ -590,7 +586,6 @@ def write_parquet(out_dir: Path, keys: set | None = None) -> Path:
                     lambda v: v if v is None or isinstance(v, str)
                     else json.dumps(v) if isinstance(v, (dict, list)) else str(v))
     path = out_dir / PARQUET_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    table.reset_index(drop=True).to_parquet(tmp, index=False, compression="zstd")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        table.reset_index(drop=True).to_parquet(tmp, index=False, compression="zstd")
     return path

@@ -9,21 +9,65 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
 
 
+def _remove(path: Path) -> None:
+    """Delete a file or a folder tree, if there is one."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with suppress(FileNotFoundError):
+            path.unlink()
+
+
+@contextmanager
+def atomic_path(path: str | Path, tmp_name: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write to; it is renamed over ``path`` when the block succeeds.
+
+    The temporary is ``<path>.tmp`` unless ``tmp_name`` names it (e.g. to keep a suffix a writer dispatches
+    on); one left over by a killed run is removed first. If the block raises, the temporary is removed and
+    ``path`` is left as it was. The block may create a file or a folder there. A folder replacing a folder
+    is not one atomic step (``os.replace`` cannot replace a non-empty folder): the old one is renamed aside
+    to ``<path>.old.tmp``, the new one into place, then the old one deleted, so ``path`` is missing only
+    between two renames, and is never a mixture of the two.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(tmp_name or path.name + ".tmp")
+    _remove(tmp)
+    try:
+        yield tmp
+        if tmp.is_dir() and not tmp.is_symlink() and path.is_dir() and not path.is_symlink():
+            old = path.with_name(path.name + ".old.tmp")
+            _remove(old)
+            os.replace(path, old)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old, path)
+                raise
+            _remove(old)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
 def atomic_write(path: str | Path, data: str | bytes, encoding: str = "utf-8") -> Path:
     """Write ``data`` (text or bytes) to ``path`` through ``<path>.tmp``; returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    if isinstance(data, bytes):
-        tmp.write_bytes(data)
-    else:
-        tmp.write_text(data, encoding=encoding)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding=encoding)
     return path
 
 

@@ -77,6 +77,7 @@ def _export_and_quantize(path: Path) -> None:
 
     names = ["input_ids", "attention_mask", "token_type_ids"]
     ids = torch.ones(2, 16, dtype=torch.long)
+    # Not files.atomic_path: the folder holds the intermediate models as well, and the result is renamed out of it.
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         fp32, fused, out = Path(tmp) / "fp32.onnx", Path(tmp) / "fused.onnx", Path(tmp) / "int8.onnx"
         # The TorchScript exporter (dynamo=False): its attention pattern is the one onnxruntime fuses.

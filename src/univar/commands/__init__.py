@@ -2,6 +2,11 @@
 
 Each area registers its commands on ``app`` from its own module in this package (core, model, elicit,
 report); ``univar.cli`` imports them all and owns error handling.
+
+The command modules import univar's modules at the top, except ``univar.model``, ``univar.registry`` and
+``univar.demo``: those load torch (a second or more), so the commands that need them import them inside the
+function, and ``univar --help``, ``datasets``, ``elicit`` and ``translate`` start without torch
+(tests/test_imports.py holds both rules).
 """
 
 from __future__ import annotations
@@ -57,18 +62,17 @@ def output_file(path: Path) -> Iterator[Path]:
     On any failure the temporary file is removed, so an earlier ``path`` stays as it was; an ``OSError``
     that names no file (disk full, file too large) gets this one, so the ``error:`` line says which file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    from univar.files import atomic_path
+
+    tmp = path.with_name(path.name + ".tmp")  # atomic_path's temporary: errors naming it are about ``path``
     try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError) and not exc.filename:
+        with atomic_path(path) as tmp:
+            yield tmp
+    except OSError as exc:
+        if not exc.filename:
             reason = exc.strerror or str(exc).splitlines()[0]
             raise OSError(exc.errno or errno.EIO, f"cannot write the output ({reason})", str(path)) from None
-        if isinstance(exc, OSError) and exc.filename == str(tmp):
+        if exc.filename == str(tmp):
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 

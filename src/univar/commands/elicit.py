@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
+from univar import elicit as E
 from univar.commands import LogOpt, app, err, flag, out
+from univar.elicit import load_questions
 from univar.errors import UnivarError
+from univar.files import atomic_path
+from univar.llm import SamplingParams, get_backend
+from univar.progress import event, log_to
+from univar.qa import SUFFIXES, read_qa, write_qa
+from univar.taxonomy import load_values, sources
+from univar.taxonomy.bank import bank_summary, load_bank
+from univar.taxonomy.generate import generate_for_situations, generate_for_values
+from univar.taxonomy.paraphrase import back_translate as bt
+from univar.taxonomy.paraphrase import paraphrase
+from univar.translate import get_translator, norm_lang, translate_table
 
 values_app = typer.Typer(no_args_is_help=True, help="Browse the value taxonomy (ValueBench + classic frameworks).")
 questions_app = typer.Typer(no_args_is_help=True,
@@ -29,8 +43,6 @@ RetriesOpt = Annotated[int, typer.Option("--retries",
 
 
 def _langs(values: list[str]) -> list[str]:
-    from univar.translate import norm_lang
-
     langs = [norm_lang(v) for item in values for v in item.split(",") if v.strip()]
     if not langs:
         raise UnivarError("--lang needs at least one language code")
@@ -38,8 +50,6 @@ def _langs(values: list[str]) -> list[str]:
 
 
 def _backends(models: list[str], **opts):
-    from univar.llm import get_backend
-
     backends = [get_backend(m, **opts) for m in models]
     names = [b.name for b in backends]
     if len(set(names)) != len(names):
@@ -79,11 +89,6 @@ def elicit(
     log: LogOpt = None,
 ) -> None:
     """Ask questions x languages x models; resumable (re-run the same command after any interruption)."""
-    from univar import elicit as E
-    from univar.llm import SamplingParams
-    from univar.progress import event, log_to
-    from univar.translate import get_translator
-
     if limit is not None and limit < 1:
         raise UnivarError("--limit must be at least 1")
     if concurrency < 1:
@@ -121,8 +126,6 @@ def _check_translator(tr, langs: list[str], table) -> None:
 
 def _report(summary, out_dir: Path) -> None:
     """The run's summary on stderr; exit status 1 while QAs are still missing."""
-    from univar import elicit as E
-
     err.print(f"{summary.total} QAs: {summary.done_before} already done, {summary.collected} collected now, "
               f"{summary.failed} failed; {summary.retries} retries; "
               f"{summary.collected / summary.seconds if summary.seconds else 0:.2f} QA/s -> {out_dir / E.QA_FILE}")
@@ -153,17 +156,13 @@ def translate(
     retries: RetriesOpt = 5,
 ) -> None:
     """Translate the questions and answers of non-English rows into English (question_en, answer_en)."""
-    from univar.qa import SUFFIXES, read_qa, write_qa
-    from univar.translate import get_translator, translate_table
-
     if SUFFIXES.get(out_file.suffix.lower()) is None:
         raise UnivarError(f"--out must end in .csv, .jsonl or .parquet, got {out_file.name}")
     table = read_qa(data)
     tr = get_translator(backend, base_url=base_url, api_key=api_key, timeout=timeout, retries=retries)
     result = translate_table(table, tr)
-    tmp = out_file.with_name(out_file.stem + ".tmp" + out_file.suffix)
-    write_qa(result, tmp)
-    tmp.replace(out_file)
+    with atomic_path(out_file, tmp_name=out_file.stem + ".tmp" + out_file.suffix) as tmp:  # write_qa reads the suffix
+        write_qa(result, tmp)
     err.print(f"{len(result)} rows, {int((result['lang'] != 'en').sum())} translated with {tr.name} -> {out_file}")
 
 
@@ -175,10 +174,6 @@ def values_list(
     as_json: Annotated[bool, flag("--json", help="Print JSON lines instead of a table.")] = False,
 ) -> None:
     """List values with their definitions and sources."""
-    import json
-
-    from univar.taxonomy import load_values, sources
-
     table = load_values(source)
     if table.empty:
         raise UnivarError(f"no values from source {source!r} (known: {', '.join(sources())})")
@@ -186,8 +181,6 @@ def values_list(
         for rec in table.to_dict(orient="records"):
             out.print(json.dumps(rec, ensure_ascii=False), markup=False, highlight=False, soft_wrap=True)
         return
-    from rich.table import Table
-
     view = Table("source", "framework", "value", "definition", show_lines=False)
     for rec in table.itertuples(index=False):
         view.add_row(rec.source, rec.framework, rec.value, rec.definition)
@@ -204,11 +197,7 @@ def questions_list(
     limit: Annotated[int, typer.Option("--limit", help="Print at most N questions.")] = 20,
 ) -> None:
     """List the bundled question banks, or the questions of one."""
-    from univar.taxonomy.bank import bank_summary, load_bank
-
     if bank is None:
-        from rich.table import Table
-
         view = Table("name", "questions", "languages", "description")
         for name, n, langs, desc in bank_summary():
             view.add_row(f"bundled:{name}", str(n), langs, desc)
@@ -246,11 +235,6 @@ def questions_generate(
     retries: RetriesOpt = 5,
 ) -> None:
     """Generate value-eliciting questions from values or situations, deduplicated and filtered."""
-    from univar.llm import SamplingParams, get_backend
-    from univar.qa import write_qa
-    from univar.taxonomy import load_values
-    from univar.taxonomy.generate import generate_for_situations, generate_for_values
-
     if not (value or source or situation):
         raise UnivarError("give --value, --source or --situation")
     text = template.read_text(encoding="utf-8") if template else None
@@ -294,11 +278,6 @@ def questions_paraphrase(
     retries: RetriesOpt = 5,
 ) -> None:
     """Add n paraphrases per question (chat backend) or back-translations (round trip through a language)."""
-    from univar.elicit import load_questions
-    from univar.qa import write_qa
-    from univar.taxonomy.paraphrase import back_translate as bt
-    from univar.taxonomy.paraphrase import paraphrase
-
     table = load_questions(questions)
     table = table[table["lang"] == "en"]
     if limit:
@@ -306,13 +285,9 @@ def questions_paraphrase(
     if bool(model) == bool(back_translate):
         raise UnivarError("give either --model (LLM paraphrase) or --back-translate LANGS")
     if model:
-        from univar.llm import get_backend
-
         backend = get_backend(model, base_url=base_url, api_key=api_key, timeout=timeout, retries=retries)
         result = paraphrase(table, backend, n=n, seed=seed)
     else:
-        from univar.translate import get_translator
-
         tr = get_translator(translator, base_url=base_url, api_key=api_key, timeout=timeout, retries=retries)
         result = bt(table, tr, [x.strip() for x in back_translate.split(",") if x.strip()])
     write_qa(result, out_file)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +18,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from univar.encoders import Encoder, baseline_encoder, embed
+from univar.encoders import Encoder, SentenceTransformerEncoder, baseline_encoder, embed
 from univar.errors import UnivarError
+from univar.files import atomic_path
 from univar.model import io
 from univar.model.heads import SetViewEncoder
 from univar.qa import as_texts, class_labels, question_text_of, split_class
@@ -94,8 +96,6 @@ class UniVaR(Encoder):
                 raise UnivarError(f"{path}: weights do not match univar.json ({str(exc).splitlines()[0]})") from None
             self.head.eval()
         else:
-            from univar.encoders import SentenceTransformerEncoder
-
             self.transformer = SentenceTransformerEncoder(path / io.TRANSFORMER, name="univar-concat")
             self.transformer.model.max_seq_length = int(config.get("max_length", 512))
 
@@ -153,19 +153,13 @@ class UniVaR(Encoder):
         UnivarError
             When ``path`` holds files but no univar model (nothing there is overwritten).
         """
-        import shutil
-
         path = Path(path)
         if path.resolve() == self.path.resolve():
             return path
         if path.exists() and any(path.iterdir()) and not (path / io.CONFIG).is_file():
             raise UnivarError(f"{path} exists and is not a univar model directory; choose an empty folder")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp-save")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(self.path, tmp, ignore=shutil.ignore_patterns(io.CHECKPOINT, "*.tmp"))
-        shutil.rmtree(path, ignore_errors=True)
-        tmp.replace(path)
+        with atomic_path(path, tmp_name=path.name + ".tmp-save") as tmp:
+            shutil.copytree(self.path, tmp, ignore=shutil.ignore_patterns(io.CHECKPOINT, "*.tmp"))
         return path
 
     @property
@@ -342,57 +336,6 @@ def UniVaREncoder(model: UniVaR, name: str | None = None) -> UniVaR:  # noqa: N8
 def load_encoder(path: str | Path, name: str | None = None) -> Encoder:
     """The model in a univar model directory, as an ``Encoder``; its ``id`` carries a hash of the weights."""
     return UniVaR.load(Path(path), name=name)
-
-
-def train_model(data: pd.DataFrame | str | Path | Sequence[str | Path], out: str | Path, *, resume: bool = False,
-                progress: bool = True, **settings: object) -> UniVaR:
-    """Train a value encoder on QAs and return it loaded, ready to encode (``univar.train``).
-
-    The model written to ``out`` is the epoch that identified held-out questions' LLMs best (see
-    :mod:`univar.model.train`), and ``out`` is a model directory like any other: :meth:`UniVaR.load` reads it.
-
-    Parameters
-    ----------
-    data : pandas.DataFrame, str, pathlib.Path or Sequence[str or pathlib.Path]
-        A QA table, or one or more sources read by :func:`univar.read_many` (``"bundled:valuebench"``,
-        file paths).
-    out : str or pathlib.Path
-        The model directory to write.
-    resume : bool
-        Continue a killed run from the checkpoint in ``out``.
-    progress : bool
-        Show progress bars and one line per epoch.
-    **settings : object
-        Any :class:`~univar.model.train.TrainConfig` field by name (``mode="set"``, ``lam=5``,
-        ``base="minilm+use-multilingual"``, ``epochs``, ``topic_alpha``, ``keep_base``, ...); the rest keep
-        their defaults.
-
-    Returns
-    -------
-    UniVaR
-        The trained model, loaded from ``out``.
-
-    Raises
-    ------
-    UnivarError
-        When a setting is unknown or invalid (:meth:`~univar.model.train.TrainConfig.check`), or the data
-        cannot be read.
-    """
-    from dataclasses import fields
-
-    from univar.model.train import TrainConfig, train
-    from univar.qa import read_many
-
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise UnivarError(f"unknown training setting(s) {', '.join(unknown)} (settings: {', '.join(sorted(known))})")
-    if isinstance(data, pd.DataFrame):
-        table = data
-    else:
-        table = read_many([data] if isinstance(data, (str, Path)) else list(data))
-    train(table, TrainConfig(**settings), out, resume=resume, progress=progress)
-    return UniVaR.load(out)
 
 
 def shipped_model_path() -> Path | None:

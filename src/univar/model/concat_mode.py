@@ -16,13 +16,14 @@ the loss, the tokenised inputs and the class ids that mask same-class negatives.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from univar import files
+from univar.encoders import _quiet_transformers
 from univar.errors import UnivarError
 from univar.model import distributed, io
 from univar.model.loss import InfoNCELoss
@@ -45,8 +46,6 @@ def sentence_transformer_path(spec: str) -> Path:
 class ConcatTrainer:
     def __init__(self, cfg, texts: list[str], ctx: distributed.Dist, progress: bool = True):
         from sentence_transformers import SentenceTransformer
-
-        from univar.encoders import _quiet_transformers
 
         _quiet_transformers()
         self.cfg, self.ctx, self.texts = cfg, ctx, texts
@@ -134,9 +133,5 @@ class ConcatTrainer:
                 "max_length": self.cfg.max_length}
 
     def save_weights(self, folder: Path) -> None:
-        target = folder / io.TRANSFORMER
-        tmp = folder / (io.TRANSFORMER + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.module["encoder"].save(str(tmp), safe_serialization=True)
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
+        with files.atomic_path(folder / io.TRANSFORMER) as tmp:
+            self.module["encoder"].save(str(tmp), safe_serialization=True)
