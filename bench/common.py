@@ -3,13 +3,14 @@ measured in the same run), written to bench/results/<name>.json and printed as a
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from univar.files import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -30,7 +31,7 @@ def report(name: str, rows: list[dict], extra: dict | None = None) -> None:
     RESULTS.mkdir(exist_ok=True)
     payload = {"benchmark": name, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows, **(extra or {})}
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    write_json(RESULTS / f"{name}.json", payload)
     width = max(len(r["figure"]) for r in rows)
     print(f"\n== {name} ==")
     for r in rows:

