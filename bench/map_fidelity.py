@@ -34,9 +34,9 @@ from common import report  # noqa: E402
 
 from univar.demo import DEMO_QUESTIONS, sample_questions  # noqa: E402
 from univar.encoders import embed, get_encoder  # noqa: E402
-from univar.evaluate import TEST_FOLD, evaluate_embeddings, question_fold  # noqa: E402
+from univar.evaluate import ValueIdentification  # noqa: E402
 from univar.evidence import neighbour_accuracy  # noqa: E402
-from univar.qa import qa_texts, read_qa  # noqa: E402
+from univar.qa import TEST_FOLD, qa_texts, question_folds, read_qa  # noqa: E402  # noqa: E402
 from univar.report import class_names  # noqa: E402
 from univar.viz import fit_map  # noqa: E402
 
@@ -47,8 +47,8 @@ def case(name: str, table, vectors: np.ndarray, raw: bool = False) -> tuple[dict
     """Fidelity of one map: held-out 10-NN on the map against k-NN in the full space (and the map)."""
     labels = class_names(table)
     questions = table["question"].astype(str).tolist()
-    held = np.array([question_fold(q) == TEST_FOLD for q in questions])
-    full = evaluate_embeddings(vectors, labels, questions, encoder=name, split="question", seed=0).knn["acc"]
+    held = question_folds(questions) == TEST_FOLD
+    full = ValueIdentification(split="question", seed=0).score(vectors, table, encoder=name).knn.acc
     start = time.perf_counter()
     vmap = None
     if raw:  # the map as it was: UMAP (cosine) of the embeddings themselves

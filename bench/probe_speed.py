@@ -48,17 +48,18 @@ def sklearn_probe(train, y_train, test, y_test, seed=0, held_out=None) -> dict:
 
 
 def corpus():
-    """The 35,555 bundled QAs of bench/memory.py, their ``univar`` vectors, class labels and questions."""
+    """The 35,555 bundled QAs of bench/memory.py, their ``univar`` vectors, class labels, questions and table."""
     from univar.encoders import embed, get_encoder
     from univar.qa import class_labels, qa_texts, read_qa
 
     base = pd.concat([read_qa(f"bundled:{n}") for n in ("valuebench", "fulcra", "mtbench")], ignore_index=True)
     vectors = embed(qa_texts(base), get_encoder("univar"), progress=False)
-    return vectors, class_labels(base, "class").to_numpy(), base["question"].to_numpy()
+    return vectors, class_labels(base, "class").to_numpy(), base["question"].to_numpy(), base
 
 
 def probe_inputs(labels, questions, n_rows: int, seed: int = 0):
-    """The rows evaluate_embeddings gives the probe: its training QAs (sampled to PROBE_MAX_TRAIN) and test QAs."""
+    """The rows ValueIdentification.score gives the probe: its training QAs (sampled to PROBE_MAX_TRAIN) and test
+    QAs; the scikit-learn probe gets the same ones."""
     from univar.evaluate import PROBE_MAX_TRAIN, split_indices
 
     train, test = split_indices(labels, questions, "random", 0.2, seed)
@@ -70,12 +71,13 @@ def probe_inputs(labels, questions, n_rows: int, seed: int = 0):
 def main() -> None:
     import univar.evaluate as ev
 
-    vectors, labels, questions = corpus()
+    vectors, labels, questions, base = corpus()
     rows, extra = [], {"sizes": {}}
     timings = {}
     for n in (20_000, 200_000):
         pick = np.tile(np.arange(len(labels)), -(-n // len(labels)))[:n]  # memory.py's copies, head(n)
-        x, y, q = vectors[pick], labels[pick], questions[pick]
+        x = vectors[pick]
+        table = base[["model", "lang", "question"]].iloc[pick].reset_index(drop=True)  # labels: class_labels(base)
         spent = []
         real = ev.linear_probe
 
@@ -88,7 +90,7 @@ def main() -> None:
         ev.linear_probe = timed
         try:
             start = time.perf_counter()
-            result = ev.evaluate_embeddings(x, y, q, encoder="univar", split="random")
+            result = ev.ValueIdentification(split="random").score(x, table, encoder="univar")
             total = time.perf_counter() - start
         finally:
             ev.linear_probe = real

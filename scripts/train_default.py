@@ -31,17 +31,17 @@ CARD_DATA = ["valuebench", "fulcra", "donotanswer", "xstest", "moralmachine", "l
 
 def evaluate(model_dir: Path, datasets: list[str]) -> dict:
     from univar.encoders import embed, get_encoder
-    from univar.evaluate import evaluate_embeddings
+    from univar.evaluate import ValueIdentification
     from univar.model import UniVaR
-    from univar.qa import class_labels, qa_texts, read_qa
+    from univar.qa import qa_texts, read_qa
 
     model, minilm, out = UniVaR.load(model_dir), get_encoder("minilm"), {}
+    scorer = ValueIdentification(split="question")  # k=50, as `univar evaluate value-id --split question`
     for name in datasets:
         table = read_qa(f"bundled:{name}")
-        labels, questions = class_labels(table).to_numpy(), table["question"].tolist()
         for enc_name, vectors in (("minilm", embed(qa_texts(table), minilm, progress=False)),
                                   ("univar", model.encode_qas(table))):
-            r = evaluate_embeddings(vectors, labels, questions, split="question", encoder=enc_name)
+            r = scorer.score(vectors, table, encoder=enc_name)
             out.setdefault(name, {})[enc_name] = {"n_classes": r.n_classes, "knn_acc": r.knn["acc"],
                                                   "knn_f1": r.knn["f1"], "lin_acc1": r.linear["acc@1"],
                                                   "lin_acc10": r.linear["acc@10"]}

@@ -14,8 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from univar.cli import main
-from univar.evaluate import question_fold
-from univar.qa import qa_texts, read_qa, write_qa
+from univar.qa import qa_texts, question_fold, read_qa, write_qa
 
 JSON_KEYS = ["encoder", "split", "target", "n_classes", "chance", "n_train", "n_test", "knn", "linear"]
 
@@ -121,6 +120,10 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path, name):
     (["evaluate", "value-id", "bundled:valuebench", "--encoder", "nope"], "unknown encoder 'nope'"),
     (["evaluate", "value-id", "bundled:valuebench", "--split", "odd"], "--split must be one of"),
     (["evaluate", "value-id", "bundled:valuebench", "--target", "odd"], "--target must be one of"),
+    # checked by ValueIdentification, worded with the flag by the CLI
+    (["evaluate", "value-id", "bundled:valuebench", "--k", "0"], "error: --k must be at least 1, got 0\n"),
+    (["evaluate", "value-id", "bundled:valuebench", "--test-fraction", "1.5"],
+     "error: --test-fraction must be between 0 and 1, got 1.5\n"),
     (["embed", "bundled:nosuch", "--encoder", "minilm"], "unknown bundled dataset 'nosuch'"),
     (["embed", "bundled:valuebench", "--encoder", "minilm", "--out", "x.txt"], "--out must end in"),
     (["evaluate", "value-id", "bundled:valuebench", "--k", "abc"], "Invalid value for '--k'"),

@@ -5,10 +5,20 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from univar.errors import UnivarError
-from univar.evaluate import evaluate_embeddings, knn_scores, linear_probe, question_fold, split_indices, top_k_accuracy
+from univar.evaluate import ValueIdentification, linear_probe, split_indices, top_k_accuracy
+from univar.qa import question_fold
+
+
+def score(x, labels, questions, **settings):
+    """``ValueIdentification(**settings).score`` of vectors whose class is ``labels`` (as the model column)."""
+    encoder = settings.pop("encoder", "")
+    index = questions.index if isinstance(questions, pd.Series) else None  # a filtered table keeps its row labels
+    table = pd.DataFrame({"model": list(labels), "question": list(questions)}, index=index)
+    return ValueIdentification(target="model", **settings).score(x, table, encoder=encoder)
 
 
 def test_top_k_accuracy_by_hand():
@@ -26,10 +36,12 @@ def test_knn_by_hand():
     y_train = np.array(["x", "x", "y", "y", "y"], dtype=object)
     test = np.array([[1, 0.05], [0.05, 1]], dtype=np.float32)
     y_test = np.array(["x", "x"], dtype=object)
-    scores = knn_scores(train, y_train, test, y_test, k=2)
-    assert scores == {"k": 2, "acc": 0.5, "f1": pytest.approx(2 / 3)}
-    # with k=5 every vote is 2 x against 3 y: both predicted y
-    assert knn_scores(train, y_train, test, y_test, k=5)["acc"] == 0.0
+    scores = ValueIdentification(k=2).score_knn(train, y_train, test, y_test)
+    assert scores.to_dict() == {"k": 2, "acc": 0.5, "f1": pytest.approx(2 / 3)}
+    assert scores.correct.tolist() == [True, False]
+    # with k=5 every vote is 2 x against 3 y: both predicted y; k is at most the training rows
+    assert ValueIdentification(k=5).score_knn(train, y_train, test, y_test).acc == 0.0
+    assert ValueIdentification(k=9).score_knn(train, y_train, test, y_test).k == 5
 
 
 def test_linear_probe_separates_separable_data():
@@ -73,8 +85,8 @@ def test_evaluation_is_reproducible_and_reports_the_contract():
     x = rng.normal(size=(90, 5)).astype(np.float32)
     labels = np.repeat(np.array(["m$en", "m$pt", "n$en"], dtype=object), 30)
     questions = [f"q{i % 30}" for i in range(90)]
-    a = evaluate_embeddings(x, labels, questions, encoder="e", k=5, seed=0).to_json()
-    b = evaluate_embeddings(x, labels, questions, encoder="e", k=5, seed=0).to_json()
+    a = score(x, labels, questions, encoder="e", k=5, seed=0).to_json()
+    b = score(x, labels, questions, encoder="e", k=5, seed=0).to_json()
     assert a == b
     assert list(a) == ["encoder", "split", "target", "n_classes", "chance", "n_train", "n_test", "knn", "linear"]
     assert list(a["knn"]) == ["k", "acc", "f1"] and list(a["linear"]) == ["acc@1", "acc@5", "acc@10", "f1"]
@@ -83,7 +95,7 @@ def test_evaluation_is_reproducible_and_reports_the_contract():
 
 def test_a_single_class_is_refused():
     with pytest.raises(UnivarError, match="at least 2 classes"):
-        evaluate_embeddings(np.zeros((4, 2)), ["a"] * 4, ["q"] * 4)
+        score(np.zeros((4, 2)), ["a"] * 4, ["q"] * 4)
 
 
 def test_faiss_and_sklearn_agree():
@@ -106,15 +118,15 @@ def test_linear_probe_fits_on_a_seeded_sample_of_a_large_training_side(monkeypat
     labels = np.array(["a", "b"] * 300, dtype=object)
     x = rng.normal(size=(600, 8)).astype(np.float32) + (labels == "a")[:, None] * 3
     questions = [f"q{i}" for i in range(600)]
-    full = evaluate_embeddings(x, labels, questions, split="random", seed=1)
+    full = score(x, labels, questions, split="random", seed=1)
     seen = []
     real = ev.linear_probe
     monkeypatch.setattr(ev, "linear_probe",
                         lambda tr, ytr, te, yte, seed, held: seen.append(len(tr))
                         or real(tr, ytr, te, yte, seed, held))
     monkeypatch.setattr(ev, "PROBE_MAX_TRAIN", 100)
-    a = evaluate_embeddings(x, labels, questions, split="random", seed=1)
-    b = evaluate_embeddings(x, labels, questions, split="random", seed=1)
+    a = score(x, labels, questions, split="random", seed=1)
+    b = score(x, labels, questions, split="random", seed=1)
     assert seen == [100, 100] and a.linear == b.linear  # sampled, reproducibly
     assert a.n_train == full.n_train and a.knn == full.knn  # k-NN and the counts still use every training QA
     assert a.linear["acc@1"] > 0.9  # separable data stays separated from 100 training QAs
@@ -206,14 +218,14 @@ def test_question_split_chooses_the_probe_strength_on_unseen_questions(monkeypat
         return real(tr, ytr, te, yte, seed, held)
 
     monkeypatch.setattr(ev, "linear_probe", spy)
-    evaluate_embeddings(x, labels, questions, split="question")
+    score(x, labels, questions, split="question")
     train, _ = split_indices(labels, questions, "question")
     held = seen["held"]
     assert held is not None and len(held) == len(train) and 0 < held.sum() < len(train)
     held_q = {questions[i] for i in train[held]}
     assert held_q.isdisjoint(questions[i] for i in train[~held])
     assert all(question_fold(q) == 1 for q in held_q)
-    evaluate_embeddings(x, labels, questions, split="random")
+    score(x, labels, questions, split="random")
     assert seen["held"] is None  # the random split holds out random rows
 
 
@@ -240,15 +252,12 @@ def test_paired_difference_resamples_whole_questions():
 
 
 def test_question_split_probe_reads_questions_by_position():
-    import pandas as pd
-
     rng = np.random.default_rng(1)
     questions = [f"question {i // 3}" for i in range(300)]
     labels = np.array(["a", "b", "c"] * 100, dtype=object)
     x = rng.normal(size=(300, 8)).astype(np.float32) + (labels == "a")[:, None]
     shifted = pd.Series(questions, index=np.arange(1000, 1300))  # a filtered table keeps its old row labels
-    assert evaluate_embeddings(x, labels, shifted, split="question") == evaluate_embeddings(x, labels, questions,
-                                                                                            split="question")
+    assert score(x, labels, shifted, split="question") == score(x, labels, questions, split="question")
 
 
 @pytest.mark.parametrize("n_classes", [2, 5])

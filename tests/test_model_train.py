@@ -17,9 +17,8 @@ from safetensors.torch import load_file
 
 from univar.cli import main
 from univar.errors import UnivarError
-from univar.evaluate import question_fold
 from univar.model import TrainConfig, UniVaR, load_encoder, train
-from univar.qa import write_qa
+from univar.qa import question_fold, write_qa
 
 FAST = dict(epochs=4, batch_size=32, steps_per_epoch=8, hidden=64, lam=3, patience=50, threads=2)
 
@@ -321,24 +320,28 @@ def test_topic_removal_model_subtracts_what_the_question_predicts(small_qa, tmp_
 
 
 def test_validation_is_the_shared_knn_and_epoch_0_scores_the_base(small_qa, tmp_path, monkeypatch):
-    """Validation classifies with univar.evaluate.knn_predict (no second k-NN): once for epoch 0, once per epoch."""
+    """Validation scores through ValueIdentification.score_knn, the k-NN of ``univar evaluate value-id`` (no
+    second k-NN): once for epoch 0, once per epoch, and its accuracy is the validation score."""
     import importlib
 
     import univar.evaluate
 
     train_module = importlib.import_module("univar.model.train")  # univar.model.train is also the function
-    assert train_module.knn_predict is univar.evaluate.knn_predict
-    calls = []
+    assert not hasattr(train_module, "knn_predict")
+    calls, scores = [], []
+    real = univar.evaluate.ValueIdentification.score_knn
 
-    def spy(ref, labels, queries, k):
-        calls.append((len(ref), len(queries), k))
-        return univar.evaluate.knn_predict(ref, labels, queries, k)
+    def spy(self, ref, labels, queries, truth):
+        calls.append((len(ref), len(queries), self.k))
+        scores.append(real(self, ref, labels, queries, truth))
+        return scores[-1]
 
-    monkeypatch.setattr(train_module, "knn_predict", spy)
+    monkeypatch.setattr(univar.evaluate.ValueIdentification, "score_knn", spy)
     result = train(small_qa, TrainConfig(**dict(FAST, epochs=2, val_k=7)), tmp_path / "m", progress=False)
     folds = small_qa["question"].map(question_fold)
     assert calls == [(int((folds >= 2).sum()), int((folds == 1).sum()), 7)] * 3
     assert [h["epoch"] for h in result.history] == [0, 1, 2] and result.history[0]["loss"] is None
+    assert [h["val_knn_acc"] for h in result.history] == [s.acc for s in scores]
 
 
 def test_no_training_function_is_long():

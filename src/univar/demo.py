@@ -23,17 +23,28 @@ import pandas as pd
 from rich.console import Console
 
 from univar import progress
-from univar.encoders import EmbedStats, Encoder, embed, get_encoder
+from univar import report as rp
+from univar.analysis import (
+    Distances,
+    Explanation,
+    Validity,
+    class_distances,
+    explain_pair,
+    questionnaire_validity,
+    rating_profiles,
+)
+from univar.encoders import EmbedStats, Encoder, embed
 from univar.errors import UnivarError
-from univar.evaluate import ValueIdResult, evaluate_embeddings, results_table
+from univar.evaluate import ValueIdentification, ValueIdResult, results_table
+from univar.evidence import neighbour_accuracy
 from univar.files import write_json
-from univar.qa import qa_texts, read_qa
+from univar.qa import TEST_FOLD, qa_texts, question_folds, read_qa
+from univar.registry import get_encoder
+from univar.report import Report, esc, find_model_card, markdown_html, pct
+from univar.viz import heatmap_png
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure
-
-    from univar.analysis import Distances, Explanation, Validity
-    from univar.report import Report
 
 log = logging.getLogger("univar")
 DATASET = "bundled:valuebench"
@@ -86,10 +97,7 @@ def map_fidelity(vmap, questions: list[str], full_space_knn: float) -> dict:
     A QA of question fold 0 (the value-identification test fold) is named by its 10 nearest QAs of the
     other folds on the map; ``full_space_knn`` is k-NN's accuracy on the same QAs in the full embedding.
     """
-    from univar.evaluate import TEST_FOLD, question_fold
-    from univar.evidence import neighbour_accuracy
-
-    held = np.array([question_fold(q) == TEST_FOLD for q in questions], dtype=bool)
+    held = question_folds(questions) == TEST_FOLD
     on_map = neighbour_accuracy(vmap.coords, vmap.labels, k=10, query=held, reference=~held)
     return {"basis": vmap.basis, "map_10nn_all": vmap.fidelity, "map_10nn_held_out": on_map,
             "full_space_knn_held_out": full_space_knn, "ratio": on_map / full_space_knn if full_space_knn else None,
@@ -169,8 +177,6 @@ def run_demo(out_dir: Path, per_class: int | None = None, console: Console | Non
 
 def _load(out_dir: Path, n_questions: int, encoders: list[str] | None, console: Console) -> DemoResult:
     """The question sample of the dataset, and the encoders (the first is primary)."""
-    from univar import report as rp
-
     full = read_qa(DATASET)
     table = sample_questions(full, n_questions)
     console.print(f"{DATASET}: {len(table):,} QAs from {table['model'].nunique()} LLMs "
@@ -213,9 +219,8 @@ def _value_identification(result: DemoResult, console: Console) -> None:
     for split in SPLITS:
         for enc in result.loaded:
             with progress.step(f"value identification with {enc.name} (k-NN and linear probe)"):
-                results.append(evaluate_embeddings(result.vectors[enc.name], result.labels,
-                                                   result.table["question"].tolist(),
-                                                   encoder=enc.name, split=split, seed=0))
+                scorer = ValueIdentification(split=split, seed=0)
+                results.append(scorer.score(result.vectors[enc.name], result.table, encoder=enc.name))
     for split in SPLITS:
         console.print(results_table([r for r in results if r.split == split],
                                     title="demo: which LLM wrote this answer?"))
@@ -224,8 +229,6 @@ def _value_identification(result: DemoResult, console: Console) -> None:
 
 def _value_map(result: DemoResult, console: Console) -> None:
     """The value map of the primary encoder (map.html, map.png, map_coords.csv) and how faithful it is."""
-    from univar import report as rp
-
     table, primary = result.table, result.primary
     vmap, result.fig, _ = rp.write_map_files(table, result.vectors[primary], result.out_dir, primary, DATASET,
                                              color_by="model")
@@ -237,8 +240,6 @@ def _value_map(result: DemoResult, console: Console) -> None:
 
 def _compare(result: DemoResult) -> None:
     """Distances between the LLMs with bootstrap intervals, and their neighbours (compare's files)."""
-    from univar import report as rp
-
     questions = result.table["question"].to_numpy()
     with progress.step(f"class distances with {N_BOOT} bootstrap resamples"):
         result.dist, result.near = rp.write_compare_files(result.vectors[result.primary], result.labels,
@@ -248,10 +249,6 @@ def _compare(result: DemoResult) -> None:
 
 def _questionnaire_validity(result: DemoResult, console: Console) -> None:
     """Mantel tests per encoder and distance: ratings from the full dataset (no embedding needed)."""
-    from univar import report as rp
-    from univar.analysis import class_distances, questionnaire_validity, rating_profiles
-    from univar.viz import heatmap_png
-
     full, primary, out_dir = result.full, result.primary, result.out_dir
     questions = result.table["question"].to_numpy()
     validity = result.validity
@@ -275,8 +272,6 @@ def _questionnaire_validity(result: DemoResult, console: Console) -> None:
 
 def _explain(result: DemoResult) -> None:
     """What separates the most distant pair (explain.json)."""
-    from univar.analysis import explain_pair
-
     cos = result.dist.matrix("cosine")
     i, j = np.unravel_index(np.argmax(cos.to_numpy()), cos.shape)
     with progress.step(f"what separates {cos.index[i]} from {cos.columns[j]}"):
@@ -289,8 +284,6 @@ def _explain(result: DemoResult) -> None:
 
 def _write_report(result: DemoResult) -> Path:
     """Assemble report.html: each figure inline, each number with a sentence on what it means."""
-    from univar.report import Report
-
     summary = result.summary
     rep = Report("UniVaR demo report: the values six LLMs express",
                  f"{summary['n_qas']:,} answers to {summary['n_questions']} ValueBench questions, "
@@ -319,8 +312,6 @@ def _section_intro(rep: Report, result: DemoResult) -> None:
 
 
 def _section_value_id(rep: Report, result: DemoResult) -> None:
-    from univar.report import pct
-
     results, primary = result.results, result.primary
     rep.heading("Value identification: which LLM wrote this answer?")
     rows = []
@@ -349,8 +340,6 @@ def _section_value_id(rep: Report, result: DemoResult) -> None:
 
 
 def _section_map(rep: Report, result: DemoResult) -> None:
-    from univar.report import pct
-
     primary = result.primary
     rep.heading("Value map")
     if primary == "univar":
@@ -461,8 +450,6 @@ def _section_explain(rep: Report, result: DemoResult) -> None:
 
 def _explain_example(rep: Report, ex: Explanation, e: dict) -> None:
     """One top value: its lean, the question and both answers side by side, and the rating difference."""
-    from univar.report import esc
-
     rep.heading(str(e[ex.grouping]), level=3)
     if e.get("lean"):
         rep.paragraph(e["lean"])
@@ -483,8 +470,6 @@ def _explain_example(rep: Report, ex: Explanation, e: dict) -> None:
 
 
 def _section_encoder(rep: Report, result: DemoResult) -> None:
-    from univar.report import find_model_card, markdown_html
-
     loaded, primary = result.loaded, result.primary
     rep.heading("The value encoder")
     card = find_model_card(loaded[0])

@@ -16,3 +16,16 @@ class QAError(UnivarError, ValueError):
     def __init__(self, what: str, file: object, row: int = 0):
         self.what, self.file, self.row = what, str(file), row
         super().__init__(f"{what}, {file}:{row}")
+
+
+class SettingError(UnivarError, ValueError):
+    """A bad setting of a Python object (``ValueIdentification(split=...)``): ``name`` is the parameter and
+    ``problem`` what is wrong with it, so the command line can word the same check with its flag."""
+
+    def __init__(self, name: str, problem: str):
+        self.name, self.problem = name, problem
+        super().__init__(f"{name} {problem}")
+
+    def as_flag(self) -> str:
+        """The message with the parameter as its command-line flag: ``--test-fraction must be ...``."""
+        return f"--{self.name.replace('_', '-')} {self.problem}"

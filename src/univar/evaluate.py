@@ -12,24 +12,23 @@ probe on per-QA embeddings, scored by accuracy and weighted F1 against chance. T
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from rich.table import Table
 
 from univar.encoders import EmbedStats, Encoder, embed
-from univar.errors import UnivarError
-from univar.qa import class_labels, qa_texts
+from univar.errors import SettingError, UnivarError
+from univar.qa import N_FOLDS, TEST_FOLD, class_labels, qa_texts, question_folds
 from univar.vectors import unit_rows
 
 log = logging.getLogger("univar")
 SPLITS = ("random", "question")
 TARGETS = ("class", "model", "lang")
-N_FOLDS = 5
-TEST_FOLD = 0
 # The linear probe fits on at most this many training QAs (a seeded sample). sklearn's lbfgs on 160k x 768 vectors
 # ran for over 17 minutes in the 200k-QA benchmark; the torch probe fits 50k x 1,792 in 40 s (bench/probe_speed.py)
 # and would take about 3x that on all 160k, more than the 2 minutes the whole 200k evaluation has, k-NN's 68 s
@@ -38,17 +37,12 @@ TEST_FOLD = 0
 PROBE_MAX_TRAIN = 50_000
 
 
-def question_fold(question: str) -> int:
-    """The fold (0..4) a question belongs to; fold 0 is the question-disjoint test fold."""
-    return int(hashlib.sha1(question.strip().lower().encode("utf-8")).hexdigest(), 16) % N_FOLDS
-
-
 def split_indices(labels: Sequence[str], questions: Sequence[str], split: str = "random",
                   test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Train and test row indices. ``test_fraction`` applies to the random split only."""
     labels = np.asarray(labels, dtype=object)
     if split == "question":
-        in_test = np.array([question_fold(q) == TEST_FOLD for q in questions], dtype=bool)
+        in_test = question_folds(questions) == TEST_FOLD
         return np.flatnonzero(~in_test), np.flatnonzero(in_test)
     if split != "random":
         raise UnivarError(f"unknown split {split!r} (expected random or question)")
@@ -148,16 +142,6 @@ def knn_predict(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray 
         np.add.at(votes, (np.arange(len(neighbours))[:, None], codes[neighbours]), 1)
         predicted[start : start + len(neighbours)] = votes.argmax(axis=1)
     return classes[predicted]
-
-
-def knn_scores(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray | Rows, y_test: np.ndarray,
-               k: int = 50, backend: str = "auto") -> dict:
-    """k-NN accuracy and weighted F1 (see :func:`knn_predict`); ``k`` is the one used, at most the training QAs."""
-    from sklearn.metrics import f1_score
-
-    predicted = knn_predict(train, y_train, test, k, backend)
-    return {"k": max(1, min(k, len(train))), "acc": float(np.mean(predicted == y_test)),
-            "f1": float(f1_score(y_test, predicted, average="weighted", zero_division=0))}
 
 
 # The probe's L2 strengths, tried on a held-out part of the training side. A fixed C=1 overfits 384-768 standardised
@@ -335,7 +319,7 @@ def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_tes
     The paper trains a linear layer with Adam; an L2-regularised logistic regression fits the same model class
     to convergence, so the score does not depend on an epoch budget. ``C`` is picked from ``PROBE_CS`` by
     accuracy on ``held_out`` (a boolean mask over the training rows; question-disjoint from the rest when the
-    test split is, see :func:`evaluate_embeddings`), then the probe is refit on every training row with it.
+    test split is, see :meth:`ValueIdentification.score`), then the probe is refit on every training row with it.
     The test rows are never seen before the final score.
     """
     import torch
@@ -396,11 +380,16 @@ class KnnScores:
         Accuracy on the test QAs, 0..1.
     f1 : float
         F1 weighted over classes, 0..1.
+    correct : numpy.ndarray or None
+        Per test QA, whether k-NN named its class (for paired comparisons and per-group accuracy); not in
+        ``to_dict``, and None where it was not kept.
     """
 
     k: int  # the k actually used (see knn_k)
     acc: float
     f1: float  # weighted over classes
+    # per test QA, whether k-NN named its class (for paired_difference and per-group accuracy); not in the JSON
+    correct: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         """The scores as the ``knn`` object of the ``--json`` output.
@@ -561,42 +550,12 @@ def knn_k(k: int, y_train: np.ndarray, y_test: np.ndarray) -> tuple[int, list[st
     return k, notes
 
 
-def evaluate_embeddings(vectors: np.ndarray, labels: Sequence[str], questions: Sequence[str], *,
-                        encoder: str = "", split: str = "random", test_fraction: float = 0.2, k: int = 50,
-                        seed: int = 0, target: str = "class") -> ValueIdResult:
-    """Score precomputed per-QA embeddings; used by the CLI, the benchmarks and training's validation."""
-    labels = np.asarray(labels, dtype=object)
-    if len(labels) != len(vectors):
-        raise UnivarError(f"{len(vectors)} embeddings but {len(labels)} labels")
-    n_classes = len(set(labels))
-    if n_classes < 2:
-        raise UnivarError(f"value identification needs at least 2 classes of target {target!r}, found {n_classes}")
-    train, test = split_indices(labels, questions, split, test_fraction, seed)
-    if len(train) == 0 or len(test) == 0:
-        raise UnivarError(f"the {split} split leaves {len(train)} training and {len(test)} test QAs; need both")
-    if len(set(labels[train])) < 2:
-        raise UnivarError("the training side holds a single class; nothing to learn")
-    x = np.asarray(vectors, dtype=np.float32)
-    k, warnings = knn_k(k, labels[train], labels[test])
-    knn = knn_scores(Rows(x, train), labels[train], Rows(x, test), labels[test], k)
-    probe = train if len(train) <= PROBE_MAX_TRAIN else np.sort(
-        np.random.default_rng(seed).choice(train, PROBE_MAX_TRAIN, replace=False))
-    # C is chosen on the training QAs of the next question fold: unseen questions, as the test fold's are
-    by_position = questions.iloc if isinstance(questions, pd.Series) else questions
-    held_out = (np.array([question_fold(by_position[i]) == (TEST_FOLD + 1) % N_FOLDS for i in probe], dtype=bool)
-                if split == "question" else None)
-    return ValueIdResult(
-        encoder=encoder, split=split, target=target, n_classes=n_classes, chance=1.0 / n_classes,
-        n_train=int(len(train)), n_test=int(len(test)), knn=KnnScores(**knn),
-        linear=ProbeScores.from_dict(linear_probe(x[probe], labels[probe], x[test], labels[test], seed, held_out)),
-        warnings=warnings,
-    )
-
-
 def value_identification(table: pd.DataFrame, encoder, *, split: str = "random", test_fraction: float = 0.2,
                          k: int = 50, seed: int = 0, target: str = "class", progress: bool = True,
                          stats=None) -> ValueIdResult:
     """Deprecated: ``ValueIdentification(split=..., k=...).evaluate(encoder, table)``."""
+    warnings.warn("univar.evaluate.value_identification is deprecated; use univar.ValueIdentification(split=..., "
+                  "k=...).evaluate(encoder, table)", DeprecationWarning, stacklevel=2)
     return ValueIdentification(split=split, k=k, target=target, test_fraction=test_fraction,
                                seed=seed).evaluate(encoder, table, progress=progress, stats=stats)
 
@@ -626,8 +585,9 @@ class ValueIdentification:
 
     Raises
     ------
-    UnivarError
-        When a setting is out of range.
+    SettingError
+        (a :class:`~univar.errors.UnivarError`) when a setting is out of range; ``as_flag()`` words it with
+        the command-line flag.
 
     Examples
     --------
@@ -642,14 +602,15 @@ class ValueIdentification:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.split not in ("random", "question"):
-            raise UnivarError(f"unknown split {self.split!r} (expected random or question)")
+        # the only check of these settings: the CLI words a SettingError with its flag (--split must be ...)
+        if self.split not in SPLITS:
+            raise SettingError("split", f"must be one of {', '.join(SPLITS)}, got {self.split!r}")
         if self.target not in TARGETS:
-            raise UnivarError(f"unknown target {self.target!r} (expected class, model or lang)")
+            raise SettingError("target", f"must be one of {', '.join(TARGETS)}, got {self.target!r}")
         if self.k < 1:
-            raise UnivarError(f"k must be at least 1, got {self.k}")
+            raise SettingError("k", f"must be at least 1, got {self.k}")
         if not 0.0 < self.test_fraction < 1.0:
-            raise UnivarError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
+            raise SettingError("test_fraction", f"must be between 0 and 1, got {self.test_fraction}")
 
     def evaluate(self, encoder: Encoder, table: pd.DataFrame, *, progress: bool = False,
                  stats: EmbedStats | None = None) -> ValueIdResult:
@@ -705,15 +666,100 @@ class ValueIdentification:
             When the vectors and the table differ in length, or the table and split leave fewer than two
             classes or an empty training or test side.
         """
-        return evaluate_embeddings(vectors, class_labels(table, self.target).to_numpy(), table["question"],
-                                   encoder=encoder, split=self.split, test_fraction=self.test_fraction, k=self.k,
-                                   seed=self.seed, target=self.target)
+        labels = np.asarray(class_labels(table, self.target).to_numpy(), dtype=object)
+        if len(labels) != len(vectors):
+            raise UnivarError(f"{len(vectors)} embeddings but {len(labels)} labels")
+        n_classes = len(set(labels))
+        if n_classes < 2:
+            raise UnivarError(f"value identification needs at least 2 classes of target {self.target!r}, "
+                              f"found {n_classes}")
+        train, test = self._sides(labels, table["question"])
+        x = np.asarray(vectors, dtype=np.float32)
+        k, notes = knn_k(self.k, labels[train], labels[test])
+        knn = replace(self, k=k).score_knn(Rows(x, train), labels[train], Rows(x, test), labels[test])
+        probe = train if len(train) <= PROBE_MAX_TRAIN else np.sort(
+            np.random.default_rng(self.seed).choice(train, PROBE_MAX_TRAIN, replace=False))
+        # C is chosen on the training QAs of the next question fold: unseen questions, as the test fold's are
+        held_out = (question_folds(table["question"].iloc[probe]) == (TEST_FOLD + 1) % N_FOLDS
+                    if self.split == "question" else None)
+        return ValueIdResult(
+            encoder=encoder, split=self.split, target=self.target, n_classes=n_classes, chance=1.0 / n_classes,
+            n_train=int(len(train)), n_test=int(len(test)), knn=knn,
+            linear=self.score_probe(x[probe], labels[probe], x[test], labels[test], held_out), warnings=notes)
+
+    def score_knn(self, train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray | Rows,
+                  y_test: np.ndarray) -> KnnScores:
+        """k-NN scores of explicit partitions: each ``test`` row gets the majority label of its ``k`` nearest
+        ``train`` rows by cosine similarity (ties: the lower label; ``k`` at most the training rows).
+
+        :meth:`score` calls it on its split, after lowering ``k`` where the data needs it (:func:`knn_k`);
+        training's validation calls it on its reference and held-out QAs.
+
+        Parameters
+        ----------
+        train : numpy.ndarray or Rows
+            The training vectors, ``[n_train, dim]`` (an array, or :class:`Rows` of one matrix).
+        y_train : numpy.ndarray
+            Their labels, one per row.
+        test : numpy.ndarray or Rows
+            The vectors to classify, ``[n_test, dim]``.
+        y_test : numpy.ndarray
+            Their true labels.
+
+        Returns
+        -------
+        KnnScores
+            Accuracy and weighted F1 over the test rows, the ``k`` used, and ``correct`` per test row.
+        """
+        from sklearn.metrics import f1_score
+
+        y_test = np.asarray(y_test)
+        predicted = knn_predict(train, y_train, test, self.k)
+        correct = predicted == y_test
+        f1 = float(f1_score(y_test, predicted, average="weighted", zero_division=0)) if len(y_test) else 0.0
+        return KnnScores(k=max(1, min(self.k, len(train))), acc=float(np.mean(correct)), f1=f1, correct=correct)
+
+    def score_probe(self, train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray,
+                    held_out: np.ndarray | None = None) -> ProbeScores:
+        """Linear-probe scores of explicit partitions (:func:`linear_probe`, seeded by ``seed``).
+
+        :meth:`score` passes at most ``PROBE_MAX_TRAIN`` sampled training rows and, on the question split,
+        marks those of question fold 1 as ``held_out``.
+
+        Parameters
+        ----------
+        train : numpy.ndarray
+            The training vectors, ``[n_train, dim]``.
+        y_train : numpy.ndarray
+            Their labels, one per row.
+        test : numpy.ndarray
+            The vectors to classify, ``[n_test, dim]``; never seen before the final score.
+        y_test : numpy.ndarray
+            Their true labels.
+        held_out : numpy.ndarray, optional
+            Boolean mask over the training rows that choose the probe's L2 strength; None: a seeded random
+            fifth.
+
+        Returns
+        -------
+        ProbeScores
+            Top-1/5/10 accuracy and weighted F1 over the test rows.
+        """
+        return ProbeScores.from_dict(linear_probe(train, y_train, test, y_test, self.seed, held_out))
+
+    def _sides(self, labels: np.ndarray, questions: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """The training and test rows of this split; refused where there is nothing to learn or to test."""
+        train, test = split_indices(labels, questions, self.split, self.test_fraction, self.seed)
+        if len(train) == 0 or len(test) == 0:
+            raise UnivarError(f"the {self.split} split leaves {len(train)} training and {len(test)} test QAs; "
+                              "need both")
+        if len(set(labels[train])) < 2:
+            raise UnivarError("the training side holds a single class; nothing to learn")
+        return train, test
 
 
 def results_table(results: Sequence[ValueIdResult], title: str = "value identification"):
     """A rich table: one row per encoder, accuracies in percent ("-" where a score means nothing, see linear_probe)."""
-    from rich.table import Table
-
     first = results[0]
     table = Table(title=f"{title} · split={first.split} · target={first.target} · {first.n_classes} classes "
                         f"(chance {100 * first.chance:.2f}%) · train {first.n_train} / test {first.n_test}")

@@ -22,7 +22,7 @@ from univar.commands import (
     out,
     output_file,
 )
-from univar.errors import UnivarError
+from univar.errors import SettingError, UnivarError
 
 
 @app.command()
@@ -91,22 +91,19 @@ def value_id(
 ) -> None:
     """Which (LLM, language) produced this QA? k-NN and linear probe on per-QA embeddings."""
     from univar.encoders import EmbedStats, get_encoder, use_device
-    from univar.evaluate import SPLITS, TARGETS, ValueIdentification, results_table
+    from univar.evaluate import ValueIdentification, results_table
     from univar.progress import event, log_to
 
-    if split not in SPLITS:
-        raise UnivarError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if target not in TARGETS:
-        raise UnivarError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
-    if k < 1:
-        raise UnivarError(f"--k must be at least 1, got {k}")
+    try:  # the settings are checked there, once; the message names the flag here (--split must be one of ...)
+        scorer = ValueIdentification(split=split, k=k, target=target, test_fraction=test_fraction, seed=seed)
+    except SettingError as exc:
+        raise UnivarError(exc.as_flag()) from None
     use_device(device)
     with log_to(log):
         table = load_data(data, map_)
         enc = get_encoder(encoder)
         stats = EmbedStats()
         start = time.perf_counter()
-        scorer = ValueIdentification(split=split, k=k, target=target, test_fraction=test_fraction, seed=seed)
         result = scorer.evaluate(enc, table, progress=True, stats=stats)
         for warning in result.warnings:  # one line each, never wrapped: a log reader greps for them
             err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -26,12 +26,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from univar.device import resolve
+from univar.encoders import use_device
 from univar.errors import UnivarError
-from univar.evaluate import knn_predict, question_fold
+from univar.evaluate import ValueIdentification
 from univar.model import distributed, io
+from univar.model.api import UniVaR
+from univar.model.concat_mode import ConcatTrainer
+from univar.model.set_mode import SetTrainer
 from univar.model.views import BATCHINGS, ViewSampler
 from univar.progress import bar, event
-from univar.qa import class_labels
+from univar.qa import class_labels, qa_texts, question_folds, question_texts, read_many
 
 log = logging.getLogger("univar")
 
@@ -166,8 +171,6 @@ class TrainConfig:
             raise UnivarError(f"--val-select must be one of {', '.join(VAL_SELECT)}, got {self.val_select!r}")
         if self.epochs < 0 or self.batch_size < 2:
             raise UnivarError("--epochs must be >= 0 and --batch-size >= 2")
-        from univar.device import resolve
-
         resolve(self.device)  # a GPU that is not there is an error now, before data is read
 
 
@@ -197,22 +200,12 @@ class _RunState:
     history: list[dict] = field(default_factory=list)  # one row per epoch, epoch 0 (the base encoder) first
 
 
-def _fold(questions: pd.Series) -> np.ndarray:
-    return np.array([question_fold(q) for q in questions], dtype=np.int64)
-
-
 def _make_trainer(cfg: TrainConfig, table: pd.DataFrame, train_rows: np.ndarray, ctx: distributed.Dist,
                   progress: bool):
-    from univar.qa import qa_texts, question_texts
-
     texts = qa_texts(table)
     if cfg.mode == "set":
-        from univar.model.set_mode import SetTrainer
-
         questions = question_texts(table) if cfg.topic_alpha is not None else None
         return SetTrainer(cfg, texts, ctx, progress, questions=questions, fit_rows=train_rows)
-    from univar.model.concat_mode import ConcatTrainer
-
     return ConcatTrainer(cfg, texts, ctx, progress)
 
 
@@ -267,7 +260,7 @@ class Trainer:
         reference and query rows of the validation k-NN."""
         cfg = self.cfg
         self.labels = labels = class_labels(self.table).to_numpy()
-        folds = _fold(self.table["question"])
+        folds = question_folds(self.table["question"])
         trainable = ~np.isin(folds, cfg.exclude_folds) & (folds != cfg.val_fold)
         self.train_rows = train_rows = np.flatnonzero(trainable)
         self.val_rows = val_rows = (np.flatnonzero(folds == cfg.val_fold) if cfg.val_fold >= 0
@@ -359,15 +352,17 @@ class Trainer:
 
     def _validate(self) -> dict:
         """Validation scores of the current weights (main rank only): the held-out QAs classified by k-NN
-        (``univar.evaluate.knn_predict``) against the training QAs; ``_select`` adds the selection value."""
+        against the training QAs, scored by ``ValueIdentification.score_knn`` as ``univar evaluate value-id``
+        scores (``val_k`` below 1 counts as 1, as it always did); ``_select`` adds the selection value."""
         if not self.validate or not self.ctx.main:
             return {"val_knn_acc": None}
         ref, qry = self.mode_trainer.embed_rows(self.ref_rows), self.mode_trainer.embed_rows(self.query_rows)
-        hit = knn_predict(ref, self.labels[self.ref_rows], qry, self.cfg.val_k) == self.labels[self.query_rows]
-        row = {"val_knn_acc": float(hit.mean())}
+        knn = ValueIdentification(k=max(1, self.cfg.val_k)).score_knn(ref, self.labels[self.ref_rows], qry,
+                                                                      self.labels[self.query_rows])
+        row = {"val_knn_acc": knn.acc}
         if len(self.groups) > 1:
             in_group = self.datasets[self.query_rows]
-            row["val_knn_acc_by_dataset"] = {g: float(hit[in_group == g].mean()) for g in self.groups}
+            row["val_knn_acc_by_dataset"] = {g: float(knn.correct[in_group == g].mean()) for g in self.groups}
         return row
 
     def _select(self, row: dict, base: dict) -> float | None:
@@ -479,9 +474,6 @@ class Trainer:
 def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
           report: Callable[[str], None] | None = None) -> TrainResult:
     """Train a UniVaR model on a QA table and write it to ``out`` (see the module docstring)."""
-    from univar.device import resolve
-    from univar.encoders import use_device
-
     cfg.check()
     device = resolve(cfg.device)
     use_device(cfg.device)  # where the base encoder embeds (set mode's cached vectors), several GPUs too
@@ -490,3 +482,49 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
         return Trainer(table, cfg, Path(out), ctx, progress=progress, report=report).run(resume)
     finally:
         distributed.teardown(ctx)
+
+
+def train_model(data: pd.DataFrame | str | Path | Sequence[str | Path], out: str | Path, *, resume: bool = False,
+                progress: bool = True, **settings: object) -> UniVaR:
+    """Train a value encoder on QAs and return it loaded, ready to encode (``univar.train``).
+
+    The model written to ``out`` is the epoch that identified held-out questions' LLMs best (see
+    :mod:`univar.model.train`), and ``out`` is a model directory like any other: :meth:`UniVaR.load` reads it.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame, str, pathlib.Path or Sequence[str or pathlib.Path]
+        A QA table, or one or more sources read by :func:`univar.read_many` (``"bundled:valuebench"``,
+        file paths).
+    out : str or pathlib.Path
+        The model directory to write.
+    resume : bool
+        Continue a killed run from the checkpoint in ``out``.
+    progress : bool
+        Show progress bars and one line per epoch.
+    **settings : object
+        Any :class:`~univar.model.train.TrainConfig` field by name (``mode="set"``, ``lam=5``,
+        ``base="minilm+use-multilingual"``, ``epochs``, ``topic_alpha``, ``keep_base``, ...); the rest keep
+        their defaults.
+
+    Returns
+    -------
+    UniVaR
+        The trained model, loaded from ``out``.
+
+    Raises
+    ------
+    UnivarError
+        When a setting is unknown or invalid (:meth:`~univar.model.train.TrainConfig.check`), or the data
+        cannot be read.
+    """
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise UnivarError(f"unknown training setting(s) {', '.join(unknown)} (settings: {', '.join(sorted(known))})")
+    if isinstance(data, pd.DataFrame):
+        table = data
+    else:
+        table = read_many([data] if isinstance(data, (str, Path)) else list(data))
+    train(table, TrainConfig(**settings), out, resume=resume, progress=progress)
+    return UniVaR.load(out)
