@@ -15,8 +15,9 @@ from common import report, timed  # noqa: E402
 
 
 def main() -> None:
-    from univar.encoders import embed, get_encoder
+    from univar.encoders import embed
     from univar.qa import qa_texts, read_qa
+    from univar.registry import get_encoder
 
     texts = list(dict.fromkeys(qa_texts(read_qa("bundled:valuebench"))))[:2000]
     fp32, int8 = get_encoder("minilm"), get_encoder("minilm-int8")

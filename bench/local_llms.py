@@ -27,10 +27,10 @@ ENCODERS = ("minilm", "minilm-int8", "tfidf", "use-multilingual", "univar")
 
 
 def main() -> None:
-    from univar.encoders import get_encoder
     from univar.evaluate import ValueIdentification
     from univar.files import write_json
     from univar.qa import read_qa
+    from univar.registry import get_encoder
 
     table = read_qa("bundled:local-llms")
     # fold by the English original, so that a question and its Portuguese translation share a fold

@@ -49,8 +49,9 @@ def sklearn_probe(train, y_train, test, y_test, seed=0, held_out=None) -> dict:
 
 def corpus():
     """The 35,555 bundled QAs of bench/memory.py, their ``univar`` vectors, class labels, questions and table."""
-    from univar.encoders import embed, get_encoder
+    from univar.encoders import embed
     from univar.qa import class_labels, qa_texts, read_qa
+    from univar.registry import get_encoder
 
     base = pd.concat([read_qa(f"bundled:{n}") for n in ("valuebench", "fulcra", "mtbench")], ignore_index=True)
     vectors = embed(qa_texts(base), get_encoder("univar"), progress=False)

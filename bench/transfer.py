@@ -39,11 +39,12 @@ os.environ.setdefault("UNIVAR_PROGRESS", "0")
 from common import RESULTS, report  # noqa: E402
 from value_id import baseline_scores, knn_difference, scores  # noqa: E402
 
-from univar.encoders import embed, get_encoder  # noqa: E402
+from univar.encoders import embed  # noqa: E402
 from univar.files import write_json  # noqa: E402
 from univar.model import TrainConfig, UniVaR, train  # noqa: E402
 from univar.model.recipe import DEFAULT_CONFIG, EXTRA_DATA, VALUE_SOURCES  # noqa: E402
 from univar.qa import qa_texts, read_many, read_qa  # noqa: E402
+from univar.registry import get_encoder  # noqa: E402
 
 DETAILS = RESULTS / "transfer_details.json"
 OTHER_BASELINES = ("minilm-int8", "use-multilingual", "tfidf")

@@ -35,12 +35,13 @@ os.environ.setdefault("UNIVAR_PROGRESS", "0")
 
 from common import RESULTS, report  # noqa: E402
 
-from univar.encoders import BASELINES, embed, get_encoder  # noqa: E402
+from univar.encoders import BASELINES, embed  # noqa: E402
 from univar.evaluate import ValueIdentification, paired_difference, split_indices  # noqa: E402
 from univar.files import write_json  # noqa: E402
 from univar.model import TrainConfig, UniVaR, train  # noqa: E402
 from univar.model.recipe import DEFAULT_CONFIG, DEFAULT_DATA  # noqa: E402
 from univar.qa import class_labels, qa_texts, read_many, read_qa  # noqa: E402
+from univar.registry import get_encoder  # noqa: E402
 
 PARTS = ("encoders", "generalisation", "control", "ablations")
 DETAILS = RESULTS / "value_id_details.json"

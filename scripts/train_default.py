@@ -30,10 +30,11 @@ CARD_DATA = ["valuebench", "fulcra", "donotanswer", "xstest", "moralmachine", "l
 
 
 def evaluate(model_dir: Path, datasets: list[str]) -> dict:
-    from univar.encoders import embed, get_encoder
+    from univar.encoders import embed
     from univar.evaluate import ValueIdentification
     from univar.model import UniVaR
     from univar.qa import qa_texts, read_qa
+    from univar.registry import get_encoder
 
     model, minilm, out = UniVaR.load(model_dir), get_encoder("minilm"), {}
     scorer = ValueIdentification(split="question")  # k=50, as `univar evaluate value-id --split question`

@@ -37,7 +37,7 @@ def small_qa(valuebench) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def minilm():
-    from univar.encoders import get_encoder
+    from univar.registry import get_encoder
 
     return get_encoder("minilm")
 

@@ -92,7 +92,7 @@ def test_train_returns_a_loaded_model(table, tmp_path):
         univar.train(table, out=tmp_path / "x", lamda=5)
 
 
-def test_old_names_still_work_and_say_they_are_deprecated():
+def test_old_names_still_work_and_say_they_are_deprecated(table):
     from univar.model import UniVaREncoder
 
     model = univar.UniVaR.load("univar")
@@ -105,6 +105,14 @@ def test_old_names_still_work_and_say_they_are_deprecated():
 
     with pytest.warns(DeprecationWarning, match="ValueIdentification"), pytest.raises(univar.UnivarError):
         value_identification(None, "minilm")  # warns, then refuses a name as ValueIdentification does
+    from univar import encoders as old_home
+
+    with pytest.warns(DeprecationWarning, match="univar.get_encoder"):
+        assert old_home.get_encoder is univar.get_encoder
+    result = univar.ValueIdentification(split="question", k=5).score(
+        np.random.default_rng(0).normal(size=(len(table), 8)).astype(np.float32), table)
+    with pytest.warns(DeprecationWarning, match="to_dict"):
+        assert result.to_json() == result.to_dict()
 
 
 @pytest.mark.slow
@@ -133,3 +141,10 @@ def test_readme_python_snippets_run_as_written(table, tmp_path, monkeypatch):
     assert (tmp_path / "models" / "copy" / "univar.json").is_file()
     assert isinstance(namespace["trained"], univar.UniVaR) and (tmp_path / "models" / "mine").is_dir()
     assert namespace["result"].to_dict()["split"] == "question" and len(namespace["per_llm"]) == 6
+
+
+def test_the_name_univar_means_the_shipped_model_beside_a_folder_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "univar").mkdir()  # e.g. a checkout or an output folder called univar
+    (tmp_path / "univar" / "notes.txt").write_text("not a model")
+    assert univar.get_encoder("univar").path == univar.UniVaR.load("univar").path != tmp_path / "univar"

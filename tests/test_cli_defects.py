@@ -111,7 +111,7 @@ def test_top_k_accuracy_is_none_where_k_covers_every_class():
 
 
 def test_a_test_split_with_nothing_in_it_is_one_error_line(tmp_path, capsys):
-    from univar.evaluate import question_fold
+    from univar.qa import question_fold
 
     rows = [{"question": q, "answer": f"answer {i}", "model": f"m{i % 2}", "lang": "en"}
             for i, q in enumerate(q for q in (f"question {j}" for j in range(40)) if question_fold(q) != 0)]
@@ -144,7 +144,8 @@ def _long_texts(n: int) -> list[str]:
 
 
 def test_joined_encoder_gives_one_truncation_line_over_chunks_and_parts(univar_warnings):
-    from univar.encoders import embed, get_encoder
+    from univar.encoders import embed
+    from univar.registry import get_encoder
 
     texts = _long_texts(5) + ["Q: Short? A: Yes."]
     embed(texts, get_encoder("minilm+use-multilingual"), progress=False, chunk=2)  # 3 chunks, 2 parts each

@@ -177,7 +177,7 @@ def test_gradcache_replays_dropout_exactly(device, small_qa, tiny_base):
 @pytest.mark.slow
 def test_multi_process_pool_gives_the_same_vectors(small_qa, minilm):
     """The pool that spreads chunks over several GPUs, here over two CPU processes: the same vectors."""
-    from univar.encoders import get_encoder
+    from univar.registry import get_encoder
 
     texts = qa_texts(small_qa)[:96]
     single = minilm.encode_batch(texts)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from univar.encoders import BASELINES, embed, get_encoder
+from univar.encoders import BASELINES, embed
 from univar.errors import UnivarError
+from univar.registry import get_encoder
 
 TEXTS = [
     "Q: Should I always obey my parents? A: Respecting parents matters, but you may disagree with them politely.",

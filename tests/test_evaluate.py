@@ -85,8 +85,8 @@ def test_evaluation_is_reproducible_and_reports_the_contract():
     x = rng.normal(size=(90, 5)).astype(np.float32)
     labels = np.repeat(np.array(["m$en", "m$pt", "n$en"], dtype=object), 30)
     questions = [f"q{i % 30}" for i in range(90)]
-    a = score(x, labels, questions, encoder="e", k=5, seed=0).to_json()
-    b = score(x, labels, questions, encoder="e", k=5, seed=0).to_json()
+    a = score(x, labels, questions, encoder="e", k=5, seed=0).to_dict()
+    b = score(x, labels, questions, encoder="e", k=5, seed=0).to_dict()
     assert a == b
     assert list(a) == ["encoder", "split", "target", "n_classes", "chance", "n_train", "n_test", "knn", "linear"]
     assert list(a["knn"]) == ["k", "acc", "f1"] and list(a["linear"]) == ["acc@1", "acc@5", "acc@10", "f1"]

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 
-from univar.encoders import available_encoders, get_encoder
 from univar.model import shipped_model_path
 from univar.model.io import weights_digest
+from univar.registry import available_encoders, get_encoder
 
 
 def test_shipped_model_is_small_documented_and_never_saw_fold_0():

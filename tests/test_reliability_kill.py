@@ -23,8 +23,9 @@ import torch
 from helpers.kill import Zygote, cache_rows, kill9, start_embed, wait_for_rows, wait_ready, write_corpus
 
 from univar.cache import EmbeddingCache, text_key
-from univar.encoders import EmbedStats, embed, get_encoder
+from univar.encoders import EmbedStats, embed
 from univar.qa import qa_texts
+from univar.registry import get_encoder
 
 pytestmark = pytest.mark.slow
 KILLS = 20

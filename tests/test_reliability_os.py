@@ -89,7 +89,8 @@ def test_disk_full_while_the_cache_grows_keeps_the_earlier_batches(big_table, tm
     assert cache_rows(cache) == 512
 
     # disk freed: the same data again embeds only what the cache lacks (in process, to save the imports)
-    from univar.encoders import EmbedStats, embed, get_encoder
+    from univar.encoders import EmbedStats, embed
+    from univar.registry import get_encoder
 
     monkeypatch.setenv("UNIVAR_CACHE_DIR", str(cache))
     stats = EmbedStats()

@@ -17,7 +17,7 @@ import numpy as np
 
 os.environ.setdefault("UNIVAR_PROGRESS", "0")
 
-from univar.encoders import embed, get_encoder  # noqa: E402
+from univar.encoders import embed  # noqa: E402
 from univar.evaluate import ValueIdentification  # noqa: E402
 from univar.model.recipe import EXTRA_DATA, VALUE_SOURCES  # noqa: E402
 from univar.qa import (  # noqa: E402
@@ -27,6 +27,7 @@ from univar.qa import (  # noqa: E402
     question_texts,
     read_qa,
 )
+from univar.registry import get_encoder  # noqa: E402
 from univar.vectors import unit_rows  # noqa: E402
 
 BASES = ("minilm", "use-multilingual")

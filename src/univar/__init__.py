@@ -28,7 +28,7 @@ _EXPORTS = {
     "get_encoder": ("univar.registry", "get_encoder"),
     "available_encoders": ("univar.registry", "available_encoders"),
     "UniVaR": ("univar.model.api", "UniVaR"),
-    "train": ("univar.model.api", "train_model"),
+    "train": ("univar.model.train", "train_model"),
     "TrainConfig": ("univar.model.train", "TrainConfig"),
     "ValueIdentification": ("univar.evaluate", "ValueIdentification"),
     "ValueIdResult": ("univar.evaluate", "ValueIdResult"),
@@ -49,8 +49,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": a re-export, not
     from univar.evaluate import ValueIdentification as ValueIdentification
     from univar.evaluate import ValueIdResult as ValueIdResult
     from univar.model.api import UniVaR as UniVaR
-    from univar.model.api import train_model as train
     from univar.model.train import TrainConfig as TrainConfig
+    from univar.model.train import train_model as train
     from univar.qa import read_many as read_many
     from univar.qa import read_qa as read_qa
     from univar.qa import write_qa as write_qa

@@ -13,6 +13,7 @@ import threading
 from typing import Annotated
 
 import typer
+from rich.logging import RichHandler
 
 from univar.commands import (
     app,
@@ -34,8 +35,6 @@ for _area in ("model", "elicit", "report"):
 
 
 def _configure_logging(verbose: bool) -> None:
-    from rich.logging import RichHandler
-
     handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
     logger = logging.getLogger("univar")
     logger.handlers[:] = [handler]

@@ -224,7 +224,7 @@ def _value_identification(result: DemoResult, console: Console) -> None:
     for split in SPLITS:
         console.print(results_table([r for r in results if r.split == split],
                                     title="demo: which LLM wrote this answer?"))
-    write_json(result.out_dir / "value_id.json", [r.to_json() for r in results])
+    write_json(result.out_dir / "value_id.json", [r.to_dict() for r in results])
 
 
 def _value_map(result: DemoResult, console: Console) -> None:
@@ -267,7 +267,7 @@ def _questionnaire_validity(result: DemoResult, console: Console) -> None:
         heatmap_png(rating_dist, out_dir / "heatmap_ratings.png",
                     "Questionnaire profile distance (RMS difference of per-value mean ratings, 0-10 scale)",
                     label="rating points")
-    write_json(out_dir / "mantel.json", [v.to_json() | {"encoder": e} for (e, _), v in validity.items()])
+    write_json(out_dir / "mantel.json", [v.to_dict() | {"encoder": e} for (e, _), v in validity.items()])
 
 
 def _explain(result: DemoResult) -> None:
@@ -277,7 +277,7 @@ def _explain(result: DemoResult) -> None:
     with progress.step(f"what separates {cos.index[i]} from {cos.columns[j]}"):
         result.explanation = explain_pair(result.table, result.vectors[result.primary], result.labels,
                                           cos.index[i], cos.columns[j], top=5)
-    write_json(result.out_dir / "explain.json", result.explanation.to_json())
+    write_json(result.out_dir / "explain.json", result.explanation.to_dict())
 
 
 # --- report.html: one function per section, each over the DemoResult -------------------------------------

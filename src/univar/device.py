@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-
-import torch
+from typing import TYPE_CHECKING
 
 from univar.errors import UnivarError
+
+if TYPE_CHECKING:
+    import torch
 
 CHOICES = "auto, cpu, cuda or cuda:N"
 _SPEC = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")
@@ -26,6 +28,8 @@ def local_rank() -> int:
 
 def resolve(spec: str = "auto") -> torch.device:
     """The torch device for a ``--device`` value; raises :class:`UnivarError` for a GPU that is not there."""
+    import torch  # heavy: the CLI and the QA layer use this module without loading torch
+
     match = _SPEC.match(spec.strip().lower())
     if not match or (match.group(1) != "cuda" and match.group(2) is not None):
         raise UnivarError(f"--device must be {CHOICES}, got {spec!r}")
@@ -49,4 +53,6 @@ def resolve(spec: str = "auto") -> torch.device:
 
 def gpu_count() -> int:
     """How many CUDA devices this process sees (0 without CUDA)."""
+    import torch
+
     return torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -548,8 +549,9 @@ def __getattr__(name: str):
     at the top would make the two import each other, so it is imported on first use of the old names.
     """
     if name in ("get_encoder", "available_encoders"):
-        from univar import registry
+        from univar import registry  # the registry sits above this module: only the old name reaches it
 
+        warnings.warn(f"univar.encoders.{name} is deprecated: use univar.{name}", DeprecationWarning, stacklevel=2)
         return getattr(registry, name)
     raise AttributeError(f"module 'univar.encoders' has no attribute {name!r}")
 

@@ -518,7 +518,16 @@ class ValueIdResult:
                 "chance": self.chance, "n_train": self.n_train, "n_test": self.n_test,
                 "knn": self.knn.to_dict(), "linear": self.linear.to_dict()}
 
-    to_json = to_dict  # the name the CLI and the benchmarks used first
+    def to_json(self) -> dict:
+        """Deprecated name of :meth:`to_dict` (it never returned JSON text), kept for one release.
+
+        Returns
+        -------
+        dict
+            The same as :meth:`to_dict`.
+        """
+        warnings.warn("ValueIdResult.to_json is deprecated: use to_dict", DeprecationWarning, stacklevel=2)
+        return self.to_dict()
 
 
 def knn_k(k: int, y_train: np.ndarray, y_test: np.ndarray) -> tuple[int, list[str]]:

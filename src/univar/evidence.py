@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from univar.evaluate import N_FOLDS, question_fold
+from univar.qa import N_FOLDS, question_folds
 from univar.vectors import unit_rows
 
 # A fold probe fits on at most this many QAs (a seeded sample): the map needs where answers sit, not the
@@ -35,7 +35,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def _folds(questions: Sequence[str]) -> np.ndarray:
     """Question folds: the value-identification folds when all are used, else one fold per question (<= 5)."""
     questions = np.asarray(questions, dtype=object)
-    folds = np.array([question_fold(str(q)) for q in questions], dtype=np.int64)
+    folds = question_folds(questions)
     if len(set(folds.tolist())) == N_FOLDS:
         return folds
     uniq, inverse = np.unique(questions.astype(str), return_inverse=True)

@@ -14,14 +14,17 @@ are kept and logged with their rows (see :func:`_report_duplicates`).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from univar.data import bundled_file
 from univar.errors import QAError, UnivarError
 
 log = logging.getLogger("univar")
@@ -115,13 +118,6 @@ def _read_parquet(path: Path, file: str) -> pd.DataFrame:
         raise QAError(f"not a readable Parquet file ({str(exc).splitlines()[0]})", file, 0) from None
 
 
-def bundled_path(name: str) -> Path:
-    """The package file behind ``bundled:<name>``."""
-    from univar.data import bundled_file
-
-    return bundled_file(name)
-
-
 def read_qa(source: str | Path, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Read one QA file (CSV, TSV, JSONL or Parquet) or a ``bundled:<name>`` dataset, validated once here.
 
@@ -152,7 +148,7 @@ def read_qa(source: str | Path, mapping: Mapping[str, str] | None = None) -> pd.
     """
     label = str(source)
     if label.startswith(BUNDLED_PREFIX):
-        path = bundled_path(label[len(BUNDLED_PREFIX):])
+        path = bundled_file(label[len(BUNDLED_PREFIX):])
     else:
         path = Path(source)
     if not path.exists():
@@ -364,6 +360,35 @@ class QATexts(Sequence):
 
     def __repr__(self) -> str:
         return f"QATexts({len(self)} QAs)"
+
+
+# Question folds. Every question-disjoint split in univar -- value identification's ``question`` split, training
+# validation, the map's cross-fitted evidence -- partitions QAs by a hash of the question alone, so that the
+# same question lands in the same fold in every file, every run and every tool, and a test fold is never
+# trained on. Fold 0 is the held-out test fold; the shipped model never saw it.
+N_FOLDS = 5
+TEST_FOLD = 0
+
+
+def question_fold(question: str) -> int:
+    """The fold (0..4) of a question: ``int(sha1(question.strip().lower()), 16) % 5``.
+
+    Parameters
+    ----------
+    question : str
+        The question text; case and surrounding spaces do not change its fold.
+
+    Returns
+    -------
+    int
+        The fold; :data:`TEST_FOLD` (0) is the question-disjoint test fold.
+    """
+    return int(hashlib.sha1(question.strip().lower().encode("utf-8")).hexdigest(), 16) % N_FOLDS
+
+
+def question_folds(questions: Iterable[object]) -> np.ndarray:
+    """The fold of every question, as an int64 array (see :func:`question_fold`)."""
+    return np.array([question_fold(str(q)) for q in questions], dtype=np.int64)
 
 
 def qa_text(question: object, answer: object) -> str:

@@ -48,8 +48,8 @@ def get_encoder(spec: str) -> Encoder:
         When ``spec`` names no known encoder or folder, a baseline's package is not installed, or the shipped
         model or a model directory is missing or damaged.
     """
-    if spec == "univar" and not Path(spec).is_dir():
-        return UniVaR.load("univar")
-    if Path(spec).is_dir() and (Path(spec) / CONFIG).exists():
+    if (Path(spec) / CONFIG).is_file():  # a model directory, even one named like the shipped model
         return UniVaR.load(spec)
+    if spec == "univar":
+        return UniVaR.load("univar")
     return baseline_encoder(spec)

@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from univar.analysis import class_distances, nearest_classes, nearest_neighbours
 from univar.files import atomic_write
-from univar.qa import class_labels
+from univar.qa import class_labels, question_folds
+from univar.viz import dendrogram_png, fit_map, heatmap_png, map_figure, map_png, write_map_html
 
 CARD_NAMES = ("MODEL_CARD.md", "model_card.md", "MODEL-CARD.md", "card.md", "README.md")
 
@@ -188,10 +190,6 @@ def write_map_files(table: pd.DataFrame, vectors: np.ndarray, out_dir: str | Pat
     Returns ``(value_map, figure, nearest)``; ``nearest`` lists each new class's nearest existing classes
     (None without NEW).
     """
-    from univar.analysis import nearest_classes
-    from univar.evaluate import question_fold
-    from univar.viz import fit_map, map_figure, map_png, write_map_html
-
     out_dir = Path(out_dir)
     labels = class_names(table)
     if color_by is None:  # colour by what varies: language when there are several, else model
@@ -221,7 +219,7 @@ def write_map_files(table: pd.DataFrame, vectors: np.ndarray, out_dir: str | Pat
                      subtitle=subtitle)
     write_map_html(fig, out_dir / "map.html", title=title)
     coords = pd.DataFrame({"class": labels, "x": vmap.coords[:, 0], "y": vmap.coords[:, 1],
-                           "question_fold": [question_fold(q) for q in questions], "question": questions})
+                           "question_fold": question_folds(questions), "question": questions})
     if new_coords is not None:
         coords = pd.concat([coords, pd.DataFrame({"class": [f"new: {c}" for c in new_labels],
                                                    "x": new_coords[:, 0], "y": new_coords[:, 1],
@@ -239,9 +237,6 @@ def write_compare_files(vectors: np.ndarray, labels: Sequence[str], out_dir: str
     ``heatmap_energy.png`` and ``dendrogram.png``. Returns ``(distances, neighbours_frame)``.
 
     ``groups`` are the questions of the QAs: shared questions make them the bootstrap's units."""
-    from univar.analysis import class_distances, nearest_neighbours
-    from univar.viz import dendrogram_png, heatmap_png
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dist = class_distances(vectors, labels, groups=groups, n_boot=n_boot, seed=seed)

@@ -17,6 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from univar.errors import UnivarError
+from univar.llm import SamplingParams, get_backend
+from univar.llm.hf import torch_threads
+from univar.progress import bar
 
 # ISO 639-1 -> (English name, NLLB-200 code), for the paper's 25 languages and a few more.
 LANGUAGES: dict[str, tuple[str, str]] = {
@@ -111,16 +114,12 @@ class LLMTranslator(Translator):
     """``llm/<provider/model>``: a chat backend with a translation prompt (greedy, for stable output)."""
 
     def __init__(self, chat_spec: str, prompt: str = TRANSLATE_PROMPT, max_tokens: int = 256, **backend_opts):
-        from univar.llm import get_backend
-
         self.backend = get_backend(chat_spec, **backend_opts)
         self.name = f"llm/{chat_spec}"
         self.prompt = prompt
         self.max_tokens = max_tokens
 
     def _translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
-        from univar.llm import SamplingParams
-
         params = SamplingParams(temperature=0.0, top_p=1.0, top_k=1, max_tokens=self.max_tokens, seed=0)
         out = []
         for text in texts:
@@ -154,8 +153,6 @@ class Seq2SeqTranslator(Translator):
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()  # our own progress bar is the one that matters
-            from univar.llm.hf import torch_threads
-
             torch_threads()
 
             try:
@@ -206,9 +203,7 @@ def get_translator(spec: str | None, **backend_opts) -> Translator:
 
 def translate_table(table, translator: Translator, progress: bool = True):
     """Fill ``question_en`` / ``answer_en`` for the non-English rows of a QA table (a copy is returned)."""
-    import pandas as pd
-
-    from univar.progress import bar
+    import pandas as pd  # only here: translating text needs no pandas
 
     table = table.copy()
     for column in ("question_en", "answer_en"):

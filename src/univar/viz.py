@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import logging
+import textwrap
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from univar import progress
 from univar.evidence import ClassEvidence, fit_evidence, neighbour_accuracy
 from univar.files import atomic_write
 from univar.qa import class_labels, split_class
@@ -124,8 +126,6 @@ def fit_map(vectors: np.ndarray, labels: Sequence[str], seed: int = 0, questions
     below) keep the layout and make small maps about twice as fast.
     """
     import umap
-
-    from univar import progress
 
     vectors = np.asarray(vectors, dtype=np.float32)
     labels = np.asarray(labels, dtype=object)
@@ -358,8 +358,6 @@ def _map_layout(fig, vmap: ValueMap, title: str, subtitle: str, color_by: str, s
 
 def _wrap(text: str, width: int = 70) -> str:
     """Break hover text into lines (plotly tooltips do not wrap on their own); escape HTML."""
-    import textwrap
-
     return "<br>".join(html.escape(line) for line in textwrap.wrap(text, width)) or "(empty)"
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 # and the texts are read, just before ``embed`` starts, so that a kill can be aimed at the embedding itself.
 EMBED_RUN = """
 import sys
-from univar.encoders import embed, get_encoder
+from univar.encoders import embed
+from univar.registry import get_encoder
 texts = [line for line in open(sys.argv[1], encoding="utf-8").read().split("\\n") if line]
 encoder = get_encoder(sys.argv[2])
 print("ready", flush=True)

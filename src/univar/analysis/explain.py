@@ -129,7 +129,7 @@ class Explanation:
     examples: list[dict]  # per top value: the question and both answers
     min_qas: int = 5  # QAs per side a value needed to be scored
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {"class_a": self.class_a, "class_b": self.class_b, "grouping": self.grouping, "min_qas": self.min_qas,
                 "ranked_by": "score = separation - se", "values": self.values.to_dict(orient="records"),
                 "examples": self.examples}

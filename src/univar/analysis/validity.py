@@ -31,7 +31,7 @@ class MantelResult:
     exact: bool
     method: str = "pearson"
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {"r": self.r, "p": self.p, "n_classes": self.n, "permutations": self.permutations,
                 "exact": self.exact, "method": self.method}
 
@@ -142,8 +142,8 @@ class Validity:
     n_values: int
     rating_distance: pd.DataFrame = field(repr=False)
 
-    def to_json(self) -> dict:
-        return {"metric": self.metric, "n_values": self.n_values, "classes": self.classes, **self.result.to_json()}
+    def to_dict(self) -> dict:
+        return {"metric": self.metric, "n_values": self.n_values, "classes": self.classes, **self.result.to_dict()}
 
 
 def questionnaire_validity(table: pd.DataFrame, labels: Sequence[str], distances: pd.DataFrame,

@@ -22,6 +22,9 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from univar.files import atomic_path
+from univar.qa import parse_mapping, read_many
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure the human values that LLMs express, as high-dimensional embeddings (UniVaR).")
 evaluate_app = typer.Typer(no_args_is_help=True, help="Evaluate encoders (value identification).")
@@ -50,8 +53,6 @@ def flag(*names: str, help: str):
 
 def load_data(data: list[str], mapping: list[str] | None):
     """Read and concatenate the DATA arguments, applying ``--map``."""
-    from univar.qa import parse_mapping, read_many
-
     return read_many(data, parse_mapping(mapping))
 
 
@@ -62,8 +63,6 @@ def output_file(path: Path) -> Iterator[Path]:
     On any failure the temporary file is removed, so an earlier ``path`` stays as it was; an ``OSError``
     that names no file (disk full, file too large) gets this one, so the ``error:`` line says which file.
     """
-    from univar.files import atomic_path
-
     tmp = path.with_name(path.name + ".tmp")  # atomic_path's temporary: errors naming it are about ``path``
     try:
         with atomic_path(path) as tmp:

@@ -22,7 +22,13 @@ from univar.commands import (
     out,
     output_file,
 )
+from univar.data import BUNDLED
+from univar.encoders import EmbedStats, use_device
+from univar.encoders import embed as run_embed
 from univar.errors import SettingError, UnivarError
+from univar.evaluate import ValueIdentification, results_table
+from univar.progress import event, log_to
+from univar.qa import qa_texts
 
 
 @app.command()
@@ -31,8 +37,6 @@ def embed(data: DataArg, encoder: EncoderOpt = "univar",
                                                                ".npy (matrix).")] = Path("embeddings.parquet"),
           map_: MapOpt = None, device: DeviceOpt = "auto", log: LogOpt = None) -> None:
     """Embed every QA of DATA with an encoder (cached on disk)."""
-    from univar.progress import log_to
-
     with log_to(log):
         _embed(data, encoder, out_file, map_, device)
 
@@ -41,10 +45,7 @@ def _embed(data: list[str], encoder: str, out_file: Path, map_: list[str] | None
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from univar.encoders import EmbedStats, get_encoder, use_device
-    from univar.encoders import embed as run_embed
-    from univar.progress import event
-    from univar.qa import qa_texts
+    from univar.registry import get_encoder  # loads torch: see univar.commands
 
     suffix = out_file.suffix.lower()
     if suffix not in (".parquet", ".npy"):
@@ -90,9 +91,7 @@ def value_id(
     log: LogOpt = None,
 ) -> None:
     """Which (LLM, language) produced this QA? k-NN and linear probe on per-QA embeddings."""
-    from univar.encoders import EmbedStats, get_encoder, use_device
-    from univar.evaluate import ValueIdentification, results_table
-    from univar.progress import event, log_to
+    from univar.registry import get_encoder  # loads torch: see univar.commands
 
     try:  # the settings are checked there, once; the message names the flag here (--split must be one of ...)
         scorer = ValueIdentification(split=split, k=k, target=target, test_fraction=test_fraction, seed=seed)
@@ -130,8 +129,6 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Where results go."
 @app.command("datasets")
 def datasets() -> None:
     """List the bundled datasets (use them as bundled:<name>)."""
-    from univar.data import BUNDLED
-
     for name, (_, about) in sorted(BUNDLED.items()):
         out.print(f"[bold]bundled:{name}[/bold]  {about}")
 

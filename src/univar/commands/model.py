@@ -7,12 +7,15 @@ They are spelt out here rather than generated because the command line must not 
 
 from __future__ import annotations
 
+import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from univar.commands import DataArg, DeviceOpt, LogOpt, MapOpt, app, err, flag, load_data, out
+from univar.progress import event, log_to
 
 
 # Over 60 lines only because its signature is the option list, one option per TrainConfig field
@@ -70,12 +73,8 @@ def train(
 ) -> None:
     """Train a UniVaR value encoder: two views of one (LLM, language) class must embed together."""
     options = dict(locals())  # the parameters alone (nothing else is bound yet)
-    import os
-    from dataclasses import fields
-
     from univar.model.train import TrainConfig
     from univar.model.train import train as run_train
-    from univar.progress import event, log_to
 
     # every TrainConfig field with a flag is set by the option of its name
     settings = {f.name: options[f.name] for f in fields(TrainConfig) if f.metadata.get("cli")}

@@ -6,17 +6,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
-from univar.commands import DataArg, EncoderOpt, MapOpt, app, err, load_data, out
+from univar.analysis import explain_pair, questionnaire_validity
+from univar.commands import DataArg, EncoderOpt, MapOpt, app, err, files_written, load_data, out
+from univar.encoders import EmbedStats, embed
 from univar.errors import UnivarError
+from univar.files import write_json
+from univar.progress import step
+from univar.qa import qa_texts, read_many
+from univar.report import class_names, write_compare_files, write_map_files
 
 OutDir = Annotated[Path, typer.Option("--out", help="Output folder.")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (UMAP, bootstrap, subsamples).")]
 
 
 def _embed(table, encoder: str):
-    from univar.encoders import EmbedStats, embed, get_encoder
-    from univar.qa import qa_texts
+    from univar.registry import get_encoder  # loads torch: see univar.commands
 
     enc = get_encoder(encoder)
     stats = EmbedStats()
@@ -41,9 +48,6 @@ def map_(
     with class centroids -> map.png, map.html, map_coords.csv."""
     import numpy as np
 
-    from univar.qa import read_many
-    from univar.report import write_map_files
-
     if color not in (None, "model", "lang"):
         raise UnivarError(f"--color must be model or lang, got {color!r}")
     table = load_data(data, map_)
@@ -54,9 +58,6 @@ def map_(
     enc, vectors = _embed(table, encoder)
     new_vectors = None
     if new_table is not None:
-        from univar.encoders import embed
-        from univar.qa import qa_texts
-
         new_vectors = embed(qa_texts(new_table), enc)
     out_dir.mkdir(parents=True, exist_ok=True)
     vmap, _, nearest = write_map_files(table, vectors, out_dir, enc.name, " + ".join(data), seed=seed,
@@ -64,8 +65,6 @@ def map_(
     (out if vmap.shows_classes else err).print(("" if vmap.shows_classes else "note: ") + vmap.describe())
     out.print(f"map written to {_written(out_dir)}")
     if nearest is not None:
-        from rich.table import Table
-
         for name, group in nearest.groupby("new", sort=True):
             t = Table(title=f"nearest classes of new {name} ({enc.name})")
             for col in ("rank", "class", "cosine distance", "energy distance"):
@@ -89,10 +88,6 @@ def compare(
 ) -> None:
     """Distances between classes (cosine of means, energy distance) with bootstrap CIs, nearest neighbours,
     distances.csv + heatmap.png + dendrogram.png; a Mantel test against questionnaire ratings when present."""
-    from univar.analysis import questionnaire_validity
-    from univar.files import write_json
-    from univar.report import class_names, write_compare_files
-
     if bootstrap < 0:
         raise UnivarError(f"--bootstrap must be 0 or more, got {bootstrap}")
     if neighbours < 1:
@@ -100,15 +95,11 @@ def compare(
     table = load_data(data, map_)
     enc, vectors = _embed(table, encoder)
     labels = class_names(table)
-    from univar.progress import step
-
     with step(f"distances between {len(set(labels.tolist()))} classes"
               + (f" with {bootstrap} bootstrap resamples" if bootstrap else "")):
         dist, near = write_compare_files(vectors, labels, out_dir, enc.name, " + ".join(data),
                                          groups=table["question"].to_numpy(), n_boot=bootstrap, seed=seed,
                                          neighbours=neighbours)
-    from rich.markup import escape
-
     ci_pct = round(100 * dist.ci)
     out.print(f"[bold]nearest classes[/bold] ({enc.name}; cosine distance between class means"
               + (f" [{ci_pct}% bootstrap CI]" if bootstrap else "") + "; energy distance)")
@@ -126,7 +117,7 @@ def compare(
         except UnivarError as exc:
             err.print(f"no questionnaire check: {exc}")
         else:
-            write_json(out_dir / "mantel.json", validity.to_json())
+            write_json(out_dir / "mantel.json", validity.to_dict())
             r = validity.result
             out.print(f"questionnaire check (Mantel, {r.n} classes, {validity.n_values} values): r = {r.r:.3f}, "
                       f"p = {r.p:.4f} ({'exact, all' if r.exact else 'random'} {r.permutations} permutations)")
@@ -145,12 +136,6 @@ def explain(
     map_: MapOpt = None,
 ) -> None:
     """Which values (the `value` column, else question topics) separate two classes most, with examples."""
-    from rich.table import Table
-
-    from univar.analysis import explain_pair
-    from univar.files import write_json
-    from univar.report import class_names
-
     if top < 1:
         raise UnivarError(f"--top must be at least 1, got {top}")
     table = load_data(data, map_)
@@ -179,7 +164,7 @@ def explain(
             out.print(f"  rating difference {e['rating_difference']:+.0f}"
                       + (" (reverse-keyed item: agreeing means less of the value)" if e.get("reverse_keyed") else ""))
     if json_file:
-        write_json(json_file, ex.to_json())
+        write_json(json_file, ex.to_dict())
 
 
 def _cell(column: str, value) -> str:
@@ -195,14 +180,10 @@ def _rating(example: dict, side: str) -> str:
 
 
 def _short(text: str, limit: int = 300) -> str:
-    from rich.markup import escape
-
     text = " ".join(str(text).split())
     return escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _written(out_dir: Path) -> str:
     """``<out_dir>: a.png, b.csv``: every file this run wrote there, read from the disk so the list cannot drift."""
-    from univar.commands import files_written
-
     return f"{out_dir}: {', '.join(files_written(out_dir)) or 'nothing'}"

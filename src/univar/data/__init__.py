@@ -9,6 +9,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from univar.errors import QAError
+
 # name -> (file, one-line description)
 BUNDLED: dict[str, tuple[str, str]] = {
     "valuebench": (
@@ -63,8 +65,6 @@ def bundled_names() -> list[str]:
 
 def bundled_file(name: str) -> Path:
     """Path of a bundled dataset; raises QAError for an unknown name."""
-    from univar.errors import QAError
-
     if name not in BUNDLED:
         raise QAError(f"unknown bundled dataset {name!r} (known: {', '.join(bundled_names())})", f"bundled:{name}", 0)
     return Path(str(resources.files(__name__).joinpath(BUNDLED[name][0])))

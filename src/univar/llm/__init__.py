@@ -28,6 +28,9 @@ from univar.llm.base import (
     SamplingParams,
     with_retries,
 )
+from univar.llm.hf import HFBackend
+from univar.llm.llamacpp import LlamaCppBackend
+from univar.llm.openai import OpenAIBackend
 
 __all__ = ["BackendError", "ChatBackend", "ChatResult", "Message", "RetryableError", "RetryPolicy", "RetryStats",
            "SamplingParams", "with_retries", "get_backend", "parse_spec", "smollm2_path", "PROVIDERS"]
@@ -86,15 +89,9 @@ def get_backend(spec: str, *, base_url: str | None = None, api_key: str | None =
     policy = RetryPolicy(retries=retries, base_delay=backoff)
     shown = spec.split("=", 1)[1] if "=" in spec else spec
     if provider == "openai":
-        from univar.llm.openai import OpenAIBackend
-
         return OpenAIBackend(shown, label, model, base_url=base_url, api_key=api_key, timeout=timeout,
                              policy=policy, concurrency=concurrency)
     path = smollm2_path() if model == "smollm2" else Path(model)
     if provider == "llamacpp":
-        from univar.llm.llamacpp import LlamaCppBackend
-
         return LlamaCppBackend(shown, label, path, policy)
-    from univar.llm.hf import HFBackend
-
     return HFBackend(shown, label, path, policy)

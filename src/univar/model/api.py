@@ -106,8 +106,8 @@ class UniVaR(Encoder):
         Parameters
         ----------
         path : str or pathlib.Path
-            A model directory, or ``"univar"`` for the model shipped with the package (unless a directory
-            of that name exists here).
+            A model directory, or ``"univar"`` for the model shipped with the package (unless ``./univar``
+            is itself a model directory).
         name : str, optional
             What results call the model; default: ``"univar"`` for the shipped model, else the path.
 
@@ -122,7 +122,7 @@ class UniVaR(Encoder):
             When the shipped model is not built, or the directory is missing, holds a pickle, or has a missing
             or damaged ``univar.json`` or weights file.
         """
-        if str(path) == "univar" and not Path(path).is_dir():
+        if str(path) == "univar" and not (Path(path) / io.CONFIG).is_file():  # a folder ./univar of other files
             shipped = shipped_model_path()
             if shipped is None:
                 raise UnivarError("the shipped univar model is missing; rebuild it with `make model`")

@@ -11,10 +11,13 @@ vectors, with gradients, so that each rank's InfoNCE sees the global batch as ne
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
+
+from univar.device import resolve
 
 
 @dataclass
@@ -47,8 +50,6 @@ def setup(device: str | torch.device = "cpu") -> Dist:
     ``device`` is a ``--device`` value (see :mod:`univar.device`); a CUDA device becomes this process's
     current device, so that collectives and kernels without an explicit device land on it too.
     """
-    from univar.device import resolve
-
     where = device if isinstance(device, torch.device) else resolve(device)
     if where.type == "cuda":
         torch.cuda.set_device(where)
@@ -70,8 +71,6 @@ def gather(tensor: torch.Tensor, ctx: Dist) -> torch.Tensor:
     """All ranks' rows, this rank's keeping their gradient (``torch.distributed.nn.all_gather``)."""
     if not ctx.enabled:
         return tensor
-    import warnings
-
     from torch.distributed.nn import all_gather
 
     with warnings.catch_warnings():  # deprecated in favour of a private API; still the public one

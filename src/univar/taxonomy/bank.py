@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from univar.data import BUNDLED
+from univar.elicit import load_questions
 from univar.errors import UnivarError
 
 BANKS = ("valuebench-questions", "valueconsistency")
@@ -18,8 +20,6 @@ BANKS = ("valuebench-questions", "valueconsistency")
 
 def load_bank(name: str) -> pd.DataFrame:
     """A bundled question bank (``bundled:`` prefix optional) as a questions table ready for ``univar elicit``."""
-    from univar.elicit import load_questions
-
     name = name.removeprefix("bundled:")
     if name not in BANKS:
         raise UnivarError(f"unknown question bank {name!r} (known: {', '.join(BANKS)})")
@@ -28,8 +28,6 @@ def load_bank(name: str) -> pd.DataFrame:
 
 def bank_summary() -> list[tuple[str, int, str, str]]:
     """(name, questions, languages, description) per bank."""
-    from univar.data import BUNDLED
-
     rows = []
     for name in BANKS:
         table = load_bank(name)
