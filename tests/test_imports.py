@@ -13,6 +13,9 @@ import pytest
 
 import univar
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import import_layers  # noqa: E402
+
 SRC = Path(univar.__file__).resolve().parent
 MODULES = sorted(m.name for m in pkgutil.walk_packages([str(SRC)], prefix="univar.")
                  if not m.name.endswith("__main__"))
@@ -27,34 +30,8 @@ def test_every_module_imports_in_a_fresh_interpreter_in_any_order(seed):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def _module_of(path: Path) -> str:
-    parts = path.relative_to(SRC.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _top_level_edges() -> dict[str, set[str]]:
-    """univar module -> the univar modules it imports at module level (not in functions or TYPE_CHECKING)."""
-    modules = {_module_of(p): p for p in SRC.rglob("*.py")}
-    edges: dict[str, set[str]] = {m: set() for m in modules}
-    for name, path in modules.items():
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            targets = []
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("univar"):
-                subs = [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules]
-                targets = subs or [node.module]  # `from univar.model import io` imports the submodule io
-            elif isinstance(node, ast.Import):
-                targets = [a.name for a in node.names if a.name.startswith("univar")]
-            # a submodule reaching its own package (`from univar.model import io` inside univar.model.api) is
-            # how Python packages work, not a circle
-            for target in targets:  # importing a.b.c runs a/__init__ and a/b/__init__ first
-                parts = target.split(".")
-                edges[name] |= {".".join(parts[:i]) for i in range(2, len(parts) + 1)}
-        edges[name] = {t for t in edges[name] if t in modules and t != name and not name.startswith(t + ".")}
-    return edges
-
-
 def test_univar_top_level_imports_form_no_circle():
-    edges = _top_level_edges()
+    edges = import_layers.top_level_edges()
     state: dict[str, int] = {}
     path: list[str] = []
 
@@ -72,6 +49,13 @@ def test_univar_top_level_imports_form_no_circle():
     for module in sorted(edges):
         if module not in state:
             visit(module)
+
+
+def test_the_architecture_doc_shows_the_layers_of_the_code():
+    doc = import_layers.DOC.read_text(encoding="utf-8")
+    shown = import_layers.MARKERS.search(doc)
+    assert shown and shown.group(0) == shown.group(1) + import_layers.table() + shown.group(2), \
+        "docs/architecture.md is stale: python scripts/import_layers.py --write"
 
 
 def _in_function_univar_imports() -> dict[str, list[str]]:
