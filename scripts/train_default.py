@@ -43,9 +43,9 @@ def evaluate(model_dir: Path, datasets: list[str]) -> dict:
         for enc_name, vectors in (("minilm", embed(qa_texts(table), minilm, progress=False)),
                                   ("univar", model.encode_qas(table))):
             r = scorer.score(vectors, table, encoder=enc_name)
-            out.setdefault(name, {})[enc_name] = {"n_classes": r.n_classes, "knn_acc": r.knn["acc"],
-                                                  "knn_f1": r.knn["f1"], "lin_acc1": r.linear["acc@1"],
-                                                  "lin_acc10": r.linear["acc@10"]}
+            out.setdefault(name, {})[enc_name] = {"n_classes": r.n_classes, "knn_acc": r.knn.acc,
+                                                  "knn_f1": r.knn.f1, "lin_acc1": r.linear.acc_at_1,
+                                                  "lin_acc10": r.linear.acc_at_10}
     return out
 
 
@@ -147,7 +147,9 @@ def write_card(folder: Path, scores: dict, seconds: float) -> None:
         epochs_run=len(v["history"]) - 1, patience=t["patience"], seconds=seconds, threads=t["threads"],
         table="\n".join(rows), topic_alpha=t.get("topic_alpha") or 0, keep_base=t.get("keep_base", 0),
         transfer=transfer_table())
-    (folder / "MODEL_CARD.md").write_text(text)
+    from univar.files import atomic_write
+
+    atomic_write(folder / "MODEL_CARD.md", text)
 
 
 def main() -> int:

@@ -304,3 +304,23 @@ def test_parquet_cut_short_is_refused_as_a_whole(tmp_path, fraction):
     with pytest.raises(QAError) as info:
         read_qa(path)
     assert info.value.what.startswith("not a readable Parquet file (") and str(info.value).endswith(f"{path}:0")
+
+
+def test_write_qa_refuses_an_unknown_suffix_before_touching_the_disk(tmp_path):
+    table = pd.DataFrame({"question": ["q"], "answer": ["a"], "model": ["m"], "lang": ["en"]})
+    with pytest.raises(QAError, match="unsupported output type '.xlsx'"):
+        write_qa(table, tmp_path / "new" / "qas.xlsx")
+    assert not (tmp_path / "new").exists()
+
+
+def test_write_qa_replaces_a_file_only_once_the_new_one_is_whole(tmp_path):
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("cannot be written")
+
+    path = write_qa(pd.DataFrame({"question": ["q"], "answer": ["a"], "model": ["m"], "lang": ["en"]}),
+                    tmp_path / "qas.csv")
+    broken = pd.DataFrame({"question": ["q", "r"], "answer": ["b", Unprintable()], "model": "m", "lang": "en"})
+    with pytest.raises(RuntimeError, match="cannot be written"):
+        write_qa(broken, path)  # the CSV writer has opened its file and fails on the second row
+    assert read_qa(path)["answer"].tolist() == ["a"] and sorted(p.name for p in tmp_path.iterdir()) == ["qas.csv"]

@@ -31,9 +31,9 @@ import pandas as pd
 
 from univar.data import bundled_file
 from univar.errors import UnivarError
-from univar.files import atomic_path
 from univar.llm import BackendError, ChatBackend, SamplingParams
 from univar.progress import bar
+from univar.qa import write_qa
 from univar.translate import LANGUAGES, NoTranslator
 
 log = logging.getLogger("univar")
@@ -586,6 +586,4 @@ def write_parquet(out_dir: Path, keys: set | None = None) -> Path:
                     lambda v: v if v is None or isinstance(v, str)
                     else json.dumps(v) if isinstance(v, (dict, list)) else str(v))
     path = out_dir / PARQUET_FILE
-    with atomic_path(path) as tmp:
-        table.reset_index(drop=True).to_parquet(tmp, index=False, compression="zstd")
-    return path
+    return write_qa(table.reset_index(drop=True), path)

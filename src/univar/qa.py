@@ -26,6 +26,7 @@ import pandas as pd
 
 from univar.data import bundled_file
 from univar.errors import QAError, UnivarError
+from univar.files import atomic_path
 
 log = logging.getLogger("univar")
 
@@ -445,7 +446,7 @@ def write_qa(table: pd.DataFrame, path: str | Path) -> Path:
         is not.
     path : str or pathlib.Path
         The file to write: ``.csv``, ``.tsv``, ``.jsonl``/``.ndjson`` or ``.parquet``/``.pq`` (zstd).
-        Missing parent folders are created; an existing file is overwritten.
+        Missing parent folders are created; an existing file is replaced only once the new one is whole.
 
     Returns
     -------
@@ -459,15 +460,15 @@ def write_qa(table: pd.DataFrame, path: str | Path) -> Path:
     """
     path = Path(path)
     kind = SUFFIXES.get(path.suffix.lower())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "parquet":
-        table.to_parquet(path, index=False, compression="zstd")
-    elif kind == "jsonl":
-        table.to_json(path, orient="records", lines=True, force_ascii=False)
-    elif kind in ("csv", "tsv"):
-        # RFC 4180 line ends: the writer then quotes any field holding a bare "\r", which a reader would
-        # otherwise take for a line break
-        table.to_csv(path, index=False, sep="\t" if kind == "tsv" else ",", lineterminator="\r\n")
-    else:
+    if kind is None:
         raise QAError(f"unsupported output type {path.suffix or '(none)'!r}", str(path), 0)
+    with atomic_path(path) as tmp:  # a killed write leaves the earlier file, never half a table
+        if kind == "parquet":
+            table.to_parquet(tmp, index=False, compression="zstd")
+        elif kind == "jsonl":
+            table.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            # RFC 4180 line ends: the writer then quotes any field holding a bare "\r", which a reader would
+            # otherwise take for a line break
+            table.to_csv(tmp, index=False, sep="\t" if kind == "tsv" else ",", lineterminator="\r\n")
     return path

@@ -13,7 +13,6 @@ from univar import elicit as E
 from univar.commands import LogOpt, app, err, flag, out
 from univar.elicit import load_questions
 from univar.errors import UnivarError
-from univar.files import atomic_path
 from univar.llm import SamplingParams, get_backend
 from univar.progress import event, log_to
 from univar.qa import SUFFIXES, read_qa, write_qa
@@ -161,8 +160,7 @@ def translate(
     table = read_qa(data)
     tr = get_translator(backend, base_url=base_url, api_key=api_key, timeout=timeout, retries=retries)
     result = translate_table(table, tr)
-    with atomic_path(out_file, tmp_name=out_file.stem + ".tmp" + out_file.suffix) as tmp:  # write_qa reads the suffix
-        write_qa(result, tmp)
+    write_qa(result, out_file)  # atomic: a failed run leaves the earlier file
     err.print(f"{len(result)} rows, {int((result['lang'] != 'en').sum())} translated with {tr.name} -> {out_file}")
 
 
