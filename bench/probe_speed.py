@@ -21,8 +21,9 @@ from common import report  # noqa: E402
 BUDGET = 120.0
 
 
-def sklearn_probe(train, y_train, test, y_test, seed=0, held_out=None) -> dict:
-    """The probe before issue 16: LogisticRegressionCV (lbfgs, tol 1e-3) over the same grid and held-out rows."""
+def sklearn_probe(train, y_train, test, y_test, seed=0, held_out=None, tol=1e-3) -> dict:
+    """The probe the torch one replaced: LogisticRegressionCV (lbfgs, tol 1e-3) over the same grid and held-out
+    rows; a smaller ``tol`` runs it closer to convergence (bench/experiments/probe_agreement.py)."""
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
     from sklearn.metrics import f1_score
     from sklearn.preprocessing import StandardScaler
@@ -34,11 +35,13 @@ def sklearn_probe(train, y_train, test, y_test, seed=0, held_out=None) -> dict:
     x_train = scaler.transform(train)
     mask = _probe_held_out(y_train, None if held_out is None else np.asarray(held_out, dtype=bool), seed)
     if mask is None:
-        probe = LogisticRegression(C=0.1, max_iter=2000, tol=1e-3, random_state=seed).fit(x_train, y_train)
+        probe = LogisticRegression(C=0.1, max_iter=20000 if tol < 1e-3 else 2000, tol=tol, random_state=seed)
+        probe.fit(x_train, y_train)
     else:
         folds = [(np.flatnonzero(~mask), np.flatnonzero(mask))]
         probe = LogisticRegressionCV(Cs=list(PROBE_CS), l1_ratios=(0.0,), cv=folds, scoring="accuracy",
-                                     max_iter=2000, tol=1e-3, random_state=seed, use_legacy_attributes=False)
+                                     max_iter=20000 if tol < 1e-3 else 2000, tol=tol, random_state=seed,
+                                     use_legacy_attributes=False)
         probe.fit(x_train, y_train)
     proba = probe.predict_proba(scaler.transform(test))
     out = {f"acc@{k}": top_k_accuracy(proba, probe.classes_, y_test, k) if k == 1 or len(probe.classes_) > k else None

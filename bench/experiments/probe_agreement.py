@@ -1,0 +1,73 @@
+"""Is a gap between the torch probe and the old sklearn probe the new probe's error, or the old one's?
+
+For the bundled sets where the card's linear acc@1 moved most when the probe changed, score the same vectors
+and the same split three ways: the torch L-BFGS probe (``univar.evaluate.linear_probe``), the old
+``LogisticRegressionCV`` at the tolerance it ran with (1e-3), and the same sklearn model run close to
+convergence (tol 1e-6). All three fit the same convex objective on the same grid of C and held-out rows, so
+the converged sklearn run is the reference. Merges its rows into bench/results/probe_agreement.json.
+
+    python bench/experiments/probe_agreement.py [--sets xstest,local-llms,moralmachine,valuebench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("UNIVAR_PROGRESS", "0")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import RESULTS  # noqa: E402
+from probe_speed import sklearn_probe  # noqa: E402
+
+from univar.encoders import embed  # noqa: E402
+from univar.evaluate import ValueIdentification, linear_probe  # noqa: E402
+from univar.files import write_json  # noqa: E402
+from univar.qa import N_FOLDS, TEST_FOLD, class_labels, qa_texts, question_folds, read_qa  # noqa: E402
+from univar.registry import get_encoder  # noqa: E402
+
+
+def inputs(name: str, encoder) -> tuple:
+    """The question split's training and test rows, and the probe's held-out mask, as ValueIdentification.score
+    builds them."""
+    table = read_qa(f"bundled:{name}")
+    vectors = embed(qa_texts(table), encoder, progress=False)
+    labels = np.asarray(class_labels(table).to_numpy(), dtype=object)
+    train, test = ValueIdentification(split="question")._sides(labels, table["question"])
+    held_out = question_folds(table["question"].iloc[train]) == (TEST_FOLD + 1) % N_FOLDS
+    return vectors[train], labels[train], vectors[test], labels[test], held_out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default="xstest,local-llms,moralmachine,valuebench")
+    parser.add_argument("--encoder", default="minilm")
+    args = parser.parse_args()
+    encoder, rows = get_encoder(args.encoder), []
+    for name in args.sets.split(","):
+        x, y, xt, yt, held = inputs(name, encoder)
+        row = {"set": name, "encoder": args.encoder, "n_train": len(y), "n_test": len(yt)}
+        for key, run in (("torch", lambda: linear_probe(x, y, xt, yt, 0, held)),
+                         ("sklearn_tol_1e-3", lambda: sklearn_probe(x, y, xt, yt, 0, held)),
+                         ("sklearn_tol_1e-6", lambda: sklearn_probe(x, y, xt, yt, 0, held, tol=1e-6))):
+            start = time.perf_counter()
+            row[key] = 100 * run()["acc@1"]
+            row[key + "_s"] = round(time.perf_counter() - start, 1)
+        row["torch_minus_converged_sklearn"] = row["torch"] - row["sklearn_tol_1e-6"]
+        row["old_minus_converged_sklearn"] = row["sklearn_tol_1e-3"] - row["sklearn_tol_1e-6"]
+        rows.append(row)
+        print({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+    path = RESULTS / "probe_agreement.json"  # rows of other sets and encoders are kept
+    done = {(r["set"], r["encoder"]): r for r in (json.loads(path.read_text())["rows"] if path.exists() else [])}
+    done |= {(r["set"], r["encoder"]): r for r in rows}
+    write_json(path, {"benchmark": "probe_agreement", "rows": list(done.values())})
+
+
+if __name__ == "__main__":
+    main()
