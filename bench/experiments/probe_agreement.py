@@ -33,10 +33,12 @@ from univar.qa import N_FOLDS, TEST_FOLD, class_labels, qa_texts, question_folds
 from univar.registry import get_encoder  # noqa: E402
 
 
-def inputs(name: str, encoder) -> tuple:
+def inputs(name: str, encoder, langs: str) -> tuple:
     """The question split's training and test rows, and the probe's held-out mask, as ValueIdentification.score
-    builds them."""
+    builds them; ``langs`` keeps those languages only ("all": every one)."""
     table = read_qa(f"bundled:{name}")
+    if langs != "all":
+        table = table[table["lang"].isin(langs.split(","))].reset_index(drop=True)
     vectors = embed(qa_texts(table), encoder, progress=False)
     labels = np.asarray(class_labels(table).to_numpy(), dtype=object)
     train, test = ValueIdentification(split="question")._sides(labels, table["question"])
@@ -48,11 +50,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="xstest,local-llms,moralmachine,valuebench")
     parser.add_argument("--encoder", default="minilm")
+    parser.add_argument("--langs", default="all", help="languages to keep, e.g. en (value_id.py's MT-bench control)")
     args = parser.parse_args()
     encoder, rows = get_encoder(args.encoder), []
     for name in args.sets.split(","):
-        x, y, xt, yt, held = inputs(name, encoder)
-        row = {"set": name, "encoder": args.encoder, "n_train": len(y), "n_test": len(yt)}
+        x, y, xt, yt, held = inputs(name, encoder, args.langs)
+        label = name if args.langs == "all" else f"{name} ({args.langs})"
+        row = {"set": label, "encoder": args.encoder, "n_train": len(y), "n_test": len(yt)}
         for key, run in (("torch", lambda: linear_probe(x, y, xt, yt, 0, held)),
                          ("sklearn_tol_1e-3", lambda: sklearn_probe(x, y, xt, yt, 0, held)),
                          ("sklearn_tol_1e-6", lambda: sklearn_probe(x, y, xt, yt, 0, held, tol=1e-6))):
