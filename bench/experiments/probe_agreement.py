@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -67,10 +68,11 @@ def main() -> None:
         row["old_minus_converged_sklearn"] = row["sklearn_tol_1e-3"] - row["sklearn_tol_1e-6"]
         rows.append(row)
         print({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
-    path = RESULTS / "probe_agreement.json"  # rows of other sets and encoders are kept
-    done = {(r["set"], r["encoder"]): r for r in (json.loads(path.read_text())["rows"] if path.exists() else [])}
-    done |= {(r["set"], r["encoder"]): r for r in rows}
-    write_json(path, {"benchmark": "probe_agreement", "rows": list(done.values())})
+    path = RESULTS / "probe_agreement.json"  # scores of other sets and encoders are kept
+    scores = json.loads(path.read_text())["scores"] if path.exists() else {}
+    for r in rows:  # scores/<set>/<encoder>: a /-path for the docs' markers
+        scores.setdefault(re.sub(r"[^a-z0-9-]+", "-", r["set"].lower()).strip("-"), {})[r["encoder"]] = r
+    write_json(path, {"benchmark": "probe_agreement", "scores": scores})
 
 
 if __name__ == "__main__":
