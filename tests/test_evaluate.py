@@ -308,3 +308,20 @@ def test_linear_probe_is_deterministic():
     y = torch.from_numpy(np.unique(labels[:5000], return_inverse=True)[1])
     fits = [_fit_softmax(z, y, 7, 0.3, vectors) for _ in range(2)]
     assert torch.equal(fits[0][0], fits[1][0]) and torch.equal(fits[0][1], fits[1][1])
+
+
+def test_faiss_search_over_slices_of_the_training_rows_finds_the_same_neighbours(monkeypatch):
+    """Large training sides are searched a slice at a time (evaluate.FAISS_SLICE) and the k best merged."""
+    pytest.importorskip("faiss")
+    import univar.evaluate as ev
+
+    rng = np.random.default_rng(5)
+    train = rng.normal(size=(5000, 16)).astype(np.float32)
+    y_train = rng.choice(np.array(["a", "b", "c", "d"], dtype=object), len(train))
+    test = rng.normal(size=(900, 16)).astype(np.float32)
+    whole = ev._faiss_neighbours(train, test, 25)
+    monkeypatch.setattr(ev, "FAISS_SLICE", 700)  # 8 slices, the last one short
+    sliced = ev._faiss_neighbours(train, test, 25)
+    np.testing.assert_array_equal(sliced, whole)
+    assert (ev.knn_predict(train, y_train, test, 25, backend="faiss")
+            == ev.knn_predict(train, y_train, test, 25, backend="sklearn")).all()

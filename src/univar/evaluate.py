@@ -124,23 +124,43 @@ def knn_predict(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray 
 
         model = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute")
         return model.fit(np.asarray(train), y_train).predict(np.asarray(test))
+    classes, codes = np.unique(y_train, return_inverse=True)
+    neighbours = _faiss_neighbours(train, test, k)
+    votes = np.zeros((len(test), len(classes)), dtype=np.int32)
+    np.add.at(votes, (np.arange(len(test))[:, None], codes[neighbours]), 1)
+    return classes[votes.argmax(axis=1)]
+
+
+# Training rows per FAISS index. One index over the whole training side grows a std::vector by doubling, so adding
+# 160k x 1,792 vectors briefly held the old and the new buffer: +1.7 GB over the embeddings in the 200k-QA evaluation
+# (bench/memory.py). Searching one slice at a time and merging the k best holds a single slice (235 MB here).
+FAISS_SLICE = 32_768
+FAISS_QUERIES = 8192  # rows normalised at a time: test rows searched, training rows added
+
+
+def _faiss_neighbours(train: np.ndarray | Rows, test: np.ndarray | Rows, k: int) -> np.ndarray:
+    """Indices of the ``k`` training rows of highest cosine similarity to each test row, best first (exact)."""
     import faiss
 
     def unit(x: np.ndarray) -> np.ndarray:
         return unit_rows(np.ascontiguousarray(x, dtype=np.float32))
 
-    step = 8192  # rows normalised at a time: the index is the only whole copy of the training vectors
-    classes, codes = np.unique(y_train, return_inverse=True)
-    index = faiss.IndexFlatIP(train.shape[1])
-    for start in range(0, len(train), step):
-        index.add(unit(train[start : start + step]))
-    predicted = np.empty(len(test), dtype=np.int64)
-    for start in range(0, len(test), step):  # bounded memory for the neighbour lists too
-        _, neighbours = index.search(unit(test[start : start + step]), k)
-        votes = np.zeros((len(neighbours), len(classes)), dtype=np.int32)
-        np.add.at(votes, (np.arange(len(neighbours))[:, None], codes[neighbours]), 1)
-        predicted[start : start + len(neighbours)] = votes.argmax(axis=1)
-    return classes[predicted]
+    best_sim = np.full((len(test), k), -np.inf, dtype=np.float32)
+    best = np.zeros((len(test), k), dtype=np.int64)
+    for first in range(0, len(train), FAISS_SLICE):
+        index = faiss.IndexFlatIP(train.shape[1])
+        for start in range(first, min(first + FAISS_SLICE, len(train)), FAISS_QUERIES):  # small numpy copies
+            index.add(unit(train[start : min(start + FAISS_QUERIES, first + FAISS_SLICE)]))
+        for start in range(0, len(test), FAISS_QUERIES):
+            rows = slice(start, start + FAISS_QUERIES)
+            sim, found = index.search(unit(test[rows]), min(k, index.ntotal))
+            # the earlier slices' k best, then this slice's: a stable sort keeps the lower row first on a tie,
+            # as one index over every row would
+            sim, found = np.hstack([best_sim[rows], sim]), np.hstack([best[rows], found + first])
+            order = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+            best_sim[rows], best[rows] = np.take_along_axis(sim, order, 1), np.take_along_axis(found, order, 1)
+        del index
+    return best
 
 
 # The probe's L2 strengths, tried on a held-out part of the training side. A fixed C=1 overfits 384-768 standardised
@@ -310,7 +330,7 @@ def _fit_softmax(z, y, n_classes: int, c: float, vectors, start=None):
     return unpack(_lbfgs(objective, v0, lambda g: g <= PROBE_TOL, rescale, PROBE_MAX_ITER))
 
 
-def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray, seed: int = 0,
+def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray | Rows, y_test: np.ndarray, seed: int = 0,
                  held_out: np.ndarray | None = None) -> dict:
     """Multinomial logistic regression on standardised embeddings, its L2 strength chosen on training rows.
 
@@ -348,7 +368,7 @@ def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_tes
     w, b = _fit_softmax(z, y, len(classes), chosen, vectors, start)
     del z
     w = vectors @ w  # back to the standardised features
-    test = np.asarray(test)
+    test = test if isinstance(test, Rows) else np.asarray(test)  # Rows: copied a chunk at a time below
     scores = np.concatenate([torch.addmm(b, torch.from_numpy(np.ascontiguousarray(
         scaler.transform(test[i:i + PROBE_CHUNK]), dtype=np.float32)), w).double().numpy()
         for i in range(0, len(test), PROBE_CHUNK)]) if len(test) else np.zeros((0, len(classes)))
@@ -692,7 +712,7 @@ class ValueIdentification:
         return ValueIdResult(
             encoder=encoder, split=self.split, target=self.target, n_classes=n_classes, chance=1.0 / n_classes,
             n_train=int(len(train)), n_test=int(len(test)), knn=knn,
-            linear=self.score_probe(x[probe], labels[probe], x[test], labels[test], held_out), warnings=notes)
+            linear=self.score_probe(x[probe], labels[probe], Rows(x, test), labels[test], held_out), warnings=notes)
 
     def score_knn(self, train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray | Rows,
                   y_test: np.ndarray) -> KnnScores:
@@ -726,7 +746,7 @@ class ValueIdentification:
         f1 = float(f1_score(y_test, predicted, average="weighted", zero_division=0)) if len(y_test) else 0.0
         return KnnScores(k=max(1, min(self.k, len(train))), acc=float(np.mean(correct)), f1=f1, correct=correct)
 
-    def score_probe(self, train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray,
+    def score_probe(self, train: np.ndarray, y_train: np.ndarray, test: np.ndarray | Rows, y_test: np.ndarray,
                     held_out: np.ndarray | None = None) -> ProbeScores:
         """Linear-probe scores of explicit partitions (:func:`linear_probe`, seeded by ``seed``).
 
@@ -739,7 +759,7 @@ class ValueIdentification:
             The training vectors, ``[n_train, dim]``.
         y_train : numpy.ndarray
             Their labels, one per row.
-        test : numpy.ndarray
+        test : numpy.ndarray or Rows
             The vectors to classify, ``[n_test, dim]``; never seen before the final score.
         y_test : numpy.ndarray
             Their true labels.
