@@ -26,6 +26,11 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+def temporary_of(path: Path, tmp_name: str | None = None) -> Path:
+    """Where :func:`atomic_path` writes before the rename: ``<path>.tmp`` beside ``path``, or ``tmp_name``."""
+    return path.with_name(tmp_name or path.name + ".tmp")
+
+
 @contextmanager
 def atomic_path(path: str | Path, tmp_name: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write to; it is renamed over ``path`` when the block succeeds.
@@ -39,7 +44,7 @@ def atomic_path(path: str | Path, tmp_name: str | None = None) -> Iterator[Path]
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(tmp_name or path.name + ".tmp")
+    tmp = temporary_of(path, tmp_name)
     _remove(tmp)
     try:
         yield tmp

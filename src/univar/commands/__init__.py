@@ -22,7 +22,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from univar.files import atomic_path
+from univar.files import atomic_path, temporary_of
 from univar.qa import parse_mapping, read_many
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -63,7 +63,7 @@ def output_file(path: Path) -> Iterator[Path]:
     On any failure the temporary file is removed, so an earlier ``path`` stays as it was; an ``OSError``
     that names no file (disk full, file too large) gets this one, so the ``error:`` line says which file.
     """
-    tmp = path.with_name(path.name + ".tmp")  # atomic_path's temporary: errors naming it are about ``path``
+    tmp = temporary_of(path)  # errors naming the temporary are about ``path``
     try:
         with atomic_path(path) as tmp:
             yield tmp
