@@ -330,18 +330,17 @@ def _fit_softmax(z, y, n_classes: int, c: float, vectors, start=None):
     return unpack(_lbfgs(objective, v0, lambda g: g <= PROBE_TOL, rescale, PROBE_MAX_ITER))
 
 
-def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray | Rows, y_test: np.ndarray, seed: int = 0,
-                 held_out: np.ndarray | None = None) -> dict:
-    """Multinomial logistic regression on standardised embeddings, its L2 strength chosen on training rows.
+def probe_scores(train: np.ndarray, y_train: np.ndarray, test: np.ndarray | Rows, seed: int = 0,
+                 held_out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fit the linear probe on ``train`` and score ``test``: the classes (sorted) and a test x classes matrix.
 
-    The paper trains a linear layer with Adam; an L2-regularised logistic regression fits the same model class
-    to convergence, so the score does not depend on an epoch budget. ``C`` is picked from ``PROBE_CS`` by
-    accuracy on ``held_out`` (a boolean mask over the training rows; question-disjoint from the rest when the
-    test split is, see :meth:`ValueIdentification.score`), then the probe is refit on every training row with it.
-    The test rows are never seen before the final score.
+    A multinomial logistic regression on standardised embeddings; ``C`` is picked from ``PROBE_CS`` by accuracy
+    on ``held_out`` (a boolean mask over the training rows; question-disjoint from the rest when the test split
+    is, see :meth:`ValueIdentification.score`), then the probe is refit on every training row with it. The test
+    rows are never seen before they are scored. Value identification and the stance probe
+    (:class:`univar.stance.StanceValidity`) both read it.
     """
     import torch
-    from sklearn.metrics import f1_score
     from sklearn.preprocessing import StandardScaler
 
     y_train = np.asarray(y_train, dtype=object)
@@ -372,13 +371,26 @@ def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray | Rows
     scores = np.concatenate([torch.addmm(b, torch.from_numpy(np.ascontiguousarray(
         scaler.transform(test[i:i + PROBE_CHUNK]), dtype=np.float32)), w).double().numpy()
         for i in range(0, len(test), PROBE_CHUNK)]) if len(test) else np.zeros((0, len(classes)))
+    log.info("linear probe: C=%g chosen on %s held-out training rows", chosen,
+             "no" if mask is None else int(mask.sum()))
+    return classes, scores
+
+
+def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray | Rows, y_test: np.ndarray, seed: int = 0,
+                 held_out: np.ndarray | None = None) -> dict:
+    """Multinomial logistic regression on standardised embeddings, its L2 strength chosen on training rows.
+
+    The paper trains a linear layer with Adam; an L2-regularised logistic regression fits the same model class
+    to convergence, so the score does not depend on an epoch budget (the fit: :func:`probe_scores`).
+    """
+    from sklearn.metrics import f1_score
+
+    classes, scores = probe_scores(train, y_train, test, seed, held_out)
     predicted = classes[scores.argmax(axis=1)]
     # with k or fewer classes a top-k guess holds every class, so acc@k would read 100% and mean nothing
     out = {f"acc@{k}": top_k_accuracy(scores, classes, y_test, k) if k == 1 or len(classes) > k else None
            for k in (1, 5, 10)}
     out["f1"] = float(f1_score(y_test, predicted, average="weighted", zero_division=0))
-    log.info("linear probe: C=%g chosen on %s held-out training rows", chosen,
-             "no" if mask is None else int(mask.sum()))
     return out
 
 

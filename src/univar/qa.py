@@ -2,7 +2,10 @@
 
 Every stage of univar reads and writes this table, so it is validated once, here, at the boundary.
 Required columns are ``question``, ``answer``, ``model`` and ``lang``; everything else (``question_en``,
-``answer_en``, ``qid``, ``value``, ``source``, ``split``, provenance) is optional and kept as is.
+``answer_en``, ``qid``, ``value``, ``source``, ``split``, provenance) is optional and kept as is. One optional
+column has a meaning of its own: ``stance``, a label of the position an answer takes on its question
+(agree / disagree, refuse / comply, the option chosen), read as text with missing values meaning "unlabelled";
+``univar evaluate stance`` asks whether an encoder's geometry sees it (:mod:`univar.stance`).
 
 Errors name the file and the row, so that a researcher can open the file at the bad line:
 ``<what>, <file>:<row>``. Rows are counted as a text editor counts lines (the CSV header is line 1);
@@ -37,8 +40,7 @@ CLASS_SEP = "$"
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
             ".pq": "parquet"}
 BUNDLED_PREFIX = "bundled:"
-
-
+STANCE = "stance"  # the optional column of position labels (see the module docstring)
 
 
 def parse_mapping(items: Iterable[str] | None) -> dict[str, str]:
@@ -214,6 +216,8 @@ def validate(
             i = int(bad.to_numpy().argmax())
             raise QAError(f"column {column!r} holds {type(col.iloc[i]).__name__}, expected text", label, rows_at[i])
         frame[column] = col.map(lambda v: "" if _missing(v) else str(v))
+    if STANCE in frame.columns:
+        frame[STANCE] = _stance_column(frame[STANCE], label, rows_at)
     for column in MUST_HAVE_VALUE:
         empty = frame[column].str.strip() == ""
         if empty.any():
@@ -233,6 +237,44 @@ def validate(
     frame.attrs["dropped_empty_answers"] = int(empty_answer.sum())
     frame.attrs["duplicate_rows"] = duplicates
     return frame
+
+
+def _stance_column(col: pd.Series, label: str, rows_at: Sequence[int]) -> pd.Series:
+    """Position labels as text (``pd.NA`` where unlabelled): 7, 7.0 and "7" are one label, so a numeric column
+    (a rating, an option number) and its CSV copy give the same groups."""
+    def text(v: object) -> object:
+        if _missing(v) or (isinstance(v, str) and not v.strip()):
+            return pd.NA
+        if isinstance(v, (bool, np.bool_)):
+            return str(bool(v))
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            return str(int(v))
+        return str(v).strip()
+
+    bad = col.map(lambda v: not _missing(v) and not isinstance(v, (str, int, float, bool, np.generic)))
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise QAError(f"column {STANCE!r} holds {type(col.iloc[i]).__name__}, expected a label (text or number)",
+                      label, rows_at[i])
+    return col.map(text).astype("string")
+
+
+def stance_labels(table: pd.DataFrame) -> pd.Series:
+    """Each QA's position label (``pd.NA`` where it has none); all missing when the table has no ``stance``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A QA table from :func:`read_qa` (which normalises the column to text).
+
+    Returns
+    -------
+    pandas.Series
+        String dtype, aligned with ``table``'s rows.
+    """
+    if STANCE not in table.columns:
+        return pd.Series(pd.NA, index=table.index, dtype="string")
+    return table[STANCE].astype("string")
 
 
 def _missing(value: object) -> bool:

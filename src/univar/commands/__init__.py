@@ -27,7 +27,9 @@ from univar.qa import parse_mapping, read_many
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure the human values that LLMs express, as high-dimensional embeddings (UniVaR).")
-evaluate_app = typer.Typer(no_args_is_help=True, help="Evaluate encoders (value identification).")
+evaluate_app = typer.Typer(no_args_is_help=True,
+                           help="Evaluate encoders: value identification (who wrote it) and stance validity (what "
+                                "position it takes).")
 app.add_typer(evaluate_app, name="evaluate")
 
 out = Console()  # results on stdout
@@ -37,6 +39,9 @@ DataArg = Annotated[list[str], typer.Argument(help="QA files (CSV, JSONL, Parque
                                               show_default=False)]
 MapOpt = Annotated[Optional[list[str]], typer.Option("--map",
                                                      help="Take another schema: NEW=OLD, e.g. answer=completion.")]
+StanceOpt = Annotated[Optional[str], typer.Option("--stance", help="The column of position labels (agree / "
+                                                                 "disagree, refuse / comply, ...), if not 'stance'; "
+                                                                 "the same as --map stance=COL.")]
 EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="univar, minilm, minilm-int8, use-multilingual, "
                                                                  "e5-small, tfidf, or a model directory.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (a GPU when present), cpu, cuda or cuda:N; for the "
@@ -51,9 +56,9 @@ def flag(*names: str, help: str):
     return typer.Option(*names, help=help, metavar="")
 
 
-def load_data(data: list[str], mapping: list[str] | None):
-    """Read and concatenate the DATA arguments, applying ``--map``."""
-    return read_many(data, parse_mapping(mapping))
+def load_data(data: list[str], mapping: list[str] | None, stance: str | None = None):
+    """Read and concatenate the DATA arguments, applying ``--map`` (and ``--stance COL``, one more mapping)."""
+    return read_many(data, parse_mapping([*(mapping or ()), *([f"stance={stance}"] if stance else ())]))
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Core commands: embed, evaluate value-id, demo, datasets."""
+"""Core commands: embed, evaluate value-id, evaluate stance, demo, datasets."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from univar.commands import (
     EncoderOpt,
     LogOpt,
     MapOpt,
+    StanceOpt,
     app,
     err,
     evaluate_app,
@@ -22,13 +23,14 @@ from univar.commands import (
     out,
     output_file,
 )
-from univar.data import BUNDLED
+from univar.data import BUNDLED, STANCE_LABELS
 from univar.encoders import EmbedStats, use_device
 from univar.encoders import embed as run_embed
 from univar.errors import SettingError, UnivarError
 from univar.evaluate import ValueIdentification, results_table
 from univar.progress import event, log_to
 from univar.qa import qa_texts
+from univar.stance import StanceResult, StanceValidity
 
 
 @app.command()
@@ -116,6 +118,69 @@ def value_id(
             tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
 
 
+@evaluate_app.command("stance")
+def stance(
+    data: DataArg,
+    encoder: EncoderOpt = "univar",
+    json_file: Annotated[Optional[Path], typer.Option("--json", help="Write the scores as JSON.")] = None,
+    stance_col: StanceOpt = None,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Question resamples for the 95% intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed (resamples and probe).")] = 0,
+    map_: MapOpt = None,
+    device: DeviceOpt = "auto",
+    log: LogOpt = None,
+) -> None:
+    """Does the space see the position an answer takes? Within-question stance AUC and a leave-one-LLM-out probe."""
+    from univar.registry import get_encoder  # loads torch: see univar.commands
+
+    try:
+        scorer = StanceValidity(n_boot=n_boot, seed=seed)
+    except SettingError as exc:
+        raise UnivarError(exc.as_flag()) from None
+    use_device(device)
+    with log_to(log):
+        table = load_data(data, map_, stance_col)
+        StanceValidity.labelled_rows(table)  # refuse unlabelled data before loading an encoder
+        enc = get_encoder(encoder)
+        stats = EmbedStats()
+        start = time.perf_counter()
+        result = scorer.evaluate(enc, table, progress=True, stats=stats)
+        for warning in result.warnings:
+            err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+            event("warning", message=warning)
+        out.print(stance_table([result], title=" + ".join(data)))
+        err.print(f"{stats.embedded} QAs embedded, {stats.cached} from cache; {time.perf_counter() - start:.1f}s")
+        event("stance", **result.to_dict(), embedded=stats.embedded, cached=stats.cached,
+              seconds=round(time.perf_counter() - start, 3))
+    if json_file:
+        with output_file(json_file) as tmp:
+            tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+
+
+def stance_table(results: list[StanceResult], title: str = "stance validity"):
+    """A rich table: one row per encoder, each measure with its interval (0.5 / chance: the stance is invisible)."""
+    from rich.table import Table
+
+    first = results[0]
+    table = Table(title=f"{title} · {first.n_questions} questions with 2+ labels · {first.n_pairs} pairs · "
+                        f"labels {', '.join(first.labels)} · probe chance {first.probe_chance:.3f}")
+    # each cell its value over its interval: four narrow columns fit an 80-column terminal, names unclipped
+    table.add_column("encoder", no_wrap=True)
+    for column in ("stance AUC", "cross-LLM AUC", "probe bal. acc"):
+        table.add_column(column, justify="right", no_wrap=True)
+
+    def cell(v) -> str:
+        if v.value is None:
+            return "-"
+        return f"{v.value:.3f}" + ("" if v.low is None else f"\n[{v.low:.3f}, {v.high:.3f}]")
+
+    for r in results:
+        table.add_row(r.encoder, cell(r.stance_auc), cell(r.stance_auc_cross_llm), cell(r.probe_balanced_acc))
+    table.caption = f"\\[low, high]: {int(100 * first.level)}% interval resampling questions; 0.5 (AUC) and the " \
+                    "probe's chance mean the space does not see the position"
+    return table
+
+
 @app.command()
 def demo(out_dir: Annotated[Path, typer.Option("--out", help="Where results go.")] = Path("demo-out"),
          limit: Annotated[int, typer.Option(help="Questions sampled from bundled ValueBench (0: all).")] = 0) -> None:
@@ -128,8 +193,10 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Where results go."
 
 @app.command("datasets")
 def datasets() -> None:
-    """List the bundled datasets (use them as bundled:<name>)."""
+    """List the bundled datasets (use them as bundled:<name>) and which carry stance labels."""
     for name, (_, about) in sorted(BUNDLED.items()):
-        out.print(f"[bold]bundled:{name}[/bold]  {about}")
+        out.print(f"[bold]bundled:{name}[/bold]  {about}", markup=True, highlight=False)
+        if name in STANCE_LABELS:
+            out.print(f"    stance labels: {STANCE_LABELS[name]}", markup=False, highlight=False)
 
 

@@ -57,6 +57,15 @@ BUNDLED: dict[str, tuple[str, str]] = {
     ),
 }
 
+# name -> what its ``stance`` column holds: a label of the position each answer takes (univar evaluate stance)
+STANCE_LABELS: dict[str, str] = {
+    "valuebench": "agree (rating >= 7) / disagree (<= 3) with the questionnaire item, from ValueBench's released "
+                  "ratings; 4-6 unlabelled",
+    "donotanswer": "the human annotators' action: 0_refuse, 1_refute, 2_balanced, 3_disclaimer, 4_uncertain, "
+                   "5_follow",
+    "xstest": "the human annotators' final label: 1_full_compliance, 2_full_refusal, 3_partial_refusal",
+}
+
 
 def bundled_names() -> list[str]:
     """The names accepted after ``bundled:`` (sorted, for error messages and listings)."""
