@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -239,14 +240,19 @@ def validate(
     return frame
 
 
+_INTEGRAL = re.compile(r"[-+]?\d+\.0*")  # "7.0": a whole number written as a float
+
+
 def _stance_column(col: pd.Series, label: str, rows_at: Sequence[int]) -> pd.Series:
-    """Position labels as text (``pd.NA`` where unlabelled): 7, 7.0 and "7" are one label, so a numeric column
-    (a rating, an option number) and its CSV copy give the same groups."""
+    """Position labels as text (``pd.NA`` where unlabelled): 7, 7.0, "7" and "7.0" are one label, so a numeric
+    column (a rating, an option number) and its CSV copy, where pandas wrote 7.0, give the same groups."""
     def text(v: object) -> object:
         if _missing(v) or (isinstance(v, str) and not v.strip()):
             return pd.NA
         if isinstance(v, (bool, np.bool_)):
             return str(bool(v))
+        if isinstance(v, str) and _INTEGRAL.fullmatch(v.strip()):
+            v = float(v)
         if isinstance(v, (float, np.floating)) and float(v).is_integer():
             return str(int(v))
         return str(v).strip()
