@@ -367,3 +367,22 @@ def test_class_means_are_per_class_averages():
     classes, means = class_means(vectors, ["b", "b", "a"])
     assert classes == ["a", "b"]
     assert np.allclose(means, [[0, 2], [2, 0]])
+
+
+def test_explain_ranks_the_questions_two_llms_take_different_positions_on_first():
+    from univar.analysis.explain import stance_questions
+
+    table = pd.DataFrame({"question": ["q1", "q1", "q2", "q2", "q3", "q3", "q4"],
+                          "answer": list("abcdefg"), "model": list("ababab") + ["a"], "lang": "en",
+                          "stance": ["yes", "no", "yes", "yes", "no", "yes", "no"]})
+    vectors = np.array([[1, 0], [0.9, 0.1], [1, 0], [0, 1], [1, 0], [1, 0.05], [1, 1]], dtype=float)
+    labels = (table["model"] + "$en").to_numpy()
+    q = stance_questions(table, vectors, labels == "a$en", labels == "b$en")
+    # differing labels first (q1, q3: the farther pair first), then q2, whose pair is the farthest of all but
+    # takes one position; q4 was answered by one side only
+    assert q["question"].tolist() == ["q1", "q3", "q2"]
+    assert q["differ"].tolist() == [True, True, False]
+    assert q["distance"].iloc[2] > q["distance"].iloc[0] > q["distance"].iloc[1]
+    assert stance_questions(table.drop(columns="stance"), vectors, labels == "a$en", labels == "b$en") is None
+    ex = explain_pair(table.assign(value="v"), vectors, labels, "a", "b", min_qas=2)
+    assert ex.to_dict()["questions"][0]["question"] == "q1"

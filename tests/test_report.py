@@ -10,6 +10,7 @@ import html
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -190,3 +191,30 @@ def test_model_card_is_found_beside_the_weights_and_rendered_safely(tmp_path):
     rendered = markdown_html(card.read_text())
     assert "<h1>Card</h1>" in rendered and "<table>" in rendered and "<script>" not in rendered
     assert find_model_card(SimpleNamespace(name="minilm")) is None
+
+
+def test_demo_report_says_whether_the_space_sees_positions(demo_dir):
+    out, summary, _ = demo_dir
+    page = (out / "report.html").read_text(encoding="utf-8")
+    stance = json.loads((out / "stance.json").read_text())
+    assert "Does the space see positions?" in page and 'id="stance"' in page
+    assert {r["encoder"] for r in stance} == set(summary["encoders"])
+    for r in stance:  # every AUC is in the report, with its interval, on held-out questions only
+        assert f"{r['stance_auc']:.3f}" in page and r["stance_auc_ci"][0] <= r["stance_auc"] <= r["stance_auc_ci"][1]
+        assert 0 < r["n_questions"] <= summary["n_questions"]
+        assert r["questions"] in ("held-out", "all")
+    example = page.split('id="stance-example"')[1].split("</table>")[0]
+    assert "agree" in example and "disagree" in example and ">1.000<" in example  # the anchor's own row
+
+
+def test_stance_example_puts_agreeing_answers_first_with_their_similarities():
+    from univar.demo import stance_example
+
+    table = pd.DataFrame({"question": ["q"] * 4 + ["r"] * 2, "answer": list("abcdef"), "model": list("wxyzwx"),
+                          "stance": ["disagree", "agree", "agree", "disagree", "agree", "disagree"]})
+    vectors = np.array([[0, 1], [1, 0], [1, 0.1], [0.1, 1], [1, 1], [1, -1]], dtype=float)
+    ex = stance_example(table, {"e": vectors})
+    assert ex["question"].unique().tolist() == ["q"]  # the question with the most answers
+    assert ex["stance"].tolist() == ["agree", "agree", "disagree", "disagree"]
+    assert ex["cos e"].iloc[0] == pytest.approx(1.0) and ex["cos e"].iloc[1] > 0.99 > 0.2 > ex["cos e"].iloc[2]
+    assert stance_example(table.assign(stance="agree"), {"e": vectors}) is None

@@ -41,6 +41,7 @@ from univar.files import write_json
 from univar.qa import TEST_FOLD, qa_texts, question_folds, read_qa
 from univar.registry import get_encoder
 from univar.report import Report, esc, find_model_card, markdown_html, pct
+from univar.stance import StanceResult, StanceValidity
 from univar.viz import heatmap_png
 
 if TYPE_CHECKING:
@@ -122,6 +123,9 @@ class DemoResult:
     validity: dict[tuple[str, str], Validity] = field(default_factory=dict)  # (encoder, metric) -> Mantel test
     profiles: pd.DataFrame | None = None  # questionnaire rating profiles (classes x values)
     explanation: Explanation | None = None  # what separates the most distant pair
+    stance: dict[str, StanceResult] = field(default_factory=dict)  # encoder -> stance validity, held-out questions
+    stance_example: pd.DataFrame | None = None  # one held-out question's answers, with their similarities
+    stance_scope: str = "held-out"  # which questions the stance check scored: "held-out" (fold 0) or "all"
     summary: dict = field(default_factory=dict)  # summary.json
 
     @property
@@ -156,6 +160,8 @@ def run_demo(out_dir: Path, per_class: int | None = None, console: Console | Non
     clock.lap("mantel")
     _explain(result)
     clock.lap("explain")
+    _stance(result, console)
+    clock.lap("stance")
 
     table = result.table
     summary = result.summary = {
@@ -278,6 +284,56 @@ def _explain(result: DemoResult) -> None:
         result.explanation = explain_pair(result.table, result.vectors[result.primary], result.labels,
                                           cos.index[i], cos.columns[j], top=5)
     write_json(result.out_dir / "explain.json", result.explanation.to_dict())
+
+
+def _stance(result: DemoResult, console: Console) -> None:
+    """Does the space see positions? Stance AUC per encoder on the held-out questions (stance.json), and one
+    question's agree and disagree answers with their similarity to one agreeing answer. A small sample may hold
+    no held-out question with both positions; then every sampled question is scored, and the report says so."""
+    table = result.table
+    if "stance" not in table.columns:
+        return
+    scorer = StanceValidity(n_boot=N_BOOT, probe=False)  # the probe's 30 fits per encoder: bench/validity.py
+    held = question_folds(table["question"]) == TEST_FOLD
+    for scope, rows in (("held-out", held), ("all", np.ones(len(table), dtype=bool))):
+        test = table[rows].reset_index(drop=True)
+        try:
+            result.stance = {enc.name: scorer.score(result.vectors[enc.name][rows], test, encoder=enc.name)
+                             for enc in result.loaded}
+        except UnivarError as exc:
+            console.print(f"no stance check on the {scope} questions: {exc}")
+            continue
+        result.stance_scope = scope
+        break
+    else:
+        return
+    console.print(f"does the space see positions? stance AUC ({result.stance_scope} questions): " + ", ".join(
+        f"{name} {r.stance_auc.value:.3f}" for name, r in result.stance.items()))
+    result.stance_example = stance_example(test, {n: v[rows] for n, v in result.vectors.items()})
+    write_json(result.out_dir / "stance.json", [r.to_dict() | {"questions": result.stance_scope}
+                                                for r in result.stance.values()])
+
+
+def stance_example(table: pd.DataFrame, vectors: dict[str, np.ndarray]) -> pd.DataFrame | None:
+    """The answers to one question with both agree and disagree answers (the one with the most answers; ties:
+    the first in order), each with its cosine similarity to the first agreeing answer under every encoder."""
+    labels = table["stance"].astype("string")
+    counts = table.assign(_s=labels).dropna(subset=["_s"]).groupby("question", sort=False)["_s"]
+    both = [q for q, g in counts if {"agree", "disagree"} <= set(g)]
+    if not both:
+        return None
+    question = max(both, key=lambda q: int(counts.get_group(q).size))
+    rows = np.flatnonzero((table["question"] == question).to_numpy() & labels.notna().to_numpy())
+    rows = rows[np.argsort(labels.to_numpy()[rows] != "agree", kind="stable")]  # agree first
+    anchor = rows[0]
+    out = pd.DataFrame({"question": question, "model": table["model"].to_numpy()[rows],
+                        "stance": labels.to_numpy()[rows], "answer": table["answer"].to_numpy()[rows]})
+    if "rating" in table.columns:
+        out["rating"] = table["rating"].to_numpy()[rows]
+    for name, v in vectors.items():
+        unit = v / np.clip(np.linalg.norm(v, axis=1, keepdims=True), 1e-12, None)
+        out[f"cos {name}"] = unit[rows] @ unit[anchor]
+    return out
 
 
 # --- report.html: one function per section, each over the DemoResult -------------------------------------
@@ -469,6 +525,47 @@ def _explain_example(rep: Report, ex: Explanation, e: dict) -> None:
                       f"({ex.class_a} minus {ex.class_b}).{keyed}", cls="caption")
 
 
+def _section_stance(rep: Report, result: DemoResult) -> None:
+    if not result.stance:
+        return
+    rep.heading("Does the space see positions?")
+    first = next(iter(result.stance.values()))
+    where = ("held-out questions (fold 0, never trained on)" if result.stance_scope == "held-out" else
+             "sampled questions (this sample holds no held-out question with both positions, so these include "
+             "questions the shipped model was trained on)")
+    rep.paragraph(
+        "Telling LLMs apart is not enough: a value space must also place two answers that take the same position "
+        "on a question nearer each other than two that take opposite positions, or its distances measure how "
+        "LLMs write rather than what they hold. ValueBench's ratings say whether each answer agrees with its "
+        "questionnaire item (rating 7 or more) or disagrees (3 or less). Within each question, the stance AUC is "
+        "the chance that a pair of answers taking the same position is more similar than a pair taking opposite "
+        f"positions: 0.5 means the position is invisible. On the {first.n_questions} {where} with both positions "
+        f"among their answers, {first.n_pairs:,} pairs:")
+    rows = [{"encoder": name, "stance AUC": r.stance_auc.value, "95% CI": f"{r.stance_auc.low:.3f} to "
+             f"{r.stance_auc.high:.3f}", "AUC, pairs by different LLMs": r.stance_auc_cross_llm.value}
+            for name, r in result.stance.items()]
+    rep.table(pd.DataFrame(rows), caption="Stance AUC within questions (univar evaluate stance computes the same, "
+                                          "with a leave-one-LLM-out probe)",
+              formats={"stance AUC": "{:.3f}", "AUC, pairs by different LLMs": "{:.3f}"}, table_id="stance")
+    names = list(result.stance)
+    if len(names) > 1:
+        a, b = result.stance[names[0]], result.stance[names[1]]
+        overlap = a.stance_auc.low <= b.stance_auc.high and b.stance_auc.low <= a.stance_auc.high
+        better = names[0] if a.stance_auc.value > b.stance_auc.value else names[1]
+        verdict = ("their intervals overlap, so neither sees positions clearly better here" if overlap
+                   else f"{better} sees positions better")
+        rep.paragraph(f"{names[0]} scores {a.stance_auc.value:.3f} against {b.stance_auc.value:.3f} for "
+                      f"{names[1]}: {verdict}.")
+    ex = result.stance_example
+    if ex is not None:
+        rep.heading("One question, both positions", level=3)
+        rep.raw(f"<div class='qa'><b>Q:</b> {esc(ex['question'].iloc[0])}</div>")
+        shown = ex.drop(columns=["question"]).assign(answer=[_cut(a, 240) for a in ex["answer"]])
+        rep.table(shown, caption="Each answer's cosine similarity to the first agreeing answer (its own row is 1): "
+                                 "a space that sees positions gives the other agreeing answers the higher values",
+                  formats={c: "{:.3f}" for c in shown.columns if c.startswith("cos ")}, table_id="stance-example")
+
+
 def _section_encoder(rep: Report, result: DemoResult) -> None:
     loaded, primary = result.loaded, result.primary
     rep.heading("The value encoder")
@@ -496,7 +593,7 @@ def _section_files(rep: Report, result: DemoResult) -> None:
 
 # the report's sections, in order
 SECTIONS = (_section_intro, _section_value_id, _section_map, _section_compare, _section_validity, _section_explain,
-            _section_encoder, _section_files)
+            _section_stance, _section_encoder, _section_files)
 
 
 def _finite(value) -> bool:

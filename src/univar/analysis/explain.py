@@ -128,11 +128,17 @@ class Explanation:
     values: pd.DataFrame  # one row per value, highest score first
     examples: list[dict]  # per top value: the question and both answers
     min_qas: int = 5  # QAs per side a value needed to be scored
+    # where the data has stance labels: the questions both answered, those they take different positions on
+    # first (see :func:`stance_questions`); None without labels
+    questions: pd.DataFrame | None = None
 
     def to_dict(self) -> dict:
-        return {"class_a": self.class_a, "class_b": self.class_b, "grouping": self.grouping, "min_qas": self.min_qas,
-                "ranked_by": "score = separation - se", "values": self.values.to_dict(orient="records"),
-                "examples": self.examples}
+        out = {"class_a": self.class_a, "class_b": self.class_b, "grouping": self.grouping, "min_qas": self.min_qas,
+               "ranked_by": "score = separation - se", "values": self.values.to_dict(orient="records"),
+               "examples": self.examples}
+        if self.questions is not None:
+            out["questions"] = self.questions.to_dict(orient="records")
+        return out
 
     def table(self, top: int | None = None) -> pd.DataFrame:
         """The ranking as shown by ``univar explain`` and the report: one source, so the two cannot differ."""
@@ -221,7 +227,37 @@ def explain_pair(table: pd.DataFrame, vectors: np.ndarray, labels: Sequence[str]
                                             kind="stable").reset_index(drop=True)
     examples = [_example(ranked.iloc[i], grouping, groups, in_a, in_b, questions, vectors, table, keyed)
                 for i in range(min(top, len(ranked)))]
-    return Explanation(class_a=a, class_b=b, grouping=grouping, values=ranked, examples=examples, min_qas=used)
+    return Explanation(class_a=a, class_b=b, grouping=grouping, values=ranked, examples=examples, min_qas=used,
+                       questions=stance_questions(table, vectors, in_a, in_b))
+
+
+def stance_questions(table: pd.DataFrame, vectors: np.ndarray, in_a: np.ndarray,
+                     in_b: np.ndarray) -> pd.DataFrame | None:
+    """The questions both classes answered with a stance label, ranked by how differently they answer them.
+
+    First the questions on which their labels differ (a position the reader can check), then, with ratings, by
+    the gap in rating, then by the cosine distance between the two answers (the embedding's view). None when the
+    table has no stance labels for both sides.
+    """
+    if "stance" not in table.columns:
+        return None
+    stance = table["stance"].astype("string").to_numpy(dtype=object)
+    labelled = ~pd.isna(stance)
+    questions = table["question"].to_numpy(dtype=object)
+    pa, pb = _pairs(np.flatnonzero(in_a & labelled), np.flatnonzero(in_b & labelled), questions)
+    if not pa:
+        return None
+    pa, pb = np.array(pa), np.array(pb)
+    out = pd.DataFrame({"question": questions[pa], "stance_a": stance[pa], "stance_b": stance[pb]})
+    out["differ"] = out["stance_a"] != out["stance_b"]
+    keys = ["differ"]
+    if "rating" in table.columns:
+        rating = pd.to_numeric(table["rating"], errors="coerce").to_numpy(dtype=np.float64)
+        out["rating_gap"] = np.abs(rating[pa] - rating[pb])
+        keys.append("rating_gap")
+    out["distance"] = 1.0 - np.einsum("ij,ij->i", _unit(vectors[pa]), _unit(vectors[pb]))
+    keys.append("distance")
+    return out.sort_values(keys, ascending=False, kind="stable", na_position="last").reset_index(drop=True)
 
 
 def _score_values(grouping: str, groups: np.ndarray, side_a: tuple[str, np.ndarray], side_b: tuple[str, np.ndarray],

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from univar.analysis import explain_pair, questionnaire_validity
-from univar.commands import DataArg, EncoderOpt, MapOpt, app, err, files_written, load_data, out
+from univar.commands import DataArg, EncoderOpt, MapOpt, StanceOpt, app, err, files_written, load_data, out
 from univar.encoders import EmbedStats, embed
 from univar.errors import UnivarError
 from univar.files import write_json
@@ -133,12 +133,14 @@ def explain(
     top: Annotated[int, typer.Option(help="How many values to show.")] = 5,
     json_file: Annotated[Path | None, typer.Option("--json", help="Write the explanation as JSON.")] = None,
     seed: SeedOpt = 0,
+    stance_col: StanceOpt = None,
     map_: MapOpt = None,
 ) -> None:
-    """Which values (the `value` column, else question topics) separate two classes most, with examples."""
+    """Which values (the `value` column, else question topics) separate two classes most, with examples; with
+    stance labels, the questions on which they take different positions."""
     if top < 1:
         raise UnivarError(f"--top must be at least 1, got {top}")
-    table = load_data(data, map_)
+    table = load_data(data, map_, stance_col)
     enc, vectors = _embed(table, encoder)
     ex = explain_pair(table, vectors, class_names(table), class_a, class_b, top=top, seed=seed)
     shown = ex.table(top)
@@ -163,8 +165,27 @@ def explain(
         if e.get("rating_difference") == e.get("rating_difference") and "rating_difference" in e:  # not nan
             out.print(f"  rating difference {e['rating_difference']:+.0f}"
                       + (" (reverse-keyed item: agreeing means less of the value)" if e.get("reverse_keyed") else ""))
+    if ex.questions is not None:
+        _print_stance_questions(ex, top)
     if json_file:
         write_json(json_file, ex.to_dict())
+
+
+def _print_stance_questions(ex, top: int) -> None:
+    """The questions the two answer most differently, by their stance labels first (Explanation.questions)."""
+    q = ex.questions
+    n_differ = int(q["differ"].sum())
+    t = Table(title=f"questions both answered with a stance label: {n_differ} of {len(q)} with different positions; "
+                    f"ranked by differing labels, then " + ("rating gap, then " if "rating_gap" in q.columns else "")
+                    + "cosine distance of the two answers")
+    for col in ("question", f"{ex.class_a}", f"{ex.class_b}", *(["rating gap"] if "rating_gap" in q.columns else []),
+                "distance"):
+        t.add_column(col, justify="left" if col == "question" else "right", overflow="fold")
+    for row in q.head(top).itertuples(index=False):
+        gap = [f"{row.rating_gap:.0f}"] if "rating_gap" in q.columns else []
+        t.add_row(_short(row.question, 160), escape(str(row.stance_a)), escape(str(row.stance_b)), *gap,
+                  f"{row.distance:.4f}")
+    out.print(t)
 
 
 def _cell(column: str, value) -> str:
