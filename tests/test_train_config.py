@@ -12,14 +12,16 @@ from univar.model.train import FROZEN_ON_RESUME, TrainConfig, TrainResult
 # the list train.py spelt out before it was read from the fields' metadata
 FROZEN_BEFORE = ("mode", "lam", "base", "batch_size", "lr", "weight_decay", "hidden", "dropout", "pooling",
                  "keep_base", "topic_alpha", "batching", "symmetric", "learnable_scale", "scale", "seed", "val_fold",
-                 "exclude_folds", "max_length", "micro_batch", "val_select")
+                 "exclude_folds", "max_length", "micro_batch", "val_select", "stance_weight", "stance_epochs",
+                 "stance_layers", "stance_base", "stance_lr", "stance_max_length", "stance_tau", "stance_questions")
 # the options of `univar train` that are not training settings
-COMMAND_ONLY = {"data", "out_dir", "resume", "map_", "log"}
+COMMAND_ONLY = {"data", "out_dir", "resume", "map_", "log", "stance_col"}
 # a value other than the default for every setting with a flag (the test below checks that they differ)
 NOT_DEFAULT = dict(mode="concat", lam=3, base="e5-small", epochs=7, batch_size=33, lr=0.5, hidden=65, dropout=0.25,
                    batching="class", pooling="attention", keep_base=0.7, topic_alpha=2.5, symmetric=True,
                    learnable_scale=True, val_fold=2, exclude_folds=[3, 0, 3], patience=4, val_select="mean-gain",
-                   steps_per_epoch=9, max_length=77, micro_batch=5, seed=11, device="cpu")
+                   steps_per_epoch=9, max_length=77, micro_batch=5, seed=11, device="cpu", stance_weight=0.5,
+                   stance_epochs=3.5, stance_layers=1)
 
 
 def _default(f):

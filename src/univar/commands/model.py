@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from univar.commands import DataArg, DeviceOpt, LogOpt, MapOpt, app, err, flag, load_data, out
+from univar.commands import DataArg, DeviceOpt, LogOpt, MapOpt, StanceOpt, app, err, flag, load_data, out
 from univar.progress import event, log_to
 
 
@@ -66,6 +66,15 @@ def train(
     max_length: Annotated[int, typer.Option("--max-length", help="Concat mode: word pieces per view.")] = 256,
     micro_batch: Annotated[int, typer.Option("--micro-batch", help="Concat mode: GradCache mini-batch size.")] = 16,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (weights, views, dropout).")] = 0,
+    stance_weight: Annotated[float, typer.Option(
+        "--stance-weight", help="Set mode: weight w of a stance part in each QA vector, [w * stance, "
+                                "identity]: a transformer fine-tuned so that answers taking the same "
+                                "position on a question sit together (needs a stance column); 0 = none.")] = 0.0,
+    stance_epochs: Annotated[float, typer.Option(
+        "--stance-epochs", help="Stance part: passes over the questions with two labels or more.")] = 2.0,
+    stance_layers: Annotated[int, typer.Option(
+        "--stance-layers", help="Stance part: top transformer layers fine-tuned (0: all).")] = 2,
+    stance_col: StanceOpt = None,
     resume: Annotated[bool, flag("--resume", help="Continue from OUT/checkpoint after a stop or kill.")] = False,
     map_: MapOpt = None,
     device: DeviceOpt = "auto",
@@ -84,7 +93,7 @@ def train(
     # one line per message, never wrapped at 80 columns: a log file keeps one line per epoch
     say = (lambda m: err.print(m, soft_wrap=True, highlight=False, markup=False)) if rank == 0 else None
     with log_to(log if rank == 0 else None):
-        table = load_data(data, map_)
+        table = load_data(data, map_, stance_col)
         result = run_train(table, cfg, out_dir, resume=resume, report=say)
         event("train_end", out=str(out_dir), epochs_run=result.epochs_run, best_epoch=result.best_epoch,
               best_score=result.best_score, base_score=result.base_score, seconds=round(result.seconds, 3))

@@ -21,7 +21,7 @@ import torch
 from univar.encoders import Encoder, SentenceTransformerEncoder, baseline_encoder, embed
 from univar.errors import UnivarError
 from univar.files import atomic_path
-from univar.model import io
+from univar.model import io, stance
 from univar.model.heads import SetViewEncoder
 from univar.qa import as_texts, class_labels, question_text_of, split_class
 
@@ -89,12 +89,21 @@ class UniVaR(Encoder):
                 raise UnivarError(f"{path}: trained on base encoder {config['base_id']}, but {config['base']} "
                                   f"is now {self.base.id}; retrain the model")
             self.head = SetViewEncoder(self.base.dim, **config["head"])
-            tensors = io.load_tensors(path / io.WEIGHTS)
+            tensors, part = stance.split_tensors(io.load_tensors(path / io.WEIGHTS))
             try:
                 self.head.load_state_dict(tensors, strict=True)
             except RuntimeError as exc:
                 raise UnivarError(f"{path}: weights do not match univar.json ({str(exc).splitlines()[0]})") from None
             self.head.eval()
+            self.stance: stance.StanceEncoder | None = None
+            if "stance" in config:  # a stance part: the tuned layers over its pip-installed base
+                spec = config["stance"]
+                if not part:
+                    raise UnivarError(f"{path}: univar.json names a stance part but the weights hold none")
+                self.stance = stance.StanceEncoder(spec["base"], part, int(spec["max_length"]))
+                if spec.get("base_id") and self.stance.transformer.id != spec["base_id"]:
+                    raise UnivarError(f"{path}: the stance part was tuned from {spec['base_id']}, but "
+                                      f"{spec['base']} is now {self.stance.transformer.id}; retrain the model")
         else:
             self.transformer = SentenceTransformerEncoder(path / io.TRANSFORMER, name="univar-concat")
             self.transformer.model.max_seq_length = int(config.get("max_length", 512))
@@ -197,7 +206,12 @@ class UniVaR(Encoder):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.mode == "set":
-            return self.head.encode_items(self._base_vectors(texts, progress)).numpy().astype(np.float32)
+            items = self.head.encode_items(self._base_vectors(texts, progress))
+            if self.stance is not None:  # [w * stance, identity], normalised: the head's part stays last
+                part = torch.from_numpy(embed(texts, self.stance, progress=progress))
+                items = torch.nn.functional.normalize(
+                    torch.cat([float(self.config["stance"]["weight"]) * part, items], dim=-1), dim=-1)
+            return items.numpy().astype(np.float32)
         return self.transformer.encode_batch(texts)
 
     def encode_batch(self, texts: list[str]) -> np.ndarray:
@@ -258,7 +272,7 @@ class UniVaR(Encoder):
         if self.mode == "concat":
             return self.transformer.encode_batch(["\n".join(v) for v in views])
         flat = [t for v in views for t in v]
-        x = self._base_vectors(flat, progress)
+        x = torch.from_numpy(self.encode_texts(flat, progress))  # each QA's vector, as encode_qas gives it
         width = max(len(v) for v in views)
         batch = torch.zeros(len(views), width, x.shape[1])
         mask = torch.zeros(len(views), width, dtype=torch.bool)
@@ -266,7 +280,7 @@ class UniVaR(Encoder):
         for i, v in enumerate(views):
             batch[i, : len(v)], mask[i, : len(v)] = x[at : at + len(v)], True
             at += len(v)
-        return self.head(batch, mask).numpy().astype(np.float32)
+        return self.head.pool(batch, mask).numpy().astype(np.float32)
 
     @torch.no_grad()
     def embed_llm(self, qa_table: pd.DataFrame, n_bootstrap: int = 200, seed: int = 0,

@@ -50,3 +50,34 @@ class InfoNCELoss(nn.Module):
         if self.symmetric:
             loss = (loss + F.cross_entropy(logits.T, target)) / 2
         return loss
+
+
+class StanceContrastLoss(nn.Module):
+    """Supervised contrast of positions within a question (SupCon, Khosla et al. 2020, restricted to one question).
+
+    Expects unit vectors ``z`` ``[N, D]`` of answers and, per answer, integer ids of its ``question``, its stance
+    ``label`` and the ``model`` that wrote it. An anchor's positives are the answers to the same question with the
+    same label by *another* LLM; its negatives the answers to the same question with another label. Each positive
+    is scored against the anchor's negatives alone, ``-log(e^{s_p/t} / (e^{s_p/t} + sum_n e^{s_n/t}))``, so answers
+    to other questions (other topics) and the anchor's own LLM's other answers (its style) never enter: only the
+    position can lower the loss. Anchors without a positive or a negative are left out; an empty batch gives 0.
+    """
+
+    def __init__(self, temperature: float = 0.05):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, z: torch.Tensor, question: torch.Tensor, label: torch.Tensor,
+                model: torch.Tensor) -> torch.Tensor:
+        sim = z @ z.T / self.temperature
+        same_q = question[:, None] == question[None, :]
+        same_label = label[:, None] == label[None, :]
+        pos = same_q & same_label & (model[:, None] != model[None, :])
+        neg = same_q & ~same_label
+        anchors = pos.any(1) & neg.any(1)
+        if not anchors.any():
+            return z.sum() * 0.0
+        neg_lse = torch.logsumexp(sim.masked_fill(~neg, float("-inf")), dim=1, keepdim=True)
+        per_positive = torch.logaddexp(sim, neg_lse) - sim
+        loss = (per_positive * pos).sum(1) / pos.sum(1).clamp(min=1)
+        return loss[anchors].mean()

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from univar.encoders import embed
-from univar.model import distributed, io
+from univar.model import distributed, io, stance
 from univar.model.api import base_encoder
 from univar.model.heads import SetViewEncoder
 from univar.model.loss import InfoNCELoss
@@ -27,8 +27,12 @@ class SetTrainer:
     before the head is trained on the residuals."""
 
     def __init__(self, cfg, texts: list[str], ctx: distributed.Dist, progress: bool = True,
-                 questions: list[str] | None = None, fit_rows: np.ndarray | None = None):
+                 questions: list[str] | None = None, fit_rows: np.ndarray | None = None, table=None,
+                 out: Path | None = None, report=None):
         self.cfg, self.ctx = cfg, ctx
+        self.stance_tensors, self.stance_x = None, None
+        if cfg.stance_weight:  # first, so a bad stance column fails before the head's work
+            self._tune_stance(table, fit_rows, texts, out, progress, report)
         self.base = base_encoder(cfg.base)
         self.x = self._embed(texts, progress)
         self.dim = self.x.shape[1]
@@ -48,12 +52,31 @@ class SetTrainer:
             "loss": InfoNCELoss(cfg.scale, cfg.symmetric, cfg.learnable_scale, mask_same_class=cfg.batching != "none"),
         })
 
-    def _embed(self, texts, progress: bool) -> torch.Tensor:
+    def _tune_stance(self, table, rows, texts, out: Path | None, progress: bool, report) -> None:
+        """The stance part: tuned on the training rows (or read back from the checkpoint a killed run wrote),
+        then every QA embedded with it once, as the base is."""
+        key = stance.tuning_key(self.cfg, table, rows)
+        saved = None if out is None else out / io.CHECKPOINT / stance.CHECKPOINT_FILE
+        tensors = stance.read_tuned(saved, key) if saved is not None else None
+        if tensors is None:
+            if self.ctx.main:
+                tensors = stance.tune(self.cfg, table, rows, texts, progress, report)
+                if saved is not None:
+                    stance.write_tuned(saved, tensors, key)
+            self.ctx.barrier()
+            if not self.ctx.main:
+                tensors = stance.read_tuned(saved, key)
+        self.stance_tensors = tensors
+        self.stance_encoder = stance.StanceEncoder(self.cfg.stance_base, tensors, self.cfg.stance_max_length)
+        self.stance_x = self.cfg.stance_weight * self._embed(texts, progress, self.stance_encoder)
+
+    def _embed(self, texts, progress: bool, encoder=None) -> torch.Tensor:
+        encoder = encoder or self.base
         if self.ctx.main:  # rank 0 fills the cache; the others then only read it
-            vectors = embed(texts, self.base, progress=progress)
+            vectors = embed(texts, encoder, progress=progress)
         self.ctx.barrier()
         if not self.ctx.main:
-            vectors = embed(texts, self.base, progress=False)
+            vectors = embed(texts, encoder, progress=False)
         return torch.from_numpy(np.ascontiguousarray(vectors))
 
     def _views(self, index: np.ndarray) -> torch.Tensor:
@@ -79,9 +102,12 @@ class SetTrainer:
         encoder = self.module["encoder"]
         was = encoder.training
         encoder.eval()
-        out = encoder.encode_items(self.x[torch.from_numpy(rows)]).numpy()
+        idx = torch.from_numpy(rows)
+        items = encoder.encode_items(self.x[idx])
+        if self.stance_x is not None:  # what users get: [w * stance, identity], normalised
+            items = torch.nn.functional.normalize(torch.cat([self.stance_x[idx], items], dim=-1), dim=-1)
         encoder.train(was)
-        return out
+        return items.numpy()
 
     def config(self) -> dict:
         head = {"hidden": self.cfg.hidden, "dropout": self.cfg.dropout, "pooling": self.cfg.pooling}
@@ -89,8 +115,15 @@ class SetTrainer:
             head["keep_base"] = self.cfg.keep_base
         if self.cfg.topic_alpha is not None:
             head["topic_alpha"], head["topic_blocks"] = self.cfg.topic_alpha, self.blocks
-        return {"mode": "set", "base": self.cfg.base, "base_id": self.base.id,
-                "dim": self.module["encoder"].dim, "head": head}
+        config = {"mode": "set", "base": self.cfg.base, "base_id": self.base.id,
+                  "dim": self.module["encoder"].dim, "head": head}
+        if self.stance_tensors is not None:
+            config["stance"] = stance.part_config(self.cfg, self.stance_encoder)
+            config["dim"] += self.stance_encoder.dim
+        return config
 
     def save_weights(self, folder: Path) -> None:
-        io.save_tensors(folder / io.WEIGHTS, self.module["encoder"].state_dict(), metadata={"format": "univar"})
+        tensors = dict(self.module["encoder"].state_dict())
+        if self.stance_tensors is not None:  # one file, one digest: the model's id follows both parts
+            tensors.update({stance.PREFIX + k: v for k, v in self.stance_tensors.items()})
+        io.save_tensors(folder / io.WEIGHTS, tensors, metadata={"format": "univar"})

@@ -143,6 +143,20 @@ class TrainConfig:
     # and keeps its small head on the CPU. Not frozen on resume: a run may move between machines.
     device: str = _setting("auto", cli="--device", help="auto (a GPU when present), cpu, cuda or cuda:N; for the "
                                                         "torch models (minilm, univar, model folders).")
+    # set mode: a stance part (univar.model.stance), a transformer fine-tuned on the QAs' stance labels
+    stance_weight: float = _setting(0.0, cli="--stance-weight", frozen=True,
+                                    help="Set mode: weight w of a stance part in each QA vector, [w * stance, "
+                                         "identity]: a transformer fine-tuned so that answers taking the same "
+                                         "position on a question sit together (needs a stance column); 0 = none.")
+    stance_epochs: float = _setting(2.0, cli="--stance-epochs", frozen=True,
+                                    help="Stance part: passes over the questions with two labels or more.")
+    stance_layers: int = _setting(2, cli="--stance-layers", frozen=True,
+                                  help="Stance part: top transformer layers fine-tuned (0: all).")
+    stance_base: str = _setting("minilm", frozen=True, help="Stance part: the sentence-transformer fine-tuned.")
+    stance_lr: float = _setting(2e-5, frozen=True, help="Stance part: AdamW learning rate.")
+    stance_max_length: int = _setting(128, frozen=True, help="Stance part: word pieces read per QA.")
+    stance_tau: float = _setting(0.05, frozen=True, help="Stance part: temperature of the stance contrast.")
+    stance_questions: int = _setting(8, frozen=True, help="Stance part: questions per step.")
 
     def check(self) -> None:
         """Validate the settings before any data is read or any weights load, so a typo costs no time.
@@ -167,6 +181,10 @@ class TrainConfig:
             raise UnivarError(f"--topic-alpha must be > 0 and works in set mode only, got {self.topic_alpha}")
         if self.keep_base and self.mode != "set":
             raise UnivarError("--keep-base works in set mode only")
+        if self.stance_weight < 0 or (self.stance_weight and self.mode != "set"):
+            raise UnivarError(f"--stance-weight must be >= 0 and works in set mode only, got {self.stance_weight}")
+        if self.stance_weight and (self.stance_epochs <= 0 or self.stance_layers < 0):
+            raise UnivarError("--stance-epochs must be > 0 and --stance-layers >= 0")
         if self.val_select not in VAL_SELECT:
             raise UnivarError(f"--val-select must be one of {', '.join(VAL_SELECT)}, got {self.val_select!r}")
         if self.epochs < 0 or self.batch_size < 2:
@@ -201,11 +219,12 @@ class _RunState:
 
 
 def _make_trainer(cfg: TrainConfig, table: pd.DataFrame, train_rows: np.ndarray, ctx: distributed.Dist,
-                  progress: bool):
+                  progress: bool, out: Path | None = None, report: Callable[[str], None] | None = None):
     texts = qa_texts(table)
     if cfg.mode == "set":
         questions = question_texts(table) if cfg.topic_alpha is not None else None
-        return SetTrainer(cfg, texts, ctx, progress, questions=questions, fit_rows=train_rows)
+        return SetTrainer(cfg, texts, ctx, progress, questions=questions, fit_rows=train_rows,
+                          table=table if cfg.stance_weight else None, out=out, report=report)
     return ConcatTrainer(cfg, texts, ctx, progress)
 
 
@@ -281,7 +300,8 @@ class Trainer:
         """The mode's part with identical initial weights on every rank, the optimiser and the sampler."""
         cfg, ctx = self.cfg, self.ctx
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.mode_trainer = _make_trainer(cfg, self.table, self.train_rows, ctx, self.progress and ctx.main)
+        self.mode_trainer = _make_trainer(cfg, self.table, self.train_rows, ctx, self.progress and ctx.main,
+                                          self.out, self.say)
         self.module = self.mode_trainer.module
         _broadcast_parameters(self.module, ctx)
         self.params = [p for p in self.module.parameters() if p.requires_grad]
