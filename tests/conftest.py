@@ -22,6 +22,19 @@ def _private_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def session_cache(tmp_path_factory):
+    """The same private cache as conftest's autouse fixture, usable from session fixtures."""
+    path = tmp_path_factory.getbasetemp() / "univar-cache"
+    old = os.environ.get("UNIVAR_CACHE_DIR")
+    os.environ["UNIVAR_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("UNIVAR_CACHE_DIR", None)
+    else:
+        os.environ["UNIVAR_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
 def valuebench() -> pd.DataFrame:
     from univar.qa import read_qa
 

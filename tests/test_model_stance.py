@@ -32,7 +32,7 @@ def test_the_stance_contrast_sees_only_positions_within_a_question():
 
 
 @pytest.fixture(scope="module")
-def stance_model(small_qa, tiny_base, tmp_path_factory):
+def stance_model(small_qa, tiny_base, tmp_path_factory, session_cache):
     out = tmp_path_factory.mktemp("stance") / "m"
     cfg = TrainConfig(**FAST, stance_weight=1.0, stance_base=str(tiny_base), stance_layers=1, stance_epochs=1,
                       stance_questions=4)
@@ -80,6 +80,8 @@ def test_a_resumed_run_reuses_the_tuned_part_and_other_data_retunes_it(stance_mo
                       stance_epochs=1, stance_questions=4)
     train(small_qa, cfg, out, resume=True, progress=False)
     assert calls == []  # read back from the checkpoint
+    cached = stance.cached_file(stance.tuning_key(cfg, small_qa, np.flatnonzero(small_qa.index >= 0)))
+    assert cached.parent.is_dir() and any(cached.parent.iterdir())  # and kept in the cache for other runs
     relabelled = small_qa.assign(stance=small_qa["stance"].map({"agree": "disagree", "disagree": "agree"}))
     relabelled.loc[relabelled.index[::3], "stance"] = "agree"
     train(relabelled, cfg, tmp_path / "other", progress=False)

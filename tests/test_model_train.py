@@ -24,19 +24,6 @@ FAST = dict(epochs=4, batch_size=32, steps_per_epoch=8, hidden=64, lam=3, patien
 
 
 @pytest.fixture(scope="session")
-def session_cache(tmp_path_factory):
-    """The same private cache as conftest's autouse fixture, usable from session fixtures."""
-    path = tmp_path_factory.getbasetemp() / "univar-cache"
-    old = os.environ.get("UNIVAR_CACHE_DIR")
-    os.environ["UNIVAR_CACHE_DIR"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("UNIVAR_CACHE_DIR", None)
-    else:
-        os.environ["UNIVAR_CACHE_DIR"] = old
-
-
-@pytest.fixture(scope="session")
 def small_file(small_qa, tmp_path_factory, session_cache):
     return write_qa(small_qa, tmp_path_factory.mktemp("data") / "small.parquet")
 

@@ -57,15 +57,19 @@ class SetTrainer:
         then every QA embedded with it once, as the base is."""
         key = stance.tuning_key(self.cfg, table, rows)
         saved = None if out is None else out / io.CHECKPOINT / stance.CHECKPOINT_FILE
-        tensors = stance.read_tuned(saved, key) if saved is not None else None
+        cached = stance.cached_file(key)  # the same recipe on the same QAs, tuned by an earlier run
+        tensors = stance.read_tuned(saved, key) or stance.read_tuned(cached, key)
         if tensors is None:
             if self.ctx.main:
                 tensors = stance.tune(self.cfg, table, rows, texts, progress, report)
-                if saved is not None:
-                    stance.write_tuned(saved, tensors, key)
+                for path in (saved, cached):
+                    if path is not None:
+                        stance.write_tuned(path, tensors, key)
             self.ctx.barrier()
             if not self.ctx.main:
-                tensors = stance.read_tuned(saved, key)
+                tensors = stance.read_tuned(cached, key)
+        elif saved is not None and not saved.is_file():
+            stance.write_tuned(saved, tensors, key)
         self.stance_tensors = tensors
         self.stance_encoder = stance.StanceEncoder(self.cfg.stance_base, tensors, self.cfg.stance_max_length)
         self.stance_x = self.cfg.stance_weight * self._embed(texts, progress, self.stance_encoder)

@@ -174,6 +174,14 @@ def tuning_key(cfg, table: pd.DataFrame, rows: np.ndarray) -> str:
     return digest.hexdigest()[:32]
 
 
+def cached_file(key: str):
+    """Where the embedding cache keeps a tuned part (``$UNIVAR_CACHE_DIR/stance/<key>.safetensors``): tuning
+    is minutes of CPU, and the benchmarks train the same recipe on the same QAs more than once."""
+    from univar.cache import cache_dir
+
+    return cache_dir() / "stance" / f"{key}.safetensors"
+
+
 def write_tuned(path, tensors: dict[str, torch.Tensor], key: str) -> None:
     """Keep the tuned part beside the checkpoint, under ``key`` (see :func:`tuning_key`)."""
     from univar.model import io
