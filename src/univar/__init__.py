@@ -34,11 +34,13 @@ _EXPORTS = {
     "ValueIdResult": ("univar.evaluate", "ValueIdResult"),
     "KnnScores": ("univar.evaluate", "KnnScores"),
     "ProbeScores": ("univar.evaluate", "ProbeScores"),
+    "StanceValidity": ("univar.stance", "StanceValidity"),
+    "StanceResult": ("univar.stance", "StanceResult"),
     "UnivarError": ("univar.errors", "UnivarError"),
 }
-__all__ = ["Encoder", "KnnScores", "ProbeScores", "TrainConfig", "UniVaR", "UnivarError", "ValueIdResult",
-           "ValueIdentification", "__version__", "available_encoders", "get_encoder", "read_many", "read_qa",
-           "train", "write_qa"]
+__all__ = ["Encoder", "KnnScores", "ProbeScores", "StanceResult", "StanceValidity", "TrainConfig", "UniVaR",
+           "UnivarError", "ValueIdResult", "ValueIdentification", "__version__", "available_encoders", "get_encoder",
+           "read_many", "read_qa", "train", "write_qa"]
 assert sorted(__all__) == sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": a re-export, not an unused import)
@@ -56,6 +58,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": a re-export, not
     from univar.qa import write_qa as write_qa
     from univar.registry import available_encoders as available_encoders
     from univar.registry import get_encoder as get_encoder
+    from univar.stance import StanceResult as StanceResult
+    from univar.stance import StanceValidity as StanceValidity
 
 
 def __getattr__(name: str):

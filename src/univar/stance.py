@@ -58,12 +58,18 @@ class StanceResult:
     ----------
     encoder : str
         The name of the encoder that embedded the QAs.
-    stance_auc, stance_auc_cross_llm, probe_balanced_acc : Interval
-        The measures (see the module docstring); ``value`` None where the data cannot give one (a single LLM).
+    stance_auc : Interval
+        Within-question AUC of same- against different-label pairs (see the module docstring).
+    stance_auc_cross_llm : Interval
+        The same over pairs by different LLMs; ``value`` None where there are no such pairs of both kinds.
+    probe_balanced_acc : Interval
+        The leave-one-LLM-out probe's balanced accuracy; ``value`` None with a single LLM.
     n_questions : int
         Questions with two labels or more among their labelled answers (the ones the AUCs pool).
-    n_pairs, n_pairs_cross_llm : int
-        Answer pairs within those questions, all and by different LLMs.
+    n_pairs : int
+        Answer pairs within those questions.
+    n_pairs_cross_llm : int
+        Those of them by two different LLMs.
     n_labelled : int
         Labelled QAs scored (after exact duplicates are dropped).
     labels : list[str]
@@ -211,7 +217,22 @@ class StanceValidity:
         """Positions of the rows that take part: labelled, and not an exact repeat of an earlier QA.
 
         ValueBench asks one question under several inventories; its repeated answers would pair with
-        themselves at similarity 1. Refused, with the reason, where nothing can be scored.
+        themselves at similarity 1.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            A QA table, with a ``stance`` column.
+
+        Returns
+        -------
+        numpy.ndarray
+            Row positions (0-based) of the QAs that take part.
+
+        Raises
+        ------
+        UnivarError
+            When there is no ``stance`` column, every label is empty, or no question has two labels.
         """
         where = table.attrs.get("source", "the QA table")
         if "stance" not in table.columns:
