@@ -37,12 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("UNIVAR_PROGRESS", "0")
 
 from common import RESULTS, report  # noqa: E402
-from value_id import baseline_scores, knn_difference, scores  # noqa: E402
+from value_id import baseline_scores, knn_difference, scores, train_quiet  # noqa: E402
 
 from univar.encoders import embed  # noqa: E402
 from univar.files import write_json  # noqa: E402
 from univar.model import TrainConfig, UniVaR, train  # noqa: E402
-from univar.model.recipe import DEFAULT_CONFIG, EXTRA_DATA, VALUE_SOURCES  # noqa: E402
+from univar.model.recipe import DEFAULT_CONFIG, DEFAULT_DATA, EXTRA_DATA, VALUE_SOURCES  # noqa: E402
 from univar.qa import qa_texts, read_many, read_qa  # noqa: E402
 from univar.registry import get_encoder  # noqa: E402
 
@@ -60,11 +60,12 @@ def train_without(held: str, out: Path, **overrides) -> dict:
             "val_knn_acc": result.best_score, "val_base": result.base_score, **overrides}
 
 
-def held_out(held: str, tmp: Path, baselines: list[str], epochs: int) -> dict:
+def held_out(held: str, tmp: Path, baselines: list[str], epochs: int, overrides: dict | None = None) -> dict:
     table = read_qa(f"bundled:{held}")
     univar_dir, residual_dir = tmp / f"without-{held}", tmp / f"residual-without-{held}"
-    info = train_without(held, univar_dir, epochs=epochs)
-    train_without(held, residual_dir, epochs=0, keep_base=0.0)
+    overrides = {**(overrides or {}), "epochs": epochs}
+    info = train_without(held, univar_dir, **overrides)
+    train_without(held, residual_dir, **{**overrides, "epochs": 0, "keep_base": 0.0, "stance_weight": 0.0})
     vectors = {"univar": UniVaR.load(univar_dir).encode_qas(table),
                "residual": UniVaR.load(residual_dir).encode_qas(table),
                "minilm": embed(qa_texts(table), get_encoder("minilm"), progress=False)}
@@ -164,32 +165,48 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=DEFAULT_CONFIG["epochs"], help="epoch cap of each training")
     parser.add_argument("--model", default="univar", help="model for the MT-bench control (default: shipped)")
     parser.add_argument("--no-control", action="store_true", help="skip the MT-bench control")
-    parser.add_argument("--readme", action="store_true", help="print the README table from transfer.json and stop")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="override a recipe setting, key=value (repeatable; a lever of docs/model.md)")
+    parser.add_argument("--name", default="transfer", help="results name (bench/results/<name>.json)")
+    parser.add_argument("--readme", action="store_true", help="print the README table from <name>.json and stop")
     args = parser.parse_args()
     if args.readme:
-        print(readme_table(json.loads((RESULTS / "transfer.json").read_text())["rows"]))
+        print(readme_table(json.loads((RESULTS / f"{args.name}.json").read_text())["rows"]))
         return 0
+    from validity import parse_overrides
+
+    overrides = parse_overrides(args.overrides)
+    details_path = RESULTS / f"{args.name}_details.json"
     import torch
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    details = json.loads(DETAILS.read_text()) if DETAILS.exists() else {}
-    details.update({"split": "question (fold 0)", "recipe": DEFAULT_CONFIG})
+    details = json.loads(details_path.read_text()) if details_path.exists() else {}
+    if details.get("overrides", {}) != overrides:  # other settings: earlier sources' scores do not belong
+        details = {}
+    details.update({"split": "question (fold 0)", "recipe": {**DEFAULT_CONFIG, **overrides}})
+    if overrides:
+        details["overrides"] = overrides
 
     def save() -> None:
         RESULTS.mkdir(exist_ok=True)
-        write_json(DETAILS, details)
+        write_json(details_path, details)
 
     baselines = [e for e in args.encoders.split(",") if e]
     with tempfile.TemporaryDirectory(prefix="univar-transfer-") as tmp:
         for held in [s for s in args.sources.split(",") if s]:
-            details.setdefault("sources", {})[held] = held_out(held, Path(tmp), baselines, args.epochs)
+            details.setdefault("sources", {})[held] = held_out(held, Path(tmp), baselines, args.epochs, overrides)
             print(held, json.dumps({k: v for k, v in details["sources"][held].items() if k != "train"}), flush=True)
             save()
     if not args.no_control:
-        details["control"] = control(args.model)
+        with tempfile.TemporaryDirectory(prefix="univar-transfer-") as tmp:
+            model = args.model
+            if overrides and model == "univar":  # a lever: its own model on all the shipped data, as make model
+                model = str(Path(tmp) / "all")
+                train_quiet(list(DEFAULT_DATA), Path(model), **overrides)
+            details["control"] = control(model)
         print("control", details["control"], flush=True)
     save()
-    report("transfer", rows_from(details))
+    report(args.name, rows_from(details))
     return 0
 
 

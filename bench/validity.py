@@ -40,16 +40,36 @@ from value_id import scores, train_quiet  # noqa: E402
 
 from univar.data import STANCE_LABELS  # noqa: E402
 from univar.encoders import embed  # noqa: E402
+from univar.evaluate import ValueIdentification, split_indices  # noqa: E402
 from univar.files import write_json  # noqa: E402
 from univar.model import UniVaR  # noqa: E402
 from univar.model.recipe import DEFAULT_CONFIG, DEFAULT_DATA  # noqa: E402
-from univar.qa import TEST_FOLD, qa_texts, question_folds, read_qa  # noqa: E402
+from univar.qa import TEST_FOLD, class_labels, qa_texts, question_folds, read_qa  # noqa: E402
 from univar.registry import get_encoder  # noqa: E402
 from univar.stance import StanceValidity  # noqa: E402
 
 SOURCES = tuple(STANCE_LABELS)  # valuebench, donotanswer, xstest
 BASELINES = ("minilm", "base", "residual", "tfidf")  # "base": univar's own, DEFAULT_CONFIG["base"]
 SCORER = StanceValidity(n_boot=1000, seed=0)
+# the stance part's weights re-scored from one trained model (the blocks are unit vectors, so any weight's vectors
+# follow from the trained one's): how stance AUC and identification trade as the weight grows
+SWEEP = (0.0, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+
+
+def knn_acc(vectors: np.ndarray, table) -> float:
+    """k-NN (k=50) accuracy on question fold 0, as value_id.scores gives it, without the probe."""
+    labels = class_labels(table).to_numpy()
+    train, test = split_indices(labels, table["question"].to_numpy(), "question")
+    return ValueIdentification(k=50).score_knn(vectors[train], labels[train], vectors[test], labels[test]).acc
+
+
+def reweighted(vectors: np.ndarray, model: UniVaR, weight: float) -> np.ndarray:
+    """The model's QA vectors with its stance part weighted ``weight`` instead of the trained one."""
+    w, width = float(model.config["stance"]["weight"]), model.stance.dim
+    norm = np.sqrt(1.0 + w * w)
+    part, identity = vectors[:, :width] * norm / w, vectors[:, width:] * norm
+    out = np.hstack([weight * part, identity])
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -69,9 +89,9 @@ def held_out(source: str, tmp: Path, overrides: dict) -> dict:
     table = read_qa(f"bundled:{source}")
     univar_dir, residual_dir = tmp / f"without-{source}", tmp / f"residual-without-{source}"
     info = train_without(source, univar_dir, **overrides)
-    train_without(source, residual_dir, **{**overrides, "epochs": 0, "keep_base": 0.0})
-    vectors = {"univar": UniVaR.load(univar_dir).encode_qas(table),
-               "residual": UniVaR.load(residual_dir).encode_qas(table)}
+    train_without(source, residual_dir, **{**overrides, "epochs": 0, "keep_base": 0.0, "stance_weight": 0.0})
+    model = UniVaR.load(univar_dir)
+    vectors = {"univar": model.encode_qas(table), "residual": UniVaR.load(residual_dir).encode_qas(table)}
     base = {**DEFAULT_CONFIG, **overrides}["base"]
     for name, spec in (("minilm", "minilm"), ("base", base), ("tfidf", "tfidf")):
         vectors[name] = embed(qa_texts(table), get_encoder(spec), progress=False)
@@ -79,7 +99,15 @@ def held_out(source: str, tmp: Path, overrides: dict) -> dict:
     test = table.iloc[fold0].reset_index(drop=True)
     stance = {name: SCORER.score(v[fold0], test, encoder=name).to_dict() for name, v in vectors.items()}
     knn = {name: scores(vectors[name], table, name)["knn_acc"] for name in ("univar", "minilm")}
-    return {"train": info, "base": base, "stance": stance, "knn": knn}
+    out = {"train": info, "base": base, "stance": stance, "knn": knn}
+    if getattr(model, "stance", None) is not None:
+        quick = StanceValidity(n_boot=0, probe=False)
+        out["sweep"] = {}
+        for weight in SWEEP:
+            v = reweighted(vectors["univar"], model, weight)
+            out["sweep"][str(weight)] = {"stance_auc": quick.score(v[fold0], test).stance_auc.value,
+                                         "knn_acc": knn_acc(v, table)}
+    return out
 
 
 def rows_from(details: dict) -> list[dict]:
