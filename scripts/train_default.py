@@ -76,6 +76,12 @@ Each QA vector is `[{keep_base:g} * residual, head]`.
 ## Transfer to unseen LLMs and sources (leave one source out, `bench/transfer.py`)
 {transfer}
 
+## Validity: does the space see the position an answer takes? (leave one source out, `bench/validity.py`)
+Within each question, the stance AUC is the chance that two answers with the same human (or rating) label are
+more similar than two with different labels (0.5: the position is invisible); the figure is univar's margin over
+0.5 against the best baseline's, each source scored by a model trained without it.
+{validity}
+
 ## Settings
 set mode, lambda {lam} (view sizes uniform in 1..{lam}), mean pooling, head hidden width {hidden},
 dropout {dropout}; InfoNCE with cosine similarity and a fixed logit scale {scale:g} (the paper's),
@@ -124,6 +130,18 @@ def transfer_table() -> str:
     return f"Measured {result['when']} (question fold 0 of each held-out source):\n\n" + readme_table(result["rows"])
 
 
+def validity_table() -> str:
+    """The README's validity table, from bench/results/validity.json (``make bench``), or a note."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from validity import readme_table
+
+    path = ROOT / "bench" / "results" / "validity.json"
+    if not path.exists():
+        return "Not measured yet: run `python bench/validity.py`."
+    result = json.loads(path.read_text())
+    return f"Measured {result['when']} (question fold 0 of each held-out source):\n\n" + readme_table(result["rows"])
+
+
 def write_card(folder: Path, scores: dict, seconds: float) -> None:
     config = json.loads((folder / "univar.json").read_text())
     t, v = config["training"], config["validation"]
@@ -146,7 +164,7 @@ def write_card(folder: Path, scores: dict, seconds: float) -> None:
         lr=t["lr"], wd=t["weight_decay"], batch=t["batch_size"], seed=t["seed"], best_epoch=v["best_epoch"],
         epochs_run=len(v["history"]) - 1, patience=t["patience"], seconds=seconds, threads=t["threads"],
         table="\n".join(rows), topic_alpha=t.get("topic_alpha") or 0, keep_base=t.get("keep_base", 0),
-        transfer=transfer_table())
+        transfer=transfer_table(), validity=validity_table())
     from univar.files import atomic_write
 
     atomic_write(folder / "MODEL_CARD.md", text)

@@ -80,11 +80,16 @@ def test_a_resumed_run_reuses_the_tuned_part_and_other_data_retunes_it(stance_mo
                       stance_epochs=1, stance_questions=4)
     train(small_qa, cfg, out, resume=True, progress=False)
     assert calls == []  # read back from the checkpoint
-    cached = stance.cached_file(stance.tuning_key(cfg, small_qa, np.flatnonzero(small_qa.index >= 0)))
-    assert cached.parent.is_dir() and any(cached.parent.iterdir())  # and kept in the cache for other runs
+    assert stance.cached_file("x").parent.is_dir() and any(stance.cached_file("x").parent.iterdir())  # and cached
     relabelled = small_qa.assign(stance=small_qa["stance"].map({"agree": "disagree", "disagree": "agree"}))
     relabelled.loc[relabelled.index[::3], "stance"] = "agree"
     train(relabelled, cfg, tmp_path / "other", progress=False)
+    assert calls == [1]
+    # QAs without a label take no part in tuning: more of them reuse the tuned part
+    more = small_qa.assign(stance=None).assign(question=small_qa["question"] + " (again)")
+    import pandas as pd
+
+    train(pd.concat([small_qa, more], ignore_index=True), cfg, tmp_path / "more", progress=False)
     assert calls == [1]
 
 

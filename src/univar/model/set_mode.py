@@ -55,7 +55,7 @@ class SetTrainer:
     def _tune_stance(self, table, rows, texts, out: Path | None, progress: bool, report) -> None:
         """The stance part: tuned on the training rows (or read back from the checkpoint a killed run wrote),
         then every QA embedded with it once, as the base is."""
-        key = stance.tuning_key(self.cfg, table, rows)
+        key = stance.tuning_key(self.cfg, table, rows, texts)
         saved = None if out is None else out / io.CHECKPOINT / stance.CHECKPOINT_FILE
         cached = stance.cached_file(key)  # the same recipe on the same QAs, tuned by an earlier run
         tensors = stance.read_tuned(saved, key) or stance.read_tuned(cached, key)

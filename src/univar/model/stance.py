@@ -160,17 +160,21 @@ def tune(cfg, table: pd.DataFrame, rows: np.ndarray, texts: Sequence[str], progr
     return {name: state[name].detach().to(torch.float16).clone() for name in sorted(trainable)}
 
 
-def tuning_key(cfg, table: pd.DataFrame, rows: np.ndarray) -> str:
-    """What the tuned part depends on (its settings, the training QAs and their labels), hashed: a checkpoint's
-    part is reused only under the same key."""
+def tuning_key(cfg, table: pd.DataFrame, rows: np.ndarray, texts: Sequence[str]) -> str:
+    """What tuning reads, hashed: its settings and, of the questions it contrasts, every answer's text, label and
+    LLM. A checkpoint's or the cache's part is reused only under the same key; QAs without a label never enter,
+    so models trained on other unlabelled data share one tuned part."""
     from dataclasses import asdict
 
-    settings = {k: v for k, v in asdict(cfg).items() if k.startswith("stance_") or k in ("seed", "weight_decay")}
+    settings = {k: v for k, v in asdict(cfg).items() if k.startswith("stance_") and k != "stance_weight"}
+    settings.update(seed=cfg.seed, weight_decay=cfg.weight_decay)
     digest = hashlib.sha256(repr(sorted(settings.items())).encode())
-    part = table.iloc[np.asarray(rows)]
-    for column in ("question", "answer", "model"):
-        digest.update(pd.util.hash_pandas_object(part[column].astype(str), index=False).to_numpy().tobytes())
-    digest.update(pd.util.hash_pandas_object(stance_labels(part).fillna("\0"), index=False).to_numpy().tobytes())
+    labels = stance_labels(table).to_numpy(dtype=object)
+    models = table["model"].astype(str).to_numpy()
+    for group in question_groups(table, rows):
+        for i in group:
+            digest.update(f"{texts[i]}\0{labels[i]}\0{models[i]}\0".encode())
+        digest.update(b"\1")
     return digest.hexdigest()[:32]
 
 
