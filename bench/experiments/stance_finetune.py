@@ -29,6 +29,7 @@ import torch.nn.functional as F  # noqa: E402
 from univar.data import STANCE_LABELS  # noqa: E402
 from univar.encoders import embed  # noqa: E402
 from univar.evaluate import ValueIdentification  # noqa: E402
+from univar.files import write_json  # noqa: E402
 from univar.qa import class_labels, qa_texts, question_folds, read_qa, stance_labels  # noqa: E402
 from univar.registry import get_encoder  # noqa: E402
 from univar.stance import StanceValidity  # noqa: E402
@@ -151,8 +152,13 @@ def main() -> int:
         knn = ValueIdentification(k=50).score_knn(v[tr], labels[tr], v[~tr], labels[~tr]).acc
         result[name] = {"auc": r.stance_auc.value, "ci": r.stance_auc.to_list(),
                         "auc_cross": r.stance_auc_cross_llm.value, "knn": knn}
-    print(json.dumps({"held": args.held, "args": vars(args), "result": result,
-                      "seconds": round(time.perf_counter() - start)}), flush=True)
+    record = {"held": args.held, "args": vars(args), "result": result, "seconds": round(time.perf_counter() - start)}
+    print(json.dumps(record), flush=True)
+    # every run kept, by its settings, in bench/results/stance_finetune.json (docs/model.md quotes it)
+    path = Path(__file__).resolve().parents[1] / "results" / "stance_finetune.json"
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    runs = [r for r in runs if r["args"] != record["args"]] + [record]
+    write_json(path, {"benchmark": "stance_finetune", "runs": runs})
     return 0
 
 

@@ -10,9 +10,9 @@ position on a question nearer each other than two that take opposite positions. 
   the topic is held fixed, so it cannot help);
 - ``stance_auc_cross_llm``: the same over pairs of answers by *different* LLMs only, where the writer's style
   cannot make a pair similar (the same-LLM pairs are where a fingerprint would score);
-- ``probe_balanced_acc``: a linear probe trained on the other LLMs' answers to the other questions (five question
-  folds, each LLM left out in turn), scored on the held-out LLM's answers: balanced accuracy over the labels, so a
-  probe that always names the commonest label scores chance.
+- ``probe_balanced_acc``: a linear probe trained on the other LLMs' answers to the other questions (five folds of
+  the questions, each LLM left out in turn), scored on the held-out LLM's answers: balanced accuracy over the
+  labels, so a probe that always names the commonest label scores chance.
 
 Each comes with a 95% interval from resampling questions (a question's answers are not independent draws).
 """
@@ -27,7 +27,7 @@ import pandas as pd
 
 from univar.encoders import EmbedStats, Encoder, embed
 from univar.errors import SettingError, UnivarError
-from univar.qa import N_FOLDS, qa_texts, question_folds, stance_labels
+from univar.qa import N_FOLDS, qa_texts, stance_labels
 from univar.vectors import unit_rows
 
 log = logging.getLogger("univar")
@@ -282,13 +282,16 @@ class StanceValidity:
             n_labelled=int(len(table)), labels=[str(v) for v in distinct], probe_chance=1.0 / len(distinct),
             n_probe_test=n_probe, level=self.level, warnings=warnings)
 
+    def _probe_folds(self, questions: pd.Series) -> np.ndarray:
+        return _fold_of_questions(questions, self.seed)
+
     def _probe(self, x: np.ndarray, labels: np.ndarray, models: np.ndarray,
                questions: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each LLM's answers to one question fold, predicted by a probe fitted on the other LLMs' answers to
         the other folds: whether each prediction was right, its true label, and its row."""
         from univar.evaluate import probe_scores
 
-        folds = question_folds(questions)
+        folds = self._probe_folds(questions)
         correct, truth, rows = [], [], []
         for model in sorted(set(models)):
             for fold in range(N_FOLDS):
@@ -303,6 +306,17 @@ class StanceValidity:
         if not correct:
             return np.zeros(0, bool), np.zeros(0, object), np.zeros(0, int)
         return np.concatenate(correct), np.concatenate(truth), np.concatenate(rows)
+
+
+def _fold_of_questions(questions: pd.Series, seed: int) -> np.ndarray:
+    """Each QA's probe fold: its question's place in a seeded shuffle of the distinct questions, in N_FOLDS parts.
+
+    Not the global question folds: a table of one fold's questions (a benchmark's held-out fold 0) would
+    then leave the probe nothing to train on.
+    """
+    keys = _question_keys(questions)
+    order = np.random.default_rng(seed).permutation(keys.max() + 1)
+    return (order[keys] % N_FOLDS).astype(np.int64)
 
 
 def _question_keys(questions: pd.Series) -> np.ndarray:
