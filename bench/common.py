@@ -3,6 +3,7 @@ measured in the same run), written to bench/results/<name>.json and printed as a
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -37,3 +38,37 @@ def report(name: str, rows: list[dict], extra: dict | None = None) -> None:
     for r in rows:
         verdict = {True: "ok", False: "MISSED", None: ""}[r.get("ok")]
         print(f"  {r['figure']:<{width}}  ratio {r['ratio']:8.3f}   target {r.get('target', '-'):<14} {verdict}")
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``--set key=value`` items -> recipe (TrainConfig) overrides; values read as JSON, else kept as text."""
+    out = {}
+    for item in items:
+        key, _, raw = item.partition("=")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def load_details(path: Path, overrides: dict, recipe: dict) -> dict:
+    """A benchmark's earlier details, kept only when they were measured with the same ``overrides`` (a
+    ``--sources`` rerun merges into them); ``recipe`` and ``overrides`` recorded."""
+    details = json.loads(path.read_text()) if path.exists() else {}
+    if details.get("overrides", {}) != overrides:  # other settings: earlier sources' scores do not belong
+        details = {}
+    details.update({"split": "question (fold 0)", "recipe": {**recipe, **overrides}})
+    if overrides:
+        details["overrides"] = overrides
+    return details
+
+
+def control_model(model: str, overrides: dict, tmp: Path, train: Callable[..., object]) -> str:
+    """The model the MT-bench control scores: ``model``, or for a lever (``overrides`` with the shipped model
+    asked for) that lever trained by ``train(out, **overrides)`` on all the shipped data, as ``make model``."""
+    if not overrides or model != "univar":
+        return model
+    out = tmp / "all"
+    train(out, **overrides)
+    return str(out)

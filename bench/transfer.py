@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("UNIVAR_PROGRESS", "0")
 
-from common import RESULTS, report  # noqa: E402
+from common import RESULTS, control_model, load_details, parse_overrides, report  # noqa: E402
 from value_id import baseline_scores, knn_difference, scores, train_quiet  # noqa: E402
 
 from univar.encoders import embed  # noqa: E402
@@ -173,19 +173,12 @@ def main() -> int:
     if args.readme:
         print(readme_table(json.loads((RESULTS / f"{args.name}.json").read_text())["rows"]))
         return 0
-    from validity import parse_overrides
-
-    overrides = parse_overrides(args.overrides)
-    details_path = RESULTS / f"{args.name}_details.json"
     import torch
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    details = json.loads(details_path.read_text()) if details_path.exists() else {}
-    if details.get("overrides", {}) != overrides:  # other settings: earlier sources' scores do not belong
-        details = {}
-    details.update({"split": "question (fold 0)", "recipe": {**DEFAULT_CONFIG, **overrides}})
-    if overrides:
-        details["overrides"] = overrides
+    overrides = parse_overrides(args.overrides)
+    details_path = RESULTS / f"{args.name}_details.json"
+    details = load_details(details_path, overrides, DEFAULT_CONFIG)
 
     def save() -> None:
         RESULTS.mkdir(exist_ok=True)
@@ -199,11 +192,8 @@ def main() -> int:
             save()
     if not args.no_control:
         with tempfile.TemporaryDirectory(prefix="univar-transfer-") as tmp:
-            model = args.model
-            if overrides and model == "univar":  # a lever: its own model on all the shipped data, as make model
-                model = str(Path(tmp) / "all")
-                train_quiet(list(DEFAULT_DATA), Path(model), **overrides)
-            details["control"] = control(model)
+            details["control"] = control(control_model(args.model, overrides, Path(tmp),
+                                                       lambda out, **o: train_quiet(list(DEFAULT_DATA), out, **o)))
         print("control", details["control"], flush=True)
     save()
     report(args.name, rows_from(details))

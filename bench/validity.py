@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("UNIVAR_PROGRESS", "0")
 
-from common import RESULTS, report  # noqa: E402
+from common import RESULTS, control_model, load_details, parse_overrides, report  # noqa: E402
 from transfer import control, geomean, train_without  # noqa: E402
 from value_id import scores, train_quiet  # noqa: E402
 
@@ -70,18 +70,6 @@ def reweighted(vectors: np.ndarray, model: UniVaR, weight: float) -> np.ndarray:
     part, identity = vectors[:, :width] * norm / w, vectors[:, width:] * norm
     out = np.hstack([weight * part, identity])
     return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-
-def parse_overrides(items: list[str]) -> dict:
-    """``["stance_weight=1", "base=\"minilm\""]`` -> TrainConfig overrides (values read as JSON, else text)."""
-    out = {}
-    for item in items:
-        key, _, raw = item.partition("=")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
 
 
 def held_out(source: str, tmp: Path, overrides: dict) -> dict:
@@ -189,10 +177,7 @@ def main() -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     overrides = parse_overrides(args.overrides)
     path = RESULTS / f"{args.name}_details.json"
-    details = json.loads(path.read_text()) if path.exists() else {}
-    if details.get("overrides", {}) != overrides:  # other settings: earlier sources' scores do not belong
-        details = {}
-    details.update({"split": "question (fold 0)", "recipe": {**DEFAULT_CONFIG, **overrides}, "overrides": overrides})
+    details = load_details(path, overrides, DEFAULT_CONFIG)
     with tempfile.TemporaryDirectory(prefix="univar-validity-") as tmp:
         for source in [s for s in args.sources.split(",") if s]:
             details.setdefault("sources", {})[source] = held_out(source, Path(tmp), overrides)
@@ -202,11 +187,8 @@ def main() -> int:
             write_json(path, details)
     if not args.no_control:
         with tempfile.TemporaryDirectory(prefix="univar-validity-") as tmp:
-            model = args.model
-            if overrides and model == "univar":  # a lever: its own model on all the shipped data, as make model
-                model = str(Path(tmp) / "all")
-                train_quiet(list(DEFAULT_DATA), Path(model), **overrides)
-            details["control"] = control(model)
+            details["control"] = control(control_model(args.model, overrides, Path(tmp),
+                                                       lambda out, **o: train_quiet(list(DEFAULT_DATA), out, **o)))
         write_json(path, details)
     report(args.name, rows_from(details))
     return 0

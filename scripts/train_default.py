@@ -118,26 +118,13 @@ the head has learned what separates these
 """
 
 
-def transfer_table() -> str:
-    """The README's transfer table, from bench/results/transfer.json (``make bench``), or a note."""
+def bench_table(name: str) -> str:
+    """The README's table of bench/results/<name>.json (``make bench``, rendered by bench/<name>.py), or a note."""
     sys.path.insert(0, str(ROOT / "bench"))
-    from transfer import readme_table
-
-    path = ROOT / "bench" / "results" / "transfer.json"
+    readme_table = __import__(name).readme_table
+    path = ROOT / "bench" / "results" / f"{name}.json"
     if not path.exists():
-        return "Not measured yet: run `python bench/transfer.py`."
-    result = json.loads(path.read_text())
-    return f"Measured {result['when']} (question fold 0 of each held-out source):\n\n" + readme_table(result["rows"])
-
-
-def validity_table() -> str:
-    """The README's validity table, from bench/results/validity.json (``make bench``), or a note."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from validity import readme_table
-
-    path = ROOT / "bench" / "results" / "validity.json"
-    if not path.exists():
-        return "Not measured yet: run `python bench/validity.py`."
+        return f"Not measured yet: run `python bench/{name}.py`."
     result = json.loads(path.read_text())
     return f"Measured {result['when']} (question fold 0 of each held-out source):\n\n" + readme_table(result["rows"])
 
@@ -164,7 +151,7 @@ def write_card(folder: Path, scores: dict, seconds: float) -> None:
         lr=t["lr"], wd=t["weight_decay"], batch=t["batch_size"], seed=t["seed"], best_epoch=v["best_epoch"],
         epochs_run=len(v["history"]) - 1, patience=t["patience"], seconds=seconds, threads=t["threads"],
         table="\n".join(rows), topic_alpha=t.get("topic_alpha") or 0, keep_base=t.get("keep_base", 0),
-        transfer=transfer_table(), validity=validity_table())
+        transfer=bench_table("transfer"), validity=bench_table("validity"))
     from univar.files import atomic_write
 
     atomic_write(folder / "MODEL_CARD.md", text)

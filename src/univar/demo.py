@@ -42,6 +42,7 @@ from univar.qa import TEST_FOLD, qa_texts, question_folds, read_qa
 from univar.registry import get_encoder
 from univar.report import Report, esc, find_model_card, markdown_html, pct
 from univar.stance import StanceResult, StanceValidity
+from univar.vectors import unit_rows
 from univar.viz import heatmap_png
 
 if TYPE_CHECKING:
@@ -331,7 +332,7 @@ def stance_example(table: pd.DataFrame, vectors: dict[str, np.ndarray]) -> pd.Da
     if "rating" in table.columns:
         out["rating"] = table["rating"].to_numpy()[rows]
     for name, v in vectors.items():
-        unit = v / np.clip(np.linalg.norm(v, axis=1, keepdims=True), 1e-12, None)
+        unit = unit_rows(v)
         out[f"cos {name}"] = unit[rows] @ unit[anchor]
     return out
 

@@ -106,16 +106,7 @@ def value_id(
         stats = EmbedStats()
         start = time.perf_counter()
         result = scorer.evaluate(enc, table, progress=True, stats=stats)
-        for warning in result.warnings:  # one line each, never wrapped: a log reader greps for them
-            err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
-            event("warning", message=warning)
-        out.print(results_table([result], title=" + ".join(data)))
-        err.print(f"{stats.embedded} QAs embedded, {stats.cached} from cache; {time.perf_counter() - start:.1f}s")
-        event("value_id", **result.to_dict(), embedded=stats.embedded, cached=stats.cached,
-              seconds=round(time.perf_counter() - start, 3))
-    if json_file:
-        with output_file(json_file) as tmp:
-            tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        _tell(result, results_table([result], title=" + ".join(data)), "value_id", stats, start, json_file)
 
 
 @evaluate_app.command("stance")
@@ -145,13 +136,19 @@ def stance(
         stats = EmbedStats()
         start = time.perf_counter()
         result = scorer.evaluate(enc, table, progress=True, stats=stats)
-        for warning in result.warnings:
-            err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
-            event("warning", message=warning)
-        out.print(stance_table([result], title=" + ".join(data)))
-        err.print(f"{stats.embedded} QAs embedded, {stats.cached} from cache; {time.perf_counter() - start:.1f}s")
-        event("stance", **result.to_dict(), embedded=stats.embedded, cached=stats.cached,
-              seconds=round(time.perf_counter() - start, 3))
+        _tell(result, stance_table([result], title=" + ".join(data)), "stance", stats, start, json_file)
+
+
+def _tell(result, table, name: str, stats: EmbedStats, start: float, json_file: Path | None) -> None:
+    """What an evaluate command says of its result: each warning on one line (a log reader greps for them), the
+    table, the embedding counts, the ``name`` event of ``--log``, and ``--json``."""
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+        event("warning", message=warning)
+    out.print(table)
+    err.print(f"{stats.embedded} QAs embedded, {stats.cached} from cache; {time.perf_counter() - start:.1f}s")
+    event(name, **result.to_dict(), embedded=stats.embedded, cached=stats.cached,
+          seconds=round(time.perf_counter() - start, 3))
     if json_file:
         with output_file(json_file) as tmp:
             tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
