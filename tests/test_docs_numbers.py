@@ -47,6 +47,8 @@ ALLOWED = [
     ("*", "95% bootstrap", "the confidence level"),
     ("*", "95% intervals", "the confidence level"),
     ("*", "95% percentile", "the confidence level"),
+    ("README.md", "Each has a 95% interval", "the confidence level"),
+    ("README.md", "(0.5: the position is invisible", "the AUC of a space blind to the position: a definition"),
     ("docs/report.md", "1/720 = 0.0014", "arithmetic: the smallest p of an exact test over 720 orders"),
     # settings and defaults, as the code sets them
     ("*", "C = 0.003 ... 1", "the probe's grid, univar.evaluate.PROBE_CS (checked below)"),

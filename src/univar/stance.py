@@ -27,6 +27,7 @@ import pandas as pd
 
 from univar.encoders import EmbedStats, Encoder, embed
 from univar.errors import SettingError, UnivarError
+from univar.evaluate import probe_scores
 from univar.qa import N_FOLDS, qa_texts, stance_labels
 from univar.vectors import unit_rows
 
@@ -289,8 +290,6 @@ class StanceValidity:
                questions: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each LLM's answers to one question fold, predicted by a probe fitted on the other LLMs' answers to
         the other folds: whether each prediction was right, its true label, and its row."""
-        from univar.evaluate import probe_scores
-
         folds = self._probe_folds(questions)
         correct, truth, rows = [], [], []
         for model in sorted(set(models)):

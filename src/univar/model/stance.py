@@ -24,8 +24,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from univar.cache import cache_dir
 from univar.encoders import Encoder, SentenceTransformerEncoder, baseline_encoder
 from univar.errors import UnivarError
+from univar.model import io
 from univar.model.loss import StanceContrastLoss
 from univar.progress import bar
 from univar.qa import stance_labels
@@ -181,15 +183,11 @@ def tuning_key(cfg, table: pd.DataFrame, rows: np.ndarray, texts: Sequence[str])
 def cached_file(key: str):
     """Where the embedding cache keeps a tuned part (``$UNIVAR_CACHE_DIR/stance/<key>.safetensors``): tuning
     is minutes of CPU, and the benchmarks train the same recipe on the same QAs more than once."""
-    from univar.cache import cache_dir
-
     return cache_dir() / "stance" / f"{key}.safetensors"
 
 
 def write_tuned(path, tensors: dict[str, torch.Tensor], key: str) -> None:
     """Keep the tuned part beside the checkpoint, under ``key`` (see :func:`tuning_key`)."""
-    from univar.model import io
-
     path.parent.mkdir(parents=True, exist_ok=True)
     io.save_tensors(path, tensors, metadata={"format": "univar-stance", "key": key})
 
@@ -197,8 +195,6 @@ def write_tuned(path, tensors: dict[str, torch.Tensor], key: str) -> None:
 def read_tuned(path, key: str) -> dict[str, torch.Tensor] | None:
     """The tuned part a checkpoint holds, if it was tuned under ``key``; else None."""
     from safetensors import safe_open
-
-    from univar.model import io
 
     if path is None or not path.is_file():
         return None
