@@ -180,3 +180,13 @@ def test_minilm_sees_xstest_refusals_as_the_issue_measured(tmp_path):
     result = json.loads(out.read_text())
     assert result["stance_auc"] == pytest.approx(0.748, abs=0.002)  # the issue's table, computed before this code
     assert result["probe_balanced_acc"] > result["probe_chance"]
+
+
+def test_the_probe_scores_a_table_of_one_question_fold():
+    # a benchmark scores the held-out fold 0 alone: the probe's folds must split those questions again
+    from univar.qa import question_folds
+
+    vectors, table = synthetic(n_questions=200, stance_weight=2.0)
+    fold0 = question_folds(table["question"]) == 0
+    result = StanceValidity(n_boot=0).score(vectors[fold0], table[fold0].reset_index(drop=True))
+    assert result.n_probe_test == int(fold0.sum()) and result.probe_balanced_acc.value > 0.8
