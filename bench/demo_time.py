@@ -58,8 +58,9 @@ def run_univar(args: list[str], cwd: str, env: dict | None = None) -> str:
 
 # --- the demo ----------------------------------------------------------------------------------------------
 
-def timed_demo(tmp: str) -> tuple[float, Path]:
-    out = Path(tmp) / "demo"
+def timed_demo(tmp: str, out_name: str = "demo") -> tuple[float, Path]:
+    """Wall seconds of ``univar demo`` in a fresh process, on ``tmp``'s embedding cache (empty on the first call)."""
+    out = Path(tmp) / out_name
     env = {**os.environ, "UNIVAR_CACHE_DIR": os.path.join(tmp, "cache"), "UNIVAR_PROGRESS": "0"}
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "univar", "demo", "--out", str(out)], env=env,
@@ -204,9 +205,16 @@ def main() -> None:
             steps = ", ".join(f"{k} {v:.0f}s" for k, v in summary["seconds"].items())
             print(f"univar demo: {wall:.0f}s wall on {os.cpu_count()} cores, encoder {summary['primary']} "
                   f"({summary['n_qas']} QAs); steps: {steps}")
-            report("demo_time", [{"figure": f"univar demo wall time / {BUDGET_S:.0f} s budget (cold cache)",
-                                  "value": wall, "baseline": BUDGET_S, "ratio": wall / BUDGET_S, "target": "< 1",
-                                  "ok": wall < BUDGET_S}])
+            warm, _ = timed_demo(tmp, "demo-again")  # the same embedding cache, now full
+            print(f"univar demo again, warm cache: {warm:.0f}s wall")
+            load = os.getloadavg()[0] / (os.cpu_count() or 1)
+            report("demo_time", [
+                {"figure": f"univar demo wall time / {BUDGET_S:.0f} s budget (cold cache)", "value": wall,
+                 "baseline": BUDGET_S, "ratio": wall / BUDGET_S, "target": "< 1", "ok": wall < BUDGET_S},
+                {"figure": f"univar demo wall time, warm cache / {BUDGET_S:.0f} s budget", "value": warm,
+                 "baseline": BUDGET_S, "ratio": warm / BUDGET_S, "target": "< 1", "ok": warm < BUDGET_S},
+                {"figure": "load average per core at the end", "value": load, "baseline": 1.0, "ratio": load,
+                 "target": "", "ok": None, "under_load": "under load" if load > 1 else "on an idle machine"}])
             rows, fidelity = demo_rows(out)
         example_list = [r for r in old_rows if r["figure"].startswith(EXAMPLE)]
         if not args.no_examples:

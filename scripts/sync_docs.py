@@ -55,6 +55,8 @@ FORMATS: dict[str, Callable[[float], str]] = {
     "int": lambda v: f"{round(v):,}",  # 2,394
     "x1": lambda v: f"{v:.1f}x", "x2": lambda v: f"{v:.2f}x",  # a ratio: 2.1x
     "s": lambda v: f"{v:.0f} s",  # seconds
+    "mins": lambda v: f"{round(v) // 60} min {round(v) % 60} s",  # seconds as 3 min 54 s
+    "gb1": lambda v: f"{v / 1e9:.1f} GB",  # bytes on disk, as du -sh says it
     "gib2": lambda v: f"{v / 2**30:.2f}",  # bytes in GiB
     "text": str,
 }
