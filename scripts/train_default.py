@@ -89,8 +89,10 @@ same-class negatives {batching_text}; AdamW lr {lr:g}, weight decay {wd:g}, batc
 best epoch {best_epoch} of {epochs_run} (early stopping, patience {patience}); {seconds:.0f} s of training
 (wall time on {threads} CPU threads, base embeddings from the cache; it depends on the machine's other load).
 
-## Scores (question fold 0, never seen in training; k-NN k=50, cosine; linear = logistic regression,
-its L2 strength chosen on the training QAs of question fold 1)
+## Scores
+Question fold 0, never seen in training; k-NN k=50, cosine; linear = logistic regression, its L2 strength chosen
+on the training QAs of question fold 1.
+
 | data | classes | encoder | k-NN acc | k-NN F1 | linear acc@1 | linear acc@10 |
 |---|---|---|---|---|---|---|
 {table}

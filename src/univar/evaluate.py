@@ -19,11 +19,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from rich.table import Table
+from rich.markup import escape
 
 from univar.encoders import EmbedStats, Encoder, embed
 from univar.errors import SettingError, UnivarError
 from univar.qa import N_FOLDS, TEST_FOLD, class_labels, qa_texts, question_folds
+from univar.tables import NAME, Col, FitTable
 from univar.vectors import unit_rows
 
 log = logging.getLogger("univar")
@@ -797,16 +798,17 @@ class ValueIdentification:
         return train, test
 
 
-def results_table(results: Sequence[ValueIdResult], title: str = "value identification"):
-    """A rich table: one row per encoder, accuracies in percent ("-" where a score means nothing, see linear_probe)."""
+def results_table(results: Sequence[ValueIdResult], title: str = "value identification") -> FitTable:
+    """A rich table: one row per encoder, accuracies in percent ("-" where a score means nothing, see linear_probe);
+    laid out at print time for the console's width (univar.tables), so the encoder's name is never cut."""
     first = results[0]
-    table = Table(title=f"{title} · split={first.split} · target={first.target} · {first.n_classes} classes "
-                        f"(chance {100 * first.chance:.2f}%) · train {first.n_train} / test {first.n_test}")
-    for column in ("encoder", f"k-NN acc (k={first.knn.k})", "k-NN F1", "linear acc@1", "acc@5", "acc@10",
-                   "linear F1"):
-        table.add_column(column, justify="left" if column == "encoder" else "right")
+    # the encoder's name (or model folder) stays whole; at a narrow console acc@10, acc@5, then the F1s go
+    table = FitTable(Col("encoder", NAME), Col(f"k-NN acc\n(k={first.knn.k})"), Col("k-NN\nF1", drop=1),
+                     Col("linear\nacc@1"), Col("acc@5", drop=2), Col("acc@10", drop=3), Col("linear\nF1", drop=1),
+                     title=f"{escape(title)} · split={first.split} · target={first.target} · {first.n_classes} "
+                           f"classes (chance {100 * first.chance:.2f}%) · train {first.n_train} / test {first.n_test}")
     for r in results:
-        table.add_row(r.encoder, *("-" if v is None else f"{100 * v:.2f}"
-                                   for v in (r.knn.acc, r.knn.f1, r.linear.acc_at_1, r.linear.acc_at_5,
-                                             r.linear.acc_at_10, r.linear.f1)))
+        table.add_row(escape(r.encoder), *("-" if v is None else f"{100 * v:.2f}"
+                                           for v in (r.knn.acc, r.knn.f1, r.linear.acc_at_1, r.linear.acc_at_5,
+                                                     r.linear.acc_at_10, r.linear.f1)))
     return table

@@ -39,7 +39,8 @@ figcaption,.caption{color:#5b6475;font-size:.9em}
 .qa{border:1px solid #e3e7ee;border-radius:6px;padding:8px 12px;margin:.4em 0;background:#fcfcfe}
 .qa b{color:#34405a}.pair{display:grid;grid-template-columns:1fr 1fr;gap:12px}
 nav ul{columns:2}code{background:#f1f4f8;padding:1px 4px;border-radius:3px}
-.card{border:1px solid #dde2ea;padding:4px 18px;border-radius:6px;background:#fdfdfe;overflow-wrap:anywhere}
+.card{border:1px solid #dde2ea;padding:4px 18px;border-radius:6px;background:#fdfdfe;overflow-wrap:break-word}
+.card table{display:block;max-width:100%;overflow-x:auto}
 .card h3{font-size:1.25em;margin-top:.8em}.card h4{font-size:1.05em}
 """
 

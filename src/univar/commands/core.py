@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from univar.commands import (
     DataArg,
@@ -31,6 +32,7 @@ from univar.evaluate import ValueIdentification, results_table
 from univar.progress import event, log_to
 from univar.qa import qa_texts
 from univar.stance import StanceResult, StanceValidity
+from univar.tables import NAME, Col, FitTable
 
 
 @app.command()
@@ -154,17 +156,17 @@ def _tell(result, table, name: str, stats: EmbedStats, start: float, json_file: 
             tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
 
 
-def stance_table(results: list[StanceResult], title: str = "stance validity"):
-    """A rich table: one row per encoder, each measure with its interval (0.5 / chance: the stance is invisible)."""
-    from rich.table import Table
+def stance_table(results: list[StanceResult], title: str = "stance validity") -> FitTable:
+    """A rich table: one row per encoder, each measure with its interval (0.5 / chance: the stance is invisible).
 
+    Laid out for the console's width (univar.tables): the encoder's name stays whole; where four columns do not
+    fit, the cross-LLM AUC goes first."""
     first = results[0]
-    table = Table(title=f"{title} · {first.n_questions} questions with 2+ labels · {first.n_pairs} pairs · "
-                        f"labels {', '.join(first.labels)} · probe chance {first.probe_chance:.3f}")
-    # each cell its value over its interval: four narrow columns fit an 80-column terminal, names unclipped
-    table.add_column("encoder", no_wrap=True)
-    for column in ("stance AUC", "cross-LLM AUC", "probe bal. acc"):
-        table.add_column(column, justify="right", no_wrap=True)
+    table = FitTable(Col("encoder", NAME), Col("stance AUC"), Col("cross-LLM AUC", drop=1), Col("probe bal. acc"),
+                     title=f"{escape(title)} · {first.n_questions} questions with 2+ labels · {first.n_pairs} pairs · "
+                           f"labels {escape(', '.join(first.labels))} · probe chance {first.probe_chance:.3f}",
+                     caption=f"\\[low, high]: {int(100 * first.level)}% interval resampling questions; 0.5 (AUC) "
+                             "and the probe's chance mean the space does not see the position")
 
     def cell(v) -> str:
         if v.value is None:
@@ -172,9 +174,7 @@ def stance_table(results: list[StanceResult], title: str = "stance validity"):
         return f"{v.value:.3f}" + ("" if v.low is None else f"\n[{v.low:.3f}, {v.high:.3f}]")
 
     for r in results:
-        table.add_row(r.encoder, cell(r.stance_auc), cell(r.stance_auc_cross_llm), cell(r.probe_balanced_acc))
-    table.caption = f"\\[low, high]: {int(100 * first.level)}% interval resampling questions; 0.5 (AUC) and the " \
-                    "probe's chance mean the space does not see the position"
+        table.add_row(escape(r.encoder), cell(r.stance_auc), cell(r.stance_auc_cross_llm), cell(r.probe_balanced_acc))
     return table
 
 

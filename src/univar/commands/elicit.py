@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from univar import elicit as E
 from univar.commands import LogOpt, app, err, flag, out
@@ -16,6 +16,7 @@ from univar.errors import UnivarError
 from univar.llm import SamplingParams, get_backend
 from univar.progress import event, log_to
 from univar.qa import SUFFIXES, read_qa, write_qa
+from univar.tables import NAME, TEXT, Col, FitTable
 from univar.taxonomy import load_values, sources
 from univar.taxonomy.bank import bank_summary, load_bank
 from univar.taxonomy.generate import generate_for_situations, generate_for_values
@@ -179,9 +180,11 @@ def values_list(
         for rec in table.to_dict(orient="records"):
             out.print(json.dumps(rec, ensure_ascii=False), markup=False, highlight=False, soft_wrap=True)
         return
-    view = Table("source", "framework", "value", "definition", show_lines=False)
+    # the names --source and --value take stay whole; at 80 columns the framework (implied by the source) goes
+    view = FitTable(Col("source", NAME), Col("framework", NAME, drop=2), Col("value", NAME),
+                    Col("definition", TEXT, drop=1))
     for rec in table.itertuples(index=False):
-        view.add_row(rec.source, rec.framework, rec.value, rec.definition)
+        view.add_row(*(escape(str(v)) for v in (rec.source, rec.framework, rec.value, rec.definition)))
     out.print(view)
     err.print(f"{len(table)} values")
 
@@ -196,9 +199,11 @@ def questions_list(
 ) -> None:
     """List the bundled question banks, or the questions of one."""
     if bank is None:
-        view = Table("name", "questions", "languages", "description")
+        # the bank's full name is what `univar questions list` and `--questions` take: never cut
+        view = FitTable(Col("name", NAME), Col("questions"), Col("languages", justify="left", drop=2),
+                        Col("description", TEXT, drop=1))
         for name, n, langs, desc in bank_summary():
-            view.add_row(f"bundled:{name}", str(n), langs, desc)
+            view.add_row(escape(f"bundled:{name}"), str(n), langs.replace(", ", "\n"), escape(desc))
         out.print(view)
         return
     table = load_bank(bank)

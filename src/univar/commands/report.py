@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from univar.analysis import explain_pair, questionnaire_validity
 from univar.commands import DataArg, EncoderOpt, MapOpt, StanceOpt, app, err, files_written, load_data, out
@@ -17,6 +17,7 @@ from univar.files import write_json
 from univar.progress import step
 from univar.qa import qa_texts, read_many
 from univar.report import class_names, write_compare_files, write_map_files
+from univar.tables import NAME, TEXT, Col, FitTable
 
 OutDir = Annotated[Path, typer.Option("--out", help="Output folder.")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (UMAP, bootstrap, subsamples).")]
@@ -46,8 +47,6 @@ def map_(
 ) -> None:
     """Value map: each QA placed by its class evidence (probes trained on other questions), laid out by UMAP,
     with class centroids -> map.png, map.html, map_coords.csv."""
-    import numpy as np
-
     if color not in (None, "model", "lang"):
         raise UnivarError(f"--color must be model or lang, got {color!r}")
     table = load_data(data, map_)
@@ -66,14 +65,18 @@ def map_(
     out.print(f"map written to {_written(out_dir)}")
     if nearest is not None:
         for name, group in nearest.groupby("new", sort=True):
-            t = Table(title=f"nearest classes of new {name} ({enc.name})")
-            for col in ("rank", "class", "cosine distance", "energy distance"):
-                t.add_column(col, justify="left" if col == "class" else "right")
-            for row in group.itertuples():
-                t.add_row(str(row.rank), row._3, f"{row.cosine:.4f}", f"{row.energy:.4f}"
-                          if np.isfinite(row.energy) else "-")
-            out.print(t)
+            out.print(_nearest_table(str(name), group, enc.name))
         out.print(f"nearest classes written to {out_dir / 'nearest.csv'}")
+
+
+def _nearest_table(name: str, group, encoder: str) -> FitTable:
+    """The classes nearest one new LLM (rows of nearest.csv): the class names, which ``explain --a`` takes, stay
+    whole at 80 columns; the energy distance goes first where even that does not fit."""
+    t = FitTable(Col("rank"), Col("class", NAME), Col("cosine\ndistance"), Col("energy\ndistance", drop=1),
+                 title=f"nearest classes of new {escape(name)} ({escape(encoder)})")
+    for rank, cls, cosine, energy in zip(group["rank"], group["class"], group["cosine"], group["energy"]):
+        t.add_row(str(rank), escape(str(cls)), f"{cosine:.4f}", f"{energy:.4f}" if math.isfinite(energy) else "-")
+    return t
 
 
 @app.command()
@@ -143,16 +146,7 @@ def explain(
     table = load_data(data, map_, stance_col)
     enc, vectors = _embed(table, encoder)
     ex = explain_pair(table, vectors, class_names(table), class_a, class_b, top=top, seed=seed)
-    shown = ex.table(top)
-    t = Table(title=f"what separates {ex.class_a} from {ex.class_b} ({enc.name}); ranked by score = separation "
-                    f"- SE (separation: squared shift between their mean answers on the {ex.grouping}, paired by "
-                    f"question; SE: its jackknife standard error)" + ("; ratings: mean keyed, 0-10"
-                                                                     if "rating_a" in ex.values.columns else ""))
-    for col in shown.columns:
-        t.add_column(str(col), justify="left" if col == ex.grouping else "right")
-    for row in shown.itertuples(index=False):
-        t.add_row(*(_cell(col, value) for col, value in zip(shown.columns, row)))
-    out.print(t)
+    out.print(_explain_table(ex, enc.name, top))
     for e in ex.examples:
         out.print(f"\n[bold]{_short(e[ex.grouping])}[/bold]")
         if e.get("lean"):
@@ -166,33 +160,54 @@ def explain(
             out.print(f"  rating difference {e['rating_difference']:+.0f}"
                       + (" (reverse-keyed item: agreeing means less of the value)" if e.get("reverse_keyed") else ""))
     if ex.questions is not None:
-        _print_stance_questions(ex, top)
+        out.print(_stance_questions_table(ex, top))
     if json_file:
         write_json(json_file, ex.to_dict())
 
 
-def _print_stance_questions(ex, top: int) -> None:
-    """The questions the two answer most differently, by their stance labels first (Explanation.questions)."""
+def _explain_table(ex, encoder: str, top: int) -> FitTable:
+    """The ranking (Explanation.table) for the terminal: the two classes are A and B in the headers, named in full
+    in the title, so a value and a class name stay whole at 80 columns; the QA counts, then SE and separation
+    (score is their difference) are left out where the console is too narrow for them."""
+    shown = ex.table(top)
+    short = {f"QAs {ex.class_a}": ("QAs\nA", 3), f"QAs {ex.class_b}": ("QAs\nB", 3), "SE": ("SE", 2),
+             "separation": ("separation", 1), f"rating {ex.class_a}": ("rating\nA", 0),
+             f"rating {ex.class_b}": ("rating\nB", 0)}
+    cols = [Col(str(c), NAME if ex.grouping == "value" else TEXT, min_width=24) if c == ex.grouping else
+            Col(short.get(c, (str(c), 0))[0], drop=short.get(c, (str(c), 0))[1]) for c in shown.columns]
+    t = FitTable(*cols, title=f"what separates A = {escape(ex.class_a)} from B = {escape(ex.class_b)} "
+                              f"({escape(encoder)}); ranked by score = separation - SE (separation: squared shift "
+                              f"between their mean answers on the {ex.grouping}, paired by question; SE: its "
+                              "jackknife standard error)" + ("; ratings: mean keyed, 0-10"
+                                                             if "rating_a" in ex.values.columns else ""))
+    for row in shown.itertuples(index=False):
+        t.add_row(*(_cell(col, value) for col, value in zip(shown.columns, row)))
+    return t
+
+
+def _stance_questions_table(ex, top: int) -> FitTable:
+    """The questions the two answer most differently, by their stance labels first (Explanation.questions); the
+    label columns are headed A and B (named in the title) so that the question keeps room at 80 columns."""
     q = ex.questions
     n_differ = int(q["differ"].sum())
-    t = Table(title=f"questions both answered with a stance label: {n_differ} of {len(q)} with different positions; "
-                    f"ranked by differing labels, then " + ("rating gap, then " if "rating_gap" in q.columns else "")
-                    + "cosine distance of the two answers")
-    for col in ("question", f"{ex.class_a}", f"{ex.class_b}", *(["rating gap"] if "rating_gap" in q.columns else []),
-                "distance"):
-        t.add_column(col, justify="left" if col == "question" else "right", overflow="fold")
+    t = FitTable(Col("question", TEXT), Col("A", NAME, justify="right"), Col("B", NAME, justify="right"),
+                 *([Col("rating\ngap", drop=2)] if "rating_gap" in q.columns else []), Col("distance", drop=1),
+                 title=f"questions both A = {escape(ex.class_a)} and B = {escape(ex.class_b)} answered with a stance "
+                       f"label: {n_differ} of {len(q)} with different positions; ranked by differing labels, then "
+                       + ("rating gap, then " if "rating_gap" in q.columns else "")
+                       + "cosine distance of the two answers")
     for row in q.head(top).itertuples(index=False):
         gap = [f"{row.rating_gap:.0f}"] if "rating_gap" in q.columns else []
         t.add_row(_short(row.question, 160), escape(str(row.stance_a)), escape(str(row.stance_b)), *gap,
                   f"{row.distance:.4f}")
-    out.print(t)
+    return t
 
 
 def _cell(column: str, value) -> str:
     """One cell of the explain table: scores to 4 decimals, ratings to 1, counts and names as they are."""
     if isinstance(value, float):
         return f"{value:.1f}" if str(column).startswith("rating") else f"{value:.4f}"
-    return str(value)
+    return escape(str(value))
 
 
 def _rating(example: dict, side: str) -> str:
