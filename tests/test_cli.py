@@ -112,7 +112,7 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path, name):
     proc = run_cli("evaluate", "value-id", str(path), "--encoder", "minilm")
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and f"{path}:" in lines[0], proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(path) in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 

@@ -195,3 +195,40 @@ def test_map_names_every_file_it_wrote(tmp_path, small_qa, valuebench, capsys):
     names = sorted(p.name for p in out_dir.iterdir())
     assert {"map.png", "map.html", "nearest.csv"} <= set(names)
     assert f"map written to {out_dir}: {', '.join(names)}" in printed
+
+
+# -- odd data gets a clear answer (issue 22) ------------------------------------------------------------------------
+def test_a_csv_with_a_2_mb_answer_embeds(tmp_path, capsys):
+    looped = "I will answer, and then I will answer again.\n" * 45_000  # 2 MB: an LLM caught in a loop
+    rows = [{"question": f"question {i}", "answer": looped if i == 3 else f"answer {i} about values",
+             "model": f"m{i % 2}", "lang": "en"} for i in range(8)]
+    data = write_qa(pd.DataFrame(rows), tmp_path / "looped.csv")
+    out = tmp_path / "vectors.parquet"
+    assert main(["embed", str(data), "--encoder", "tfidf", "--out", str(out)]) == 0, capsys.readouterr().err
+    table = pd.read_parquet(out)
+    assert len(table) == 8 and table.loc[3, "answer"] == looped and np.isfinite(np.stack(table["embedding"])).all()
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+@pytest.mark.parametrize("column, values, kind", [("model", [1, 2], "int64"), ("answer", [True, False], "bool")])
+def test_a_number_or_boolean_in_a_text_column_is_one_error_line(tmp_path, capsys, suffix, column, values, kind):
+    frame = pd.DataFrame({"question": ["q1", "q2"], "answer": ["a1", "a2"], "model": ["m1", "m2"], "lang": "en"})
+    frame[column] = values  # as a wrong export writes them: 1 and True, which used to become "1" and "True"
+    path = write_qa(frame, tmp_path / f"typed{suffix}")
+    out = tmp_path / "vectors.parquet"
+    assert main(["embed", str(path), "--encoder", "tfidf", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"error: column {column!r} holds {kind}, expected text, {path}:1\n"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name, content, what", [
+    ("missing.csv", None, "file not found"),
+    ("empty.csv", b"", "empty file (no header)"),
+    ("empty.jsonl", b"\n", "empty file (no records)"),
+])
+def test_a_missing_or_empty_file_is_named_without_a_row(tmp_path, capsys, name, content, what):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["embed", str(path), "--encoder", "tfidf", "--out", str(tmp_path / "v.parquet")]) == 2
+    assert capsys.readouterr().err == f"error: {what}, {path}\n"  # no ":0", a row no editor can open

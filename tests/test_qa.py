@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pandas as pd
 import pytest
@@ -86,7 +87,8 @@ def test_bad_input_names_file_and_row(tmp_path, content, suffix, what, row):
     with pytest.raises(QAError) as info:
         read_qa(path)
     assert what in str(info.value)
-    assert str(info.value).endswith(f"{path}:{row}")
+    # a problem of the whole file names the file alone: a row 0 would send the reader to no line at all
+    assert str(info.value).endswith(f"{path}:{row}" if row else f", {path}")
 
 
 def test_map_naming_a_missing_column_is_an_error(tmp_path):
@@ -108,7 +110,7 @@ def test_fuzzed_bytes_give_a_table_or_a_named_error(tmp_path, data, suffix):
     try:
         table = read_qa(path)
     except QAError as exc:
-        assert str(exc).startswith(exc.what) and f"{path}:" in str(exc)
+        assert str(exc).startswith(exc.what) and str(path) in str(exc) and not str(exc).endswith(":0")
     else:
         assert set(["question", "answer", "model", "lang"]) <= set(table.columns)
         assert (table["answer"].str.strip() != "").all()
@@ -178,7 +180,11 @@ def test_a_float_column_of_nan_and_a_null_answer_in_parquet(tmp_path, caplog):
     path = tmp_path / "float.parquet"
     pq.write_table(pa.table({"question": ["q1", "q2", "q3"], "answer": ["a1", None, "a3"], "model": ["m"] * 3,
                              "lang": pa.array([1.0, 2.0, float("nan")])}), path)
-    with pytest.raises(QAError, match=rf"missing value in required column 'lang', {path}:3$"):
+    with pytest.raises(QAError, match=rf"column 'lang' holds float64, expected text, {path}:1$"):  # never "1.0"
+        read_qa(path)
+    pq.write_table(pa.table({"question": ["q1", "q2", "q3"], "answer": ["a1", None, "a3"], "model": ["m"] * 3,
+                             "lang": pa.array([float("nan")] * 3)}), path)
+    with pytest.raises(QAError, match=rf"missing value in required column 'lang', {path}:1$"):  # NaN: no text
         read_qa(path)
     pq.write_table(pa.table({"question": ["q1", "q2", "q3"], "answer": ["a1", None, "a3"], "model": ["m"] * 3,
                              "lang": ["en"] * 3}), path)
@@ -303,7 +309,7 @@ def test_parquet_cut_short_is_refused_as_a_whole(tmp_path, fraction):
     path.write_bytes(data[: int(len(data) * fraction)])
     with pytest.raises(QAError) as info:
         read_qa(path)
-    assert info.value.what.startswith("not a readable Parquet file (") and str(info.value).endswith(f"{path}:0")
+    assert info.value.what.startswith("not a readable Parquet file (") and str(info.value).endswith(f", {path}")
 
 
 def test_write_qa_refuses_an_unknown_suffix_before_touching_the_disk(tmp_path):
@@ -324,3 +330,71 @@ def test_write_qa_replaces_a_file_only_once_the_new_one_is_whole(tmp_path):
     with pytest.raises(RuntimeError, match="cannot be written"):
         write_qa(broken, path)  # the CSV writer has opened its file and fails on the second row
     assert read_qa(path)["answer"].tolist() == ["a"] and sorted(p.name for p in tmp_path.iterdir()) == ["qas.csv"]
+
+
+# -- odd data gets a clear answer (issue 22) --------------------------------------------------------------------
+def _huge_answer(size: int) -> str:
+    """An answer of ``size`` characters, as an LLM caught in a loop writes, with commas, quotes and line breaks."""
+    unit = 'I repeat, "again"\nand again. '
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+@pytest.mark.parametrize("size, suffix", [
+    (2_000_000, ".csv"),
+    (2_000_000, ".tsv"),
+    pytest.param(50_000_000, ".csv", marks=pytest.mark.slow),
+])
+def test_a_csv_field_of_any_size_is_read(tmp_path, size, suffix):
+    answer = _huge_answer(size)
+    table = pd.DataFrame([ROWS[0], {**ROWS[0], "question": "Why?", "answer": answer}])
+    path = write_qa(table, tmp_path / f"big{suffix}")
+    table = read_qa(path)
+    assert len(table) == 2 and len(table.loc[1, "answer"]) == size and table.loc[1, "answer"] == answer
+
+
+TYPED = [("answer", 1, "int"), ("answer", 1.5, "float"), ("model", True, "bool"), ("question", 7, "int"),
+         ("lang", 0, "int"), ("answer_en", 2.5, "float")]
+
+
+@pytest.mark.parametrize("column, value, kind", TYPED)
+def test_jsonl_text_column_of_another_type_is_refused_with_its_column_type_and_row(tmp_path, column, value, kind):
+    rows = [{**ROWS[0], "answer_en": "In English."}] * 3
+    rows[1] = {**rows[1], "question": "Second?", column: value}
+    path = tmp_path / "typed.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(QAError) as info:
+        read_qa(path)
+    assert info.value.what == f"column '{column}' holds {kind}, expected text" and info.value.row == 2
+    assert str(info.value).endswith(f"{path}:2")
+
+
+@pytest.mark.parametrize("column, value, kind", TYPED)
+def test_parquet_text_column_of_another_type_is_refused_with_its_column_type_and_row(tmp_path, column, value, kind):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {name: pa.array([text] * 3) for name, text in {**ROWS[0], "answer_en": "In English."}.items()}
+    columns["question"] = pa.array(["First?", "Second?", "Third?"])
+    columns[column] = pa.array([None, value, value])  # typed by its values (int64, double, bool); row 1 null
+    path = tmp_path / "typed.parquet"
+    pq.write_table(pa.table(columns), path)
+    with pytest.raises(QAError) as info:
+        read_qa(path)
+    # the type pandas reads it as: a nullable int64 column arrives as float64, a nullable bool one as bool values
+    assert re.fullmatch(rf"column '{column}' holds (float|{kind})(64)?, expected text", info.value.what), (
+        info.value.what)
+    assert info.value.row == 2 and str(info.value).endswith(f"{path}:2")
+
+
+def test_a_text_column_of_numbers_only_is_refused_at_its_first_row(tmp_path):
+    path = tmp_path / "models.parquet"
+    pd.DataFrame({"question": ["q1", "q2"], "answer": ["a", "b"], "model": [3, 4], "lang": ["en", "en"]}).to_parquet(
+        path)
+    with pytest.raises(QAError, match=rf"^column 'model' holds int64, expected text, {re.escape(str(path))}:1$"):
+        read_qa(path)
+
+
+def test_missing_values_in_a_typed_file_are_still_missing_not_the_wrong_type(tmp_path):
+    rows = [ROWS[0], {**ROWS[0], "question": "Why?", "answer": None}]
+    table = read_qa(write_qa(pd.DataFrame(rows), tmp_path / "gap.parquet"))  # an empty answer: dropped
+    assert table["question"].tolist() == ["Should I help?"]

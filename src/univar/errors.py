@@ -11,11 +11,12 @@ class UnivarError(Exception):
 
 
 class QAError(UnivarError, ValueError):
-    """Bad QA input: the message is ``<what>, <file>:<row>``."""
+    """Bad QA input: the message is ``<what>, <file>:<row>``, or ``<what>, <file>`` when ``row`` is 0, the file
+    as a whole (missing, empty, unreadable): a row 0 would send a reader to a line that does not exist."""
 
     def __init__(self, what: str, file: object, row: int = 0):
         self.what, self.file, self.row = what, str(file), row
-        super().__init__(f"{what}, {file}:{row}")
+        super().__init__(f"{what}, {file}:{row}" if row else f"{what}, {file}")
 
 
 class SettingError(UnivarError, ValueError):

@@ -9,9 +9,12 @@ column has a meaning of its own: ``stance``, a label of the position an answer t
 
 Errors name the file and the row, so that a researcher can open the file at the bad line:
 ``<what>, <file>:<row>``. Rows are counted as a text editor counts lines (the CSV header is line 1);
-for Parquet the row is the 1-based record number; row 0 means the file as a whole. A missing value is
-None, NaN or a Parquet null alike. Rows with an empty answer are dropped and logged; exact duplicate rows
-are kept and logged with their rows (see :func:`_report_duplicates`).
+for Parquet the row is the 1-based record number; a problem of the file as a whole (missing, empty, unreadable)
+names the file alone. A missing value is None, NaN or a Parquet null alike. The text columns (the required ones,
+``question_en`` and ``answer_en``) must hold text: a number or boolean there (Parquet, JSONL) is refused rather
+than turned into the text "1", "1.5" or "True" (:func:`_check_text`). CSV fields of any size are read.
+Rows with an empty answer are dropped and logged; exact duplicate rows are kept and logged with their rows
+(see :func:`_report_duplicates`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import io
 import json
 import logging
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -42,6 +46,8 @@ SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
             ".pq": "parquet"}
 BUNDLED_PREFIX = "bundled:"
 STANCE = "stance"  # the optional column of position labels (see the module docstring)
+# Optional columns that are embedded in place of question / answer when present: text, as the required ones.
+OPTIONAL_TEXT = ("question_en", "answer_en")
 
 
 def parse_mapping(items: Iterable[str] | None) -> dict[str, str]:
@@ -63,7 +69,24 @@ def _decode(raw: bytes, file: str) -> str:
         raise QAError(f"undecodable bytes (not UTF-8: byte 0x{raw[exc.start]:02x})", file, line) from None
 
 
+def _allow_any_field_size() -> None:
+    """Raise the csv module's field limit (131,072 characters by default) to the largest this platform takes.
+
+    Why: an LLM caught in a loop writes answers of megabytes, which JSONL and Parquet read; the limit guards a
+    streaming reader's memory, but univar parses text already in memory, so no field can outgrow it. The limit
+    is the process's, and only ever raised, to the same value each time (safe with concurrent reads).
+    """
+    limit = sys.maxsize
+    while limit > csv.field_size_limit():
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:  # a C long of 32 bits (Windows)
+            limit //= 2
+
+
 def _read_delimited(text: str, file: str, delimiter: str) -> tuple[pd.DataFrame, list[int]]:
+    _allow_any_field_size()
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
@@ -207,16 +230,14 @@ def validate(
         raise QAError("no rows", label, header_row)
 
     frame = frame.reset_index(drop=True)
+    for column in REQUIRED + tuple(c for c in OPTIONAL_TEXT if c in frame.columns):
+        _check_text(frame[column], column, label, rows_at)
     for column in REQUIRED:
         col = frame[column]
         if isinstance(col.dtype, pd.StringDtype):  # already text (Arrow-backed from Parquet): no per-value
             frame[column] = col.fillna("")         # Python objects, which would double a large table's memory
-            continue
-        bad = col.map(lambda v: not _missing(v) and not isinstance(v, (str, int, float, bool)))
-        if bad.any():
-            i = int(bad.to_numpy().argmax())
-            raise QAError(f"column {column!r} holds {type(col.iloc[i]).__name__}, expected text", label, rows_at[i])
-        frame[column] = col.map(lambda v: "" if _missing(v) else str(v))
+        else:
+            frame[column] = col.map(lambda v: "" if _missing(v) else v)
     if STANCE in frame.columns:
         frame[STANCE] = _stance_column(frame[STANCE], label, rows_at)
     for column in MUST_HAVE_VALUE:
@@ -238,6 +259,21 @@ def validate(
     frame.attrs["dropped_empty_answers"] = int(empty_answer.sum())
     frame.attrs["duplicate_rows"] = duplicates
     return frame
+
+
+def _check_text(col: pd.Series, column: str, label: str, rows_at: Sequence[int]) -> None:
+    """Raise a :class:`QAError` naming the first present value of ``col`` that is not text, with its row.
+
+    Why refuse rather than convert: a model or answer written as 1, 1.5 or True in Parquet or JSONL is a wrong
+    export (a shifted column, a misnamed field), and its text would differ by format (CSV has "1.0" where
+    Parquet has 1). Numbers stay welcome in ``stance`` (:func:`_stance_column`).
+    """
+    if isinstance(col.dtype, pd.StringDtype):  # text by its type
+        return
+    bad = col.map(lambda v: not _missing(v) and not isinstance(v, str))
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise QAError(f"column {column!r} holds {type(col.iloc[i]).__name__}, expected text", label, rows_at[i])
 
 
 _INTEGRAL = re.compile(r"[-+]?\d+\.0*")  # "7.0": a whole number written as a float
