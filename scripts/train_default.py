@@ -182,16 +182,12 @@ def main() -> int:
 
     torch.set_num_threads(2)
     table = read_many(list(DEFAULT_DATA))
-    work = args.out.with_name(args.out.name + ".training")
-    shutil.rmtree(work, ignore_errors=True)
     start = time.perf_counter()
-    result = train(table, TrainConfig(**DEFAULT_CONFIG), work, progress=True, report=print)
+    # overwrite: this replaces the shipped model on purpose; training builds the new one beside it (every file
+    # it writes) and swaps it in whole, so a kill leaves the old model and its card as they were
+    result = train(table, TrainConfig(**DEFAULT_CONFIG), args.out, progress=True, report=print, overwrite=True)
     seconds = time.perf_counter() - start
-    shutil.rmtree(work / "checkpoint", ignore_errors=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name in ("univar.json", "model.safetensors"):
-        os.replace(work / name, args.out / name)
-    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(args.out / "checkpoint", ignore_errors=True)  # the package ships the model, not its training state
     print(f"trained in {seconds:.0f}s; best val k-NN acc {result.best_score:.4f} at epoch {result.best_epoch} "
           f"(base {result.base_score:.4f}) -> {args.out}")
     if not args.no_card:

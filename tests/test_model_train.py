@@ -39,7 +39,11 @@ def test_training_lowers_the_loss_and_writes_safetensors_and_json(trained, small
     out, result = trained
     losses = [h["loss"] for h in result.history[1:]]
     assert losses[-1] < losses[0]
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint", "model.safetensors", "univar.json"]
+    names = {p.name for p in out.iterdir()}
+    assert {"MODEL_CARD.md", "checkpoint", "model.safetensors", "univar.json"} <= names
+    assert not [n for n in names if n.endswith(".tmp")] and not out.with_name("m.training").exists()
+    card = (out / "MODEL_CARD.md").read_text()  # the card says what this directory holds
+    assert f"{len(small_qa):,} QAs of 6 (LLM, language) classes" in card and "lambda 3" in card
     config = json.loads((out / "univar.json").read_text())
     assert config["format"] == "univar" and config["mode"] == "set" and config["lambda"] == 3
     assert set(load_file(str(out / "model.safetensors"))) >= {"head.up.weight", "head.down.weight"}
@@ -329,6 +333,33 @@ def test_validation_is_the_shared_knn_and_epoch_0_scores_the_base(small_qa, tmp_
     assert calls == [(int((folds >= 2).sum()), int((folds == 1).sum()), 7)] * 3
     assert [h["epoch"] for h in result.history] == [0, 1, 2] and result.history[0]["loss"] is None
     assert [h["val_knn_acc"] for h in result.history] == [s.acc for s in scores]
+
+
+def test_small_data_lowers_validation_k_as_evaluate_does_and_says_when_no_epoch_beat_the_base(small_qa, tmp_path):
+    """60 QAs of 3 LLMs: k=50 is more than the training QAs, so every held-out QA had the same neighbours and
+    validation sat at chance; it is lowered by the rule ``univar evaluate value-id`` uses, with one warning. With
+    nothing learnt (lr 0) the model is epoch 0: said in one line and in the model card."""
+    from univar.evaluate import knn_k
+    from univar.qa import class_labels
+
+    models, questions = sorted(small_qa["model"].unique())[:3], sorted(small_qa["question"].unique())[:20]
+    table = small_qa[small_qa["model"].isin(models) & small_qa["question"].isin(questions)]
+    table = table.groupby(["model", "question"]).head(1).reset_index(drop=True)  # one answer each
+    assert len(table) == 60
+    folds, labels = table["question"].map(question_fold).to_numpy(), class_labels(table).to_numpy()
+    k, _ = knn_k(50, labels[folds >= 2], labels[folds == 1])
+    assert (folds >= 2).sum() < 50 and 1 <= k < 50
+    lines: list[str] = []
+    result = train(table, TrainConfig(**dict(FAST, epochs=2, lr=0.0)), tmp_path / "m", progress=False,
+                   report=lines.append)
+    warned = [line for line in lines if line.startswith("warning: validation k-NN")]
+    assert len(warned) == 1 and f"k=50 is more than the {(folds >= 2).sum()} training QAs; using k={k}" in warned[0]
+    config = json.loads((tmp_path / "m" / "univar.json").read_text())
+    assert config["validation"]["metric"].startswith(f"knn@{k} acc")
+    assert result.best_epoch == 0 and len(result.history) == 3
+    said = [line for line in lines if "no epoch beat the base encoder" in line]
+    assert len(said) == 1 and said[0].startswith("note: ") and "untrained" in said[0]
+    assert "**Untrained:** no epoch beat the base encoder" in (tmp_path / "m" / "MODEL_CARD.md").read_text()
 
 
 def test_no_training_function_is_long():

@@ -14,8 +14,8 @@ FROZEN_BEFORE = ("mode", "lam", "base", "batch_size", "lr", "weight_decay", "hid
                  "keep_base", "topic_alpha", "batching", "symmetric", "learnable_scale", "scale", "seed", "val_fold",
                  "exclude_folds", "max_length", "micro_batch", "val_select", "stance_weight", "stance_epochs",
                  "stance_layers", "stance_base", "stance_lr", "stance_max_length", "stance_tau", "stance_questions")
-# the options of `univar train` that are not training settings
-COMMAND_ONLY = {"data", "out_dir", "resume", "map_", "log", "stance_col"}
+# the options of `univar train` that are not training settings (where it writes, what it reads, where it logs)
+COMMAND_ONLY = {"data", "out_dir", "resume", "overwrite", "map_", "log", "stance_col"}
 # a value other than the default for every setting with a flag (the test below checks that they differ)
 NOT_DEFAULT = dict(mode="concat", lam=3, base="e5-small", epochs=7, batch_size=33, lr=0.5, hidden=65, dropout=0.25,
                    batching="class", pooling="attention", keep_base=0.7, topic_alpha=2.5, symmetric=True,
@@ -65,7 +65,7 @@ def test_train_options_and_config_fields_match_one_to_one():
         assert option.is_flag == isinstance(default, bool), name  # booleans are plain flags
     assert len({f.metadata["cli"] for f in settings.values()}) == len(settings)  # no two fields share a flag
     flags = {opt for option in options.values() for opt in option.opts}
-    assert {"--out", "--resume", "--map", "--log"} <= flags
+    assert {"--out", "--resume", "--overwrite", "--map", "--log"} <= flags
 
 
 def test_every_option_reaches_its_config_field(monkeypatch, tmp_path, capsys):
@@ -80,12 +80,17 @@ def test_every_option_reaches_its_config_field(monkeypatch, tmp_path, capsys):
         assert NOT_DEFAULT[name] != _default(f), name
     seen = {}
 
-    def fake_train(table, cfg, out, resume=False, progress=True, report=None):
-        seen.update(cfg=cfg, resume=resume)
+    def fake_train(table, cfg, out, resume=False, progress=True, report=None, overwrite=False):
+        seen.update(cfg=cfg, resume=resume, overwrite=overwrite)
         return TrainResult(out=Path(out), best_epoch=0, best_score=None, base_score=None, epochs_run=0, history=[],
                            seconds=0.0)
 
+    def fake_plan(out, cfg, resume=False, overwrite=False):  # there is no run in OUT to resume
+        seen.update(planned=(resume, overwrite))
+        return train_module.RunPlan(Path(out), Path(out))
+
     monkeypatch.setattr(train_module, "train", fake_train)
+    monkeypatch.setattr(train_module, "plan_run", fake_plan)
     monkeypatch.setattr(TrainConfig, "check", lambda self: None)  # these values together would not pass
     argv = ["train", "bundled:xstest", "--out", str(tmp_path / "m"), "--resume"]
     for name, value in NOT_DEFAULT.items():
@@ -98,7 +103,7 @@ def test_every_option_reaches_its_config_field(monkeypatch, tmp_path, capsys):
             argv += [flag, str(value)]
     assert main(argv) == 0, capsys.readouterr().err
     cfg = seen["cfg"]
-    assert seen["resume"] is True
+    assert seen["resume"] is True and seen["planned"] == (True, False) and seen["overwrite"] is False
     for name, value in NOT_DEFAULT.items():
         expected = sorted(set(value)) if name == "exclude_folds" else value
         assert getattr(cfg, name) == expected, name

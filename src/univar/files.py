@@ -7,9 +7,12 @@ POSIX and Windows, so readers see the old file or the new one, never a torn one.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -60,6 +63,69 @@ def atomic_path(path: str | Path, tmp_name: str | None = None) -> Iterator[Path]
             _remove(old)
         else:
             os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap what two paths name in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where the
+    OS, its C library or the filesystem has no such call, so the caller falls back to two renames."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def replace_dir(new: str | Path, path: str | Path) -> Path:
+    """Put the complete folder ``new`` at ``path`` and delete what ``path`` held; returns ``path``.
+
+    Why not :func:`atomic_path`'s two renames: between them ``path`` is missing, and a kill there leaves a
+    trained model only under a temporary name. Where the OS can exchange two paths atomically (Linux), one
+    call swaps them, so ``path`` names the old folder or the new one at every instant; the old one is then
+    deleted from ``new``'s name. Elsewhere it falls back to the two renames.
+    """
+    new, path = Path(new), Path(path)
+    if not path.exists() and not path.is_symlink():
+        os.replace(new, path)
+    elif _exchange(new, path):
+        _remove(new)  # now the old folder
+    else:
+        old = path.with_name(path.name + ".old.tmp")
+        _remove(old)
+        os.replace(path, old)
+        try:
+            os.replace(new, path)
+        except BaseException:
+            os.replace(old, path)
+            raise
+        _remove(old)
+    return path
+
+
+@contextmanager
+def atomic_folder(path: str | Path, tmp_name: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to build a folder at; it replaces ``path`` by :func:`replace_dir`
+    when the block succeeds (``path`` as it was if the block raises, the temporary removed either way)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_of(path, tmp_name)
+    _remove(tmp)
+    try:
+        yield tmp
+        replace_dir(tmp, path)
     except BaseException:
         _remove(tmp)
         raise

@@ -75,14 +75,18 @@ def train(
     stance_layers: Annotated[int, typer.Option(
         "--stance-layers", help="Stance part: top transformer layers fine-tuned (0: all).")] = 2,
     stance_col: StanceOpt = None,
-    resume: Annotated[bool, flag("--resume", help="Continue from OUT/checkpoint after a stop or kill.")] = False,
+    resume: Annotated[bool, flag("--resume", help="Continue an unfinished run from its checkpoint after a stop or "
+                                                  "kill; on a finished run it says so and exits.")] = False,
+    overwrite: Annotated[bool, flag(
+        "--overwrite", help="Replace a model already in OUT (refused without it); the new one is built beside it "
+                            "and swapped in when complete.")] = False,
     map_: MapOpt = None,
     device: DeviceOpt = "auto",
     log: LogOpt = None,
 ) -> None:
     """Train a UniVaR value encoder: two views of one (LLM, language) class must embed together."""
     options = dict(locals())  # the parameters alone (nothing else is bound yet)
-    from univar.model.train import TrainConfig
+    from univar.model.train import TrainConfig, plan_run
     from univar.model.train import train as run_train
 
     # every TrainConfig field with a flag is set by the option of its name
@@ -92,9 +96,14 @@ def train(
     rank = int(os.environ.get("RANK", "0"))
     # one line per message, never wrapped at 80 columns: a log file keeps one line per epoch
     say = (lambda m: err.print(m, soft_wrap=True, highlight=False, markup=False)) if rank == 0 else None
+    plan = plan_run(out_dir, cfg, resume=resume, overwrite=overwrite)  # refused or done: before reading data
+    if plan.finished is not None:
+        if rank == 0:
+            out.print(plan.finished, soft_wrap=True, highlight=False, markup=False)
+        return
     with log_to(log if rank == 0 else None):
         table = load_data(data, map_, stance_col)
-        result = run_train(table, cfg, out_dir, resume=resume, report=say)
+        result = run_train(table, cfg, out_dir, resume=resume, report=say, overwrite=overwrite)
         event("train_end", out=str(out_dir), epochs_run=result.epochs_run, best_epoch=result.best_epoch,
               best_score=result.best_score, base_score=result.base_score, seconds=round(result.seconds, 3))
     if rank == 0:

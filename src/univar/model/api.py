@@ -20,7 +20,7 @@ import torch
 
 from univar.encoders import Encoder, SentenceTransformerEncoder, baseline_encoder, embed
 from univar.errors import UnivarError
-from univar.files import atomic_path
+from univar.files import atomic_folder
 from univar.model import io, stance
 from univar.model.heads import SetViewEncoder
 from univar.qa import as_texts, class_labels, question_text_of, split_class
@@ -140,17 +140,20 @@ class UniVaR(Encoder):
         config = io.read_config(path)
         return cls(path, config, io.weights_digest(path, config), name=name)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Copy this model to a directory of its own, to keep, share or ship it apart from where it was trained.
 
         The files are copied as they are (config, weights, model card, the concat-mode transformer), so the
-        copy encodes exactly as this model and shares its embedding cache (same ``id``).
+        copy encodes exactly as this model and shares its embedding cache (same ``id``). The copy is built
+        beside ``path`` and swapped in only when complete, so a kill leaves the old directory or the new one.
 
         Parameters
         ----------
         path : str or pathlib.Path
-            The directory to write: created if missing; an existing model there is replaced. The model's own
-            directory is left as it is.
+            The directory to write: created if missing. The model's own directory is left as it is.
+        overwrite : bool
+            Replace a univar model (or training run) already in ``path``; without it such a directory is
+            refused, so that a model is never lost by accident.
 
         Returns
         -------
@@ -160,14 +163,19 @@ class UniVaR(Encoder):
         Raises
         ------
         UnivarError
-            When ``path`` holds files but no univar model (nothing there is overwritten).
+            When ``path`` holds a model and ``overwrite`` is False, or holds files but no univar model (nothing
+            there is overwritten).
         """
         path = Path(path)
         if path.resolve() == self.path.resolve():
             return path
-        if path.exists() and any(path.iterdir()) and not (path / io.CONFIG).is_file():
+        held = io.contents(path)
+        if held == "other":
             raise UnivarError(f"{path} exists and is not a univar model directory; choose an empty folder")
-        with atomic_path(path, tmp_name=path.name + ".tmp-save") as tmp:
+        if held is not None and not overwrite:
+            raise UnivarError(f"{path} already holds a univar model; pass overwrite=True to replace it, or choose "
+                              "another directory")
+        with atomic_folder(path, tmp_name=path.name + ".tmp-save") as tmp:
             shutil.copytree(self.path, tmp, ignore=shutil.ignore_patterns(io.CHECKPOINT, "*.tmp"))
         return path
 

@@ -21,6 +21,7 @@ CONFIG = "univar.json"
 WEIGHTS = "model.safetensors"
 TRANSFORMER = "transformer"
 CHECKPOINT = "checkpoint"
+CARD = "MODEL_CARD.md"
 FORMAT_VERSION = 1
 MODES = ("set", "concat")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
@@ -113,6 +114,36 @@ def save_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], state: dict)
     save_tensors(ck / "state.safetensors", tensors, metadata={"format": "univar-checkpoint",
                                                               "state": json.dumps(state, sort_keys=True)})
     write_json(ck / "state.json", state)
+
+
+def checkpoint_state(folder: Path) -> dict | None:
+    """The training state of ``folder``'s checkpoint, read from its metadata without loading a tensor (it
+    decides, before any data is read, whether there is a run to resume); None when there is no checkpoint."""
+    from safetensors import safe_open
+
+    path = folder / CHECKPOINT / "state.safetensors"
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return json.loads((fh.metadata() or {})["state"])
+    except Exception as exc:  # a torn or foreign file: safetensors and json raise their own types
+        raise UnivarError(f"{path}: corrupt checkpoint ({str(exc).splitlines()[0]})") from None
+
+
+def contents(folder: Path) -> str | None:
+    """What ``folder`` holds, for a command about to write a model there (why: nothing a user trained may be
+    replaced by accident): None when nothing (absent, empty, or a run that saved no training state yet),
+    ``"run"`` (a training run's checkpoint), ``"model"`` (a univar model's files) or ``"other"``."""
+    if not folder.exists():
+        return None
+    if not folder.is_dir():
+        return "other"
+    if (folder / CHECKPOINT / "state.safetensors").is_file():
+        return "run"
+    if any((folder / name).exists() for name in (CONFIG, WEIGHTS, TRANSFORMER, CARD)):
+        return "model"
+    return "other" if any(p.name != CHECKPOINT for p in folder.iterdir()) else None
 
 
 def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:

@@ -7,6 +7,13 @@ which is exactly the test that ``univar evaluate value-id --split question`` run
 to the output directory is always the best one so far, and epoch 0 (before any update) is a candidate:
 since the head starts as the identity, the result can never score below its base encoder there.
 
+Nothing a user trained is replaced by accident (:func:`plan_run` decides before any data is read): a run
+into a new or empty directory writes there as it goes (the best model so far and, for ``--resume``, its
+checkpoint); a directory that holds a model or a run is refused unless ``overwrite`` is given, and even then
+the new model is built beside it, in ``<out>.training``, and swapped in only when complete
+(:func:`univar.files.replace_dir`), so a kill at any moment leaves the old model as it was. ``resume``
+continues a run that has not finished, and on a finished one says so without reading the data.
+
 Every setting is a :class:`TrainConfig` field, and the field says the rest about itself in its metadata:
 the ``univar train`` flag that sets it and that flag's help (``univar.commands.model`` spells the options
 out; tests/test_train_config.py holds them to the fields one to one) and whether a resumed run must keep it
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -26,10 +34,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from univar import files
 from univar.device import resolve
 from univar.encoders import use_device
 from univar.errors import UnivarError
-from univar.evaluate import ValueIdentification
+from univar.evaluate import ValueIdentification, knn_k
 from univar.model import distributed, io
 from univar.model.api import UniVaR
 from univar.model.concat_mode import ConcatTrainer
@@ -205,6 +214,153 @@ class TrainResult:
     epochs_run: int
     history: list[dict]
     seconds: float
+    already_finished: bool = False  # a resume found the run done and trained nothing
+
+
+STAGING = ".training"
+
+
+def staging_of(out: Path) -> Path:
+    """Where a run that replaces the model in ``out`` builds the new one: ``<out>.training``, beside it."""
+    return out.with_name(out.name + STAGING)
+
+
+@dataclass
+class RunPlan:
+    """Where a run writes, decided before any data is read: ``work`` is ``out`` itself, or ``staging_of(out)``
+    for a run that will replace what ``out`` holds (``replaces``: the digest of the model there, which its
+    checkpoints record); ``finished`` is the line to say instead of training when a resumed run is already
+    done, ``state`` the checkpoint's training state when resuming."""
+    out: Path
+    work: Path
+    finished: str | None = None
+    state: dict | None = None
+    replaces: str | None = None
+
+
+def _model_digest(folder: Path) -> str | None:
+    """The weights digest of the model in ``folder``; None where there is no readable model."""
+    try:
+        return io.weights_digest(folder, io.read_config(folder))
+    except UnivarError:
+        return None
+
+
+def _stopped_run(out: Path) -> dict | None:
+    """The training state of a stopped run that is to replace ``out`` (in ``<out>.training``), or None.
+
+    A run there records the digest of the model it replaces; it is that run only while ``out`` still holds
+    that model. After the swap the old model sits under that name until it is deleted, and a kill in between
+    must not make it look like a run to resume: its record names another model (or none).
+    """
+    state = io.checkpoint_state(staging_of(out))
+    if state is None or "replaces" not in state or state["replaces"] != _model_digest(out):
+        return None
+    return state
+
+
+def _finished_line(out: Path, state: dict, cfg: TrainConfig) -> str | None:
+    """One line saying that the run in ``out`` has nothing left to do under ``cfg`` (its epochs are done or it
+    stopped early), or None when resuming it would train."""
+    history = state.get("history", [])
+    validated = bool(history) and history[0].get("val_knn_acc") is not None
+    early = validated and state["bad_epochs"] >= cfg.patience
+    if state["epoch"] < cfg.epochs and not early:
+        return None
+    best = f"; best validation score {state['best']:.4f} at epoch {state['best_epoch']}" if validated else ""
+    how = "early stop" if early and state["epoch"] < cfg.epochs else f"--epochs {cfg.epochs}"
+    return f"{out}: training already finished at epoch {state['epoch']} ({how}{best}); nothing to resume"
+
+
+def plan_run(out: str | Path, cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> RunPlan:
+    """Decide where a run into ``out`` writes, or refuse it, before any data is read or embedded.
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        The model directory asked for.
+    cfg : TrainConfig
+        The run's settings (a resume compares its epochs and patience with the checkpoint's progress).
+    resume : bool
+        Continue the unfinished run of ``out`` (the one in ``<out>.training`` first, if a run that replaces
+        ``out`` was stopped).
+    overwrite : bool
+        Allow replacing a model or run that ``out`` holds (built beside it, swapped in when complete).
+
+    Returns
+    -------
+    RunPlan
+        Where to write; its ``finished`` line when a resumed run has nothing left to do.
+
+    Raises
+    ------
+    UnivarError
+        When ``out`` holds a model or a run and ``overwrite`` is False, holds files that are not univar's, a
+        stopped run waits in ``<out>.training``, or there is nothing to resume.
+    """
+    out = Path(out)
+    staging = staging_of(out)
+    if resume and overwrite:
+        raise UnivarError("--resume continues a run and --overwrite starts one afresh; pass one of them")
+    held = io.contents(out)
+    if held == "other":
+        raise UnivarError(f"{out} exists and is not a univar model directory; choose an empty or new --out")
+    pending = _stopped_run(out)
+    if resume:
+        if pending is not None:
+            return RunPlan(out, staging, state=pending, replaces=pending["replaces"])
+        state = io.checkpoint_state(out)
+        if state is None:
+            raise UnivarError(f"{out}: no checkpoint to resume from (expected {io.CHECKPOINT}/state.safetensors)")
+        return RunPlan(out, out, finished=_finished_line(out, state, cfg), state=state)
+    if pending is not None and not overwrite:
+        raise UnivarError(f"{staging} holds a stopped run that is to replace {out}: --resume continues it, "
+                          "--overwrite starts again")
+    if held is not None and not overwrite:
+        unfinished = held == "run" and _finished_line(out, io.checkpoint_state(out), cfg) is None
+        what = "an unfinished training run (--resume continues it)" if unfinished else "a univar model"
+        raise UnivarError(f"{out} already holds {what}; pass --overwrite (in Python overwrite=True) to replace it, "
+                          "or choose another --out")
+    if held is None:
+        return RunPlan(out, out)
+    return RunPlan(out, staging, replaces=_model_digest(out))
+
+
+def _finished_result(plan: RunPlan) -> TrainResult:
+    """What a resume of a finished run returns: the run as its checkpoint recorded it, nothing trained."""
+    state, history = plan.state, plan.state.get("history", [])
+    first = history[0] if history else {}
+    validated = first.get("val_knn_acc") is not None
+    return TrainResult(out=plan.out, best_epoch=state["best_epoch"], best_score=state["best"] if validated else None,
+                       base_score=first.get("val_score", first.get("val_knn_acc")), epochs_run=len(history) - 1,
+                       history=history, seconds=0.0, already_finished=True)
+
+
+UNTRAINED = ("no epoch beat the base encoder on validation, so the model is epoch 0, untrained: {n_train} training "
+             "QAs of {n_classes} classes are probably too few for this run (more QAs, more epochs or --val-fold -1)")
+
+
+def model_card(config: dict, untrained: bool) -> str:
+    """``MODEL_CARD.md`` of a model ``univar train`` wrote: what it was trained on and how it validated, so that
+    the directory says what it holds (``make model`` writes a fuller card for the shipped model)."""
+    t, v = config["training"], config.get("validation", {})
+    history = v.get("history", [])
+    never = ", ".join(map(str, t["exclude_folds"])) or "none"
+    lines = [f"# univar value encoder: {config['mode']} mode over `{config['base']}`", "",
+             f"Trained by `univar train` on {t['data'] or 'a QA table'}: {t['n_qas']:,} QAs of {len(t['classes'])} "
+             f"(LLM, language) classes; {t['n_train']:,} trained on, {t['n_val']:,} held out for validation "
+             f"(question fold {t['val_fold']}); question folds never seen: {never}.", ""]
+    if v.get("best") is not None and history:
+        lines.append(f"Validation ({v['metric']}): {v['best']:.4f} at epoch {v['best_epoch']} of {len(history) - 1}; "
+                     f"the base encoder (epoch 0) {history[0].get('val_score'):.4f}.")
+    else:
+        lines.append(f"No validation: the model is the last of its {len(history) - 1} epochs.")
+    if untrained:
+        lines += ["", "**Untrained:** " + UNTRAINED.format(n_train=t["n_train"], n_classes=len(t["classes"])) + "."]
+    lines += ["", f"Settings: lambda {config['lambda']}, at most {t['epochs']} epochs (patience {t['patience']}), "
+                  f"batch {t['batch_size']}, lr {t['lr']:g}, seed {t['seed']}; `univar.json` holds every setting and "
+                  "the validation history."]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -256,14 +412,21 @@ class Trainer:
     Building it splits the QAs by question fold, builds the mode's part (``SetTrainer`` or ``ConcatTrainer``,
     ``self.mode_trainer``), the optimiser and the view sampler; :meth:`run` then scores the base encoder as epoch 0
     (or resumes from ``out``'s checkpoint) and trains epoch by epoch until ``cfg.epochs`` or early stopping.
-    Every rank of a data-parallel run builds one; only the main rank validates, saves and reports.
+    Every rank of a data-parallel run builds one; only the main rank validates, saves and reports. It writes to
+    ``work`` (``out``, or beside it for a run that replaces a model: :func:`plan_run`) and, once done, puts
+    the model card there and swaps ``work`` in as ``out``.
     """
 
     def __init__(self, table: pd.DataFrame, cfg: TrainConfig, out: Path, ctx: distributed.Dist,
-                 progress: bool = True, report: Callable[[str], None] | None = None):
+                 progress: bool = True, report: Callable[[str], None] | None = None,
+                 plan: RunPlan | None = None):
         self.started = time.perf_counter()
         self.table, self.cfg, self.out, self.ctx, self.progress = table, cfg, out, ctx, progress
+        self.plan = plan or RunPlan(out, out)
+        self.work = self.plan.work
+        self.report = report
         self.say = report or (lambda msg: None)
+        self.complete_saved = False  # whether the checkpoint on disk says the run is done
         torch.set_num_threads(max(1, cfg.threads // ctx.world_size))
         self._split()
         self._build()
@@ -295,13 +458,26 @@ class Trainer:
             vrng.choice(train_rows, cfg.val_max_reference, replace=False))
         self.query_rows = val_rows if len(val_rows) <= cfg.val_max_queries else np.sort(
             vrng.choice(val_rows, cfg.val_max_queries, replace=False))
+        # k at most what the training side allows, lowered as `univar evaluate value-id` lowers it (knn_k): with
+        # k above the training QAs every held-out QA has the same neighbours and validation sits at chance
+        self.val_k = max(1, cfg.val_k)
+        if self.validate:
+            self.val_k, notes = knn_k(self.val_k, labels[self.ref_rows], labels[self.query_rows])
+            if self.val_k != max(1, cfg.val_k):
+                self._note(f"warning: validation k-NN: {notes[0]}")
+
+    def _note(self, message: str) -> None:
+        """A line the user should read whatever the progress setting (the main rank's): to ``report``, or as
+        a logged warning when there is none (the Python API)."""
+        if self.ctx.main:
+            (self.report or log.warning)(message)
 
     def _build(self) -> None:
         """The mode's part with identical initial weights on every rank, the optimiser and the sampler."""
         cfg, ctx = self.cfg, self.ctx
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.mode_trainer = _make_trainer(cfg, self.table, self.train_rows, ctx, self.progress and ctx.main,
-                                          self.out, self.say)
+                                          self.work, self.say)
         self.module = self.mode_trainer.module
         _broadcast_parameters(self.module, ctx)
         self.params = [p for p in self.module.parameters() if p.requires_grad]
@@ -333,6 +509,8 @@ class Trainer:
                 epoch_started = time.perf_counter()
                 row = {"epoch": epoch, "loss": self._epoch(advance), **self._validate()}
                 stop = self._end_epoch(row, epoch_started)
+        if ctx.main:
+            self._finish()
         ctx.barrier()
         return TrainResult(out=self.out, best_epoch=state.best_epoch, best_score=state.best if self.validate else None,
                            base_score=self.base_score, epochs_run=len(state.history) - 1, history=state.history,
@@ -347,8 +525,8 @@ class Trainer:
         state.history.append({"epoch": 0, "loss": None, **row})
         if ctx.main and self.base_score is not None:
             state.best = self.base_score
+            self._checkpoint(complete=cfg.epochs == 0)  # first: a kill before the model files, resume mends
             self._save_best(0, self.base_score)
-            self._checkpoint()
             self.say(f"epoch 0 (base encoder {cfg.base}): {self._describe(state.history[0])}")
             event("epoch", **state.history[0], seconds=round(time.perf_counter() - self.started, 3))
 
@@ -373,12 +551,13 @@ class Trainer:
     def _validate(self) -> dict:
         """Validation scores of the current weights (main rank only): the held-out QAs classified by k-NN
         against the training QAs, scored by ``ValueIdentification.score_knn`` as ``univar evaluate value-id``
-        scores (``val_k`` below 1 counts as 1, as it always did); ``_select`` adds the selection value."""
+        scores (``val_k`` lowered to what the training QAs allow, as there; below 1 it counts as 1); ``_select``
+        adds the selection value."""
         if not self.validate or not self.ctx.main:
             return {"val_knn_acc": None}
         ref, qry = self.mode_trainer.embed_rows(self.ref_rows), self.mode_trainer.embed_rows(self.query_rows)
-        knn = ValueIdentification(k=max(1, self.cfg.val_k)).score_knn(ref, self.labels[self.ref_rows], qry,
-                                                                      self.labels[self.query_rows])
+        knn = ValueIdentification(k=self.val_k).score_knn(ref, self.labels[self.ref_rows], qry,
+                                                          self.labels[self.query_rows])
         row = {"val_knn_acc": knn.acc}
         if len(self.groups) > 1:
             in_group = self.datasets[self.query_rows]
@@ -394,33 +573,54 @@ class Trainer:
         return float(np.mean([now[g] / max(then[g], 1e-9) for g in self.groups]))
 
     def _end_epoch(self, row: dict, epoch_started: float) -> bool:
-        """Record an epoch's row: keep the model if it is the best, report, checkpoint; True: stop early."""
+        """Record an epoch's row: checkpoint, keep the model if it is the best, report; True: stop early."""
         cfg, ctx, state = self.cfg, self.ctx, self.state
         epoch = state.epoch = row["epoch"]
         value = row["val_score"] = self._select(row, state.history[0])
         state.history.append(row)
+        improved = value is None or value > state.best
         if ctx.main:
-            if value is None or value > state.best:
+            if improved:
                 state.best, state.best_epoch, state.bad = (value if value is not None else state.best), epoch, 0
-                self._save_best(epoch, value)
             else:
                 state.bad += 1
-                config = io.read_config(self.out)
-                io.write_json(self.out / io.CONFIG, {**config, "validation": {**config["validation"],
-                                                                               "history": state.history}})
-            seconds = time.perf_counter() - epoch_started
-            best = f" (best {state.best:.4f} at epoch {state.best_epoch})"
-            self.say(f"epoch {epoch}: loss {row['loss']:.4f}"
-                     + (f", {self._describe(row)}{best}" if value is not None else "") + f"; {seconds:.1f}s")
-            event("epoch", **row, best=state.best if value is not None else None, seconds=round(seconds, 3))
-            if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
-                self._checkpoint()
         stop = self.validate and distributed.broadcast_float(float(state.bad >= cfg.patience), ctx) > 0.5
-        if stop and ctx.main:
-            self._checkpoint()
+        if not ctx.main:
+            return stop
+        final = stop or epoch == cfg.epochs
+        if epoch % cfg.checkpoint_every == 0 or final:
+            self._checkpoint(complete=final)  # before the model files: a kill between them, resume mends
+        if improved:
+            self._save_best(epoch, value)
+        else:
+            config = io.read_config(self.work)
+            io.write_json(self.work / io.CONFIG, {**config, "validation": {**config["validation"],
+                                                                            "history": state.history}})
+        seconds = time.perf_counter() - epoch_started
+        best = f" (best {state.best:.4f} at epoch {state.best_epoch})"
+        self.say(f"epoch {epoch}: loss {row['loss']:.4f}"
+                 + (f", {self._describe(row)}{best}" if value is not None else "") + f"; {seconds:.1f}s")
+        event("epoch", **row, best=state.best if value is not None else None, seconds=round(seconds, 3))
+        if stop:
             self.say(f"early stop: no better validation score for {cfg.patience} epochs")
             event("early_stop", epoch=epoch, patience=cfg.patience)
         return stop
+
+    def _finish(self) -> None:
+        """The run is done (main rank): the last checkpoint says so, the model card is written, and a run that
+        replaces a model swaps its directory in as ``out`` in one step (the old model is kept until then)."""
+        state = self.state
+        if not self.complete_saved:  # no validation and no epoch, or a resumed run with nothing left to do
+            self._checkpoint(complete=True)
+        if not (self.work / io.CONFIG).is_file():
+            self._save_best(state.epoch, None)
+        untrained = self.validate and len(state.history) > 1 and state.best_epoch == 0
+        if untrained:
+            self._note("note: " + UNTRAINED.format(n_train=len(self.train_rows),
+                                                   n_classes=len(self.sampler.class_names)))
+        files.atomic_write(self.work / io.CARD, model_card(io.read_config(self.work), untrained))
+        if self.work != self.out:
+            files.replace_dir(self.work, self.out)
 
     def _describe(self, row: dict) -> str:
         """An epoch line's validation part."""
@@ -439,17 +639,19 @@ class Trainer:
                 "training": training, **extra}
 
     def _save_best(self, epoch: int, value: float | None) -> None:
-        """Write the current weights and ``univar.json`` to ``out``: the model of ``epoch`` is the best so far."""
+        """Write the current weights and ``univar.json`` to ``work``: the model of ``epoch`` is the best so far."""
         cfg = self.cfg
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.mode_trainer.save_weights(self.out)
-        metric = (f"knn@{cfg.val_k} acc on question fold {cfg.val_fold}" if cfg.val_select == "pooled" else
-                  f"mean over datasets of knn@{cfg.val_k} acc / base acc on question fold {cfg.val_fold}")
-        io.write_json(self.out / io.CONFIG, self._model_config({"validation": {
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.mode_trainer.save_weights(self.work)
+        metric = (f"knn@{self.val_k} acc on question fold {cfg.val_fold}" if cfg.val_select == "pooled" else
+                  f"mean over datasets of knn@{self.val_k} acc / base acc on question fold {cfg.val_fold}")
+        io.write_json(self.work / io.CONFIG, self._model_config({"validation": {
             "metric": metric, "best_epoch": epoch, "best": value, "history": self.state.history}}))
 
-    def _checkpoint(self) -> None:
-        """Save what resuming needs to continue exactly: weights, optimiser, RNG and sampler states, progress."""
+    def _checkpoint(self, complete: bool = False) -> None:
+        """Save what resuming needs to continue exactly: weights, optimiser, RNG and sampler states, progress;
+        ``complete``: the run is done. A run that replaces a model records that model's digest
+        (:func:`_stopped_run`)."""
         ctx, state = self.ctx, self.state
         tensors = {f"model.{k}": v for k, v in self.module.state_dict().items()}
         opt_tensors, param_groups = io.optimizer_tensors(self.optimizer)
@@ -457,17 +659,19 @@ class Trainer:
         tensors["rng.torch"] = torch.get_rng_state()
         if ctx.device.type == "cuda":  # dropout on a GPU draws from that device's generator
             tensors["rng.cuda"] = torch.cuda.get_rng_state(ctx.device)
-        io.save_checkpoint(self.out, tensors, {
+        io.save_checkpoint(self.work, tensors, {
             "epoch": state.epoch, "global_step": state.global_step, "best": state.best,
             "best_epoch": state.best_epoch, "bad_epochs": state.bad, "history": state.history,
             "sampler": self.sampler.state(), "param_groups": param_groups, "config": asdict(self.cfg),
-            "world_size": ctx.world_size})
+            "world_size": ctx.world_size, "complete": complete,
+            **({"replaces": self.plan.replaces} if self.work != self.out else {})})
+        self.complete_saved = complete
 
     def _resume(self) -> None:
-        """Continue from ``out``'s checkpoint, refusing one written with other ``FROZEN_ON_RESUME`` settings or
+        """Continue from the checkpoint in ``work``, refusing one written with other ``FROZEN_ON_RESUME`` settings or
         another number of processes."""
         cfg, ctx, out = self.cfg, self.ctx, self.out
-        tensors, saved = io.load_checkpoint(out)
+        tensors, saved = io.load_checkpoint(self.work)
         old, now = saved.get("config", {}), asdict(cfg)
         changed = [k for k in FROZEN_ON_RESUME if k in old and old[k] != now[k]]
         if changed:
@@ -488,24 +692,34 @@ class Trainer:
                                        history=saved["history"])
         first = state.history[0] if state.history else {}
         self.base_score = first.get("val_score", first.get("val_knn_acc"))
+        if ctx.main and state.best_epoch == state.epoch:  # the checkpoint is the best model: a kill may have
+            self._save_best(state.epoch, state.best if self.validate else None)  # come before its files
         self.say(f"resumed {out} at epoch {state.epoch} (best {state.best:.4f} at epoch {state.best_epoch})")
 
 
 def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
-          report: Callable[[str], None] | None = None) -> TrainResult:
-    """Train a UniVaR model on a QA table and write it to ``out`` (see the module docstring)."""
+          report: Callable[[str], None] | None = None, overwrite: bool = False) -> TrainResult:
+    """Train a UniVaR model on a QA table and write it to ``out`` (see the module docstring): ``overwrite``
+    lets it replace a model there, ``resume`` continues a stopped run (a finished one: one line, no training)."""
     cfg.check()
+    plan = plan_run(out, cfg, resume=resume, overwrite=overwrite)
+    if plan.finished is not None:
+        (report or log.warning)(plan.finished)
+        return _finished_result(plan)
     device = resolve(cfg.device)
     use_device(cfg.device)  # where the base encoder embeds (set mode's cached vectors), several GPUs too
     ctx = distributed.setup(device if cfg.mode == "concat" else torch.device("cpu"))  # set mode's head: CPU
     try:
-        return Trainer(table, cfg, Path(out), ctx, progress=progress, report=report).run(resume)
+        if ctx.main and not resume:  # every rank has planned (setup waits for all): a stale stopped run goes
+            shutil.rmtree(staging_of(plan.out), ignore_errors=True)
+        trainer = Trainer(table, cfg, plan.out, ctx, progress=progress, report=report, plan=plan)
+        return trainer.run(resume)
     finally:
         distributed.teardown(ctx)
 
 
 def train_model(data: pd.DataFrame | str | Path | Sequence[str | Path], out: str | Path, *, resume: bool = False,
-                progress: bool = True, **settings: object) -> UniVaR:
+                overwrite: bool = False, progress: bool = True, **settings: object) -> UniVaR:
     """Train a value encoder on QAs and return it loaded, ready to encode (``univar.train``).
 
     The model written to ``out`` is the epoch that identified held-out questions' LLMs best (see
@@ -517,9 +731,12 @@ def train_model(data: pd.DataFrame | str | Path | Sequence[str | Path], out: str
         A QA table, or one or more sources read by :func:`univar.read_many` (``"bundled:valuebench"``,
         file paths).
     out : str or pathlib.Path
-        The model directory to write.
+        The model directory to write; one that holds a model is refused unless ``overwrite``.
     resume : bool
-        Continue a killed run from the checkpoint in ``out``.
+        Continue a killed run from the checkpoint in ``out``; on a finished run it logs one line, trains
+        nothing and returns the model.
+    overwrite : bool
+        Replace the model in ``out``: the new one is built beside it and swapped in only when complete.
     progress : bool
         Show progress bars and one line per epoch.
     **settings : object
@@ -535,16 +752,23 @@ def train_model(data: pd.DataFrame | str | Path | Sequence[str | Path], out: str
     Raises
     ------
     UnivarError
-        When a setting is unknown or invalid (:meth:`~univar.model.train.TrainConfig.check`), or the data
+        When a setting is unknown or invalid (:meth:`~univar.model.train.TrainConfig.check`), ``out`` holds
+        a model and ``overwrite`` is False (:func:`plan_run`; checked before the data is read), or the data
         cannot be read.
     """
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(settings) - known)
     if unknown:
         raise UnivarError(f"unknown training setting(s) {', '.join(unknown)} (settings: {', '.join(sorted(known))})")
+    cfg = TrainConfig(**settings)
+    cfg.check()
+    plan = plan_run(out, cfg, resume=resume, overwrite=overwrite)
+    if plan.finished is not None:
+        log.warning(plan.finished)
+        return UniVaR.load(out)
     if isinstance(data, pd.DataFrame):
         table = data
     else:
         table = read_many([data] if isinstance(data, (str, Path)) else list(data))
-    train(table, TrainConfig(**settings), out, resume=resume, progress=progress)
+    train(table, cfg, out, resume=resume, progress=progress, overwrite=overwrite)
     return UniVaR.load(out)
