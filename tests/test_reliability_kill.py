@@ -213,9 +213,9 @@ def test_a_kill_between_the_two_checkpoint_files_does_not_resume_wrongly(tmp_pat
 
 
 def test_twenty_kills_during_elicit_then_resume_collect_every_row_exactly_once(tmp_path):
-    """``univar elicit`` against a real llama.cpp server (``univar.llm.serve``, SmolLM2) on 127.0.0.1, killed twenty times as it
-    progresses and re-run each time (forked from a warm process); a last, fresh run completes it. No row is
-    lost, none is written twice."""
+    """``univar elicit`` against a real llama.cpp server (``univar.llm.serve``, SmolLM2) on 127.0.0.1, killed
+    twenty times as it progresses and re-run each time (forked from a warm process); a last, fresh run completes
+    it. No row is lost, none is written twice."""
     from helpers.llm import ROOT, LlamaServer, have_llama_cpp
 
     from univar import elicit as E
