@@ -5,9 +5,11 @@ every bundled value source and local-llms, topic removed, question fold 0 never 
 stopping), writes the weights and ``univar.json`` to ``src/univar/model/shipped/``, then scores it against
 minilm on fold 0 of each value dataset and writes ``MODEL_CARD.md`` beside the weights with those numbers and
 the leave-one-source-out transfer table of ``bench/results/transfer.json`` (``--card-only`` re-scores and
-rewrites the card without training).
+rewrites the card without training). Training also writes ``training_questions.json`` (``univar.seen``: hashes of
+the questions trained and validated on, which ``evaluate value-id`` warns about); ``--seen-only`` writes it for
+the model in ``--out`` from the recipe's data without training.
 
-    python scripts/train_default.py [--out DIR] [--no-card | --card-only]
+    python scripts/train_default.py [--out DIR] [--no-card | --card-only | --seen-only]
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from univar.seen import SEEN_FILE, write_seen  # noqa: E402  (light: no torch; training writes the same file)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "src" / "univar" / "model" / "shipped"
@@ -159,6 +163,29 @@ def write_card(folder: Path, scores: dict, seconds: float) -> None:
     atomic_write(folder / "MODEL_CARD.md", text)
 
 
+def write_recipe_seen(folder: Path) -> Path:
+    """Write the seen-questions file of the model in ``folder`` trained by the recipe, without retraining: the
+    questions of the recipe's data outside its excluded folds and validation fold (as training splits them) and of
+    its validation fold. Refused when those counts are not the ones the model's univar.json records (the data
+    changed since it was trained)."""
+    import numpy as np
+
+    from univar.model.recipe import DEFAULT_CONFIG, DEFAULT_DATA
+    from univar.qa import question_folds, read_many
+
+    training = json.loads((folder / "univar.json").read_text())["training"]
+    table = read_many(list(DEFAULT_DATA))
+    folds = question_folds(table["question"])
+    val_fold = DEFAULT_CONFIG["val_fold"]
+    trained = ~np.isin(folds, DEFAULT_CONFIG["exclude_folds"]) & (folds != val_fold)
+    validation = folds == val_fold
+    counts = (len(table), int(trained.sum()), int(validation.sum()))
+    if counts != (training["n_qas"], training["n_train"], training["n_val"]):
+        raise SystemExit(f"{folder}: the recipe's data now gives {counts} (QAs, trained, validation), the model "
+                         f"recorded {(training['n_qas'], training['n_train'], training['n_val'])}; retrain instead")
+    return write_seen(folder, table["question"][trained], table["question"][validation])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Rebuild the shipped UniVaR model.")
     parser.add_argument("--out", type=Path, default=SHIPPED)
@@ -166,7 +193,13 @@ def main() -> int:
     parser.add_argument("--card-only", action="store_true",
                         help="do not train: re-score the model in --out and rewrite its card (after a change to the "
                              "evaluation), keeping the training time the card records")
+    parser.add_argument("--seen-only", action="store_true",
+                        help=f"do not train: write {SEEN_FILE} (hashes of the training questions) for the model in "
+                             "--out from the recipe's data, checked against the QA counts its univar.json records")
     args = parser.parse_args()
+    if args.seen_only:
+        print(f"{write_recipe_seen(args.out)}")
+        return 0
     if args.card_only:
         old = re.search(r"(\d+) s of training", (args.out / "MODEL_CARD.md").read_text())
         scores = evaluate(args.out, CARD_DATA)

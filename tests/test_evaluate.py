@@ -325,3 +325,92 @@ def test_faiss_search_over_slices_of_the_training_rows_finds_the_same_neighbours
     np.testing.assert_array_equal(sliced, whole)
     assert (ev.knn_predict(train, y_train, test, 25, backend="faiss")
             == ev.knn_predict(train, y_train, test, 25, backend="sklearn")).all()
+
+
+def _three_llms(valuebench: pd.DataFrame) -> pd.DataFrame:
+    """The small file of issue 22: 20 ValueBench questions, each answered by the same 3 LLMs (60 QAs)."""
+    models = ["gpt-4-1106-preview", "llama-7b-chat", "mistral-7b-instruct"]
+    table = valuebench[valuebench["model"].isin(models)].drop_duplicates(["question", "model"])
+    answered = table.groupby("question")["model"].nunique()
+    first = [q for q in table["question"].drop_duplicates() if answered[q] == 3][:20]
+    return table[table["question"].isin(first)].reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_probe_beats_chance_on_60_qas_of_3_llms_as_sklearn_does(valuebench, caplog):
+    """With fewer training QAs than dimensions (48 against TF-IDF's 59) standardising every column let the probe
+    fit the noise columns: 43% over the five question folds (chance 33%), some folds below chance. Scaled by
+    probe_scaler it reads the leading columns, and scikit-learn's LogisticRegression at the C the probe chose, on
+    the same scaled features, agrees with it."""
+    import logging
+
+    from sklearn.linear_model import LogisticRegression
+
+    from univar.encoders import embed
+    from univar.evaluate import probe_scaler
+    from univar.qa import class_labels, qa_texts, question_folds
+    from univar.registry import get_encoder
+
+    caplog.set_level(logging.INFO, logger="univar")
+    table = _three_llms(valuebench)
+    assert len(table) == 60
+    x = embed(qa_texts(table), get_encoder("tfidf"), progress=False)
+    labels = np.asarray(class_labels(table).to_numpy(), dtype=object)
+    folds = question_folds(table["question"])
+    probe_hits = sklearn_hits = 0
+    for fold in range(5):
+        tr, te = folds != fold, folds == fold
+        assert tr.sum() <= x.shape[1] + 1  # the regime of the issue: any labelling of the training QAs separates
+        acc = linear_probe(x[tr], labels[tr], x[te], labels[te])["acc@1"]
+        scaler = probe_scaler(x[tr])
+        ref = LogisticRegression(C=_chosen_c(caplog), max_iter=10_000).fit(scaler.transform(x[tr]), labels[tr])
+        probe_hits += round(acc * te.sum())
+        sklearn_hits += int((ref.predict(scaler.transform(x[te])) == labels[te]).sum())
+    assert probe_hits / 60 >= 0.5 > 1 / 3
+    assert abs(probe_hits - sklearn_hits) <= 2
+
+
+def test_probe_scaler_is_standard_scaler_unless_the_rows_are_fewer_than_the_dimensions():
+    from sklearn.preprocessing import StandardScaler
+
+    from univar.evaluate import probe_scaler
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 40)) * np.geomspace(1, 1e-3, 40)  # a spectrum falling off, as SVD components do
+    np.testing.assert_array_equal(probe_scaler(x).scale_, StandardScaler().fit(x).scale_)  # every bundled set
+    few, ref = probe_scaler(x[:41]), StandardScaler().fit(x[:41])
+    median = np.median(ref.scale_)
+    assert few.scale_.min() == median and (few.scale_ == np.maximum(ref.scale_, median)).all()
+    np.testing.assert_array_equal(few.mean_, ref.mean_)
+
+
+def test_question_split_warns_when_its_test_fold_is_small():
+    rng = np.random.default_rng(0)
+    for n_questions, warned in ((20, True), (60, False)):
+        questions = [f"question {i // 2}" for i in range(2 * n_questions)]
+        labels = np.array(["a", "b"] * n_questions, dtype=object)
+        result = score(rng.normal(size=(len(labels), 4)).astype(np.float32), labels, questions, split="question",
+                       k=3)
+        small = [w for w in result.warnings if "test fold" in w]
+        assert bool(small) is warned, (result.n_test, result.warnings)
+        if warned:
+            assert result.n_test < 20 and f"holds only {result.n_test} QAs" in small[0] and "\n" not in small[0]
+    assert not [w for w in score(rng.normal(size=(60, 4)).astype(np.float32), labels[:60], questions[:60],
+                                 k=3).warnings if "test fold" in w]  # the random split has no fold to warn of
+
+
+def test_scores_below_chance_are_said_with_the_random_split_trap():
+    """Every class answers the same questions once and the vectors carry the question only: the random split
+    trains on the other classes' answers to each test question, so k-NN names another class every time."""
+    rng = np.random.default_rng(0)
+    topics = rng.normal(size=(40, 16))
+    questions = [f"question {i // 3}" for i in range(120)]
+    labels = np.array(["a", "b", "c"] * 40, dtype=object)
+    x = (topics[np.arange(120) // 3] + 0.05 * rng.normal(size=(120, 16))).astype(np.float32)
+    result = score(x, labels, questions, k=2)
+    low = [w for w in result.warnings if "below chance" in w]
+    assert result.knn.acc < 0.1 and len(low) == 1 and "\n" not in low[0]
+    assert f"{result.n_test} of the {result.n_test} test QAs have their question answered in training by other " \
+           "classes only" in low[0] and "--split question" in low[0]
+    held_out = score(x, labels, questions, split="question", k=2)
+    assert not [w for w in held_out.warnings if "below chance" in w]

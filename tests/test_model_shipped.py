@@ -15,7 +15,7 @@ def test_shipped_model_is_small_documented_and_never_saw_fold_0():
     path = shipped_model_path()
     assert path is not None, "the shipped model is missing; run `make model`"
     assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == [
-        "MODEL_CARD.md", "model.safetensors", "univar.json"]
+        "MODEL_CARD.md", "model.safetensors", "training_questions.json", "univar.json"]
     assert sum(p.stat().st_size for p in path.iterdir()) < 10_000_000  # the head and two ridge maps, float32
     config = json.loads((path / "univar.json").read_text())
     assert config["mode"] == "set" and config["base"] == "minilm+use-multilingual"

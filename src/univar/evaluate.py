@@ -24,6 +24,7 @@ from rich.markup import escape
 from univar.encoders import EmbedStats, Encoder, embed
 from univar.errors import SettingError, UnivarError
 from univar.qa import N_FOLDS, TEST_FOLD, class_labels, qa_texts, question_folds
+from univar.seen import SeenQuestions, count_seen, read_seen
 from univar.tables import NAME, Col, FitTable
 from univar.vectors import unit_rows
 
@@ -331,22 +332,45 @@ def _fit_softmax(z, y, n_classes: int, c: float, vectors, start=None):
     return unpack(_lbfgs(objective, v0, lambda g: g <= PROBE_TOL, rescale, PROBE_MAX_ITER))
 
 
+def probe_scaler(train: np.ndarray):
+    """The probe's feature scaling, fitted on its training rows: each column centred and divided by its spread, but
+    while the rows are too few to pin a linear fit down (at most dimensions + 1 of them), never by less than the
+    median column's spread.
+
+    Standardising gives every column the same prior weight under the L2 penalty. With fewer training rows than
+    dimensions any labelling of them is linearly separable, so the data cannot tell signal columns from noise and
+    the penalty alone decides; standardised, a low-variance column -- the tail of an SVD or PCA spectrum, one
+    document's direction in TF-IDF's LSA -- weighs as much as the leading ones, and the probe fits noise. On 20
+    ValueBench questions answered by 3 LLMs (60 QAs, TF-IDF, question split, 30 folds of 6 such files) it
+    scored 46% (chance 33%) standardised and 59% with the spread floored at the median (minilm: 44% either way).
+    With more rows than that the data decides and standardising is as good or better (TF-IDF, 360 training QAs
+    in 256 dimensions: 67% standardised, 66% floored), so the scaling is then scikit-learn's ``StandardScaler``,
+    as on every bundled set but for univar's 1,792 dimensions on XSTest, Moral Machine and local-llms (924-1,657
+    training QAs; question split 59.2 -> 60.1, 98.9 -> 98.9, 31.5 -> 30.4).
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train)
+    if len(train) <= scaler.n_features_in_ + 1:
+        scaler.scale_ = np.maximum(scaler.scale_, np.median(scaler.scale_))
+    return scaler
+
+
 def probe_scores(train: np.ndarray, y_train: np.ndarray, test: np.ndarray | Rows, seed: int = 0,
                  held_out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fit the linear probe on ``train`` and score ``test``: the classes (sorted) and a test x classes matrix.
 
-    A multinomial logistic regression on standardised embeddings; ``C`` is picked from ``PROBE_CS`` by accuracy
-    on ``held_out`` (a boolean mask over the training rows; question-disjoint from the rest when the test split
-    is, see :meth:`ValueIdentification.score`), then the probe is refit on every training row with it. The test
-    rows are never seen before they are scored. Value identification and the stance probe
+    A multinomial logistic regression on standardised embeddings (:func:`probe_scaler`); ``C`` is picked from
+    ``PROBE_CS`` by accuracy on ``held_out`` (a boolean mask over the training rows; question-disjoint from the rest
+    when the test split is, see :meth:`ValueIdentification.score`), then the probe is refit on every training row
+    with it. The test rows are never seen before they are scored. Value identification and the stance probe
     (:class:`univar.stance.StanceValidity`) both read it.
     """
     import torch
-    from sklearn.preprocessing import StandardScaler
 
     y_train = np.asarray(y_train, dtype=object)
     classes, y_index = np.unique(y_train, return_inverse=True)  # sorted, as sklearn's classes_
-    scaler = StandardScaler().fit(train)
+    scaler = probe_scaler(train)
     z, vectors = _probe_axes(torch.from_numpy(np.ascontiguousarray(scaler.transform(train), dtype=np.float32)))
     y = torch.from_numpy(y_index.astype(np.int64))
     mask = _probe_held_out(y_train, None if held_out is None else np.asarray(held_out, dtype=bool), seed)
@@ -561,6 +585,40 @@ class ValueIdResult:
         return self.to_dict()
 
 
+# Fewer test QAs than this in the question split's fold 0 and a single QA moves a score by more than 5 points: said.
+QUESTION_SPLIT_MIN_TEST = 20
+BELOW_CHANCE_P = 0.05  # a score this unlikely (binomial, one-sided) under uniform guessing is not luck
+
+
+def below_chance_notes(result: ValueIdResult, labels: np.ndarray, questions: np.ndarray, train: np.ndarray,
+                       test: np.ndarray) -> list[str]:
+    """A warning when k-NN or the probe scores under chance by more than luck, and the likely reason.
+
+    Under chance is not "the encoder sees nothing" (that reads as chance) but a split that misleads. The usual
+    one: every LLM answered the same questions once, so the random split holds out one LLM's answer to a question
+    and trains on the others' answers to it; an encoder that sees the question's topic then points every test QA
+    to another LLM. On 20 ValueBench questions answered by 3 LLMs the random split gave minilm 10% (chance 33%)
+    and a plain logistic regression on TF-IDF 6%, where the question split gave both 44-56%.
+    """
+    from scipy.stats import binom
+
+    n = len(test)
+    low = [f"{name} {100 * acc:.1f}%" for name, acc in (("k-NN acc", result.knn.acc),
+                                                          ("linear acc@1", result.linear.acc_at_1))
+           if n and acc < result.chance and binom.cdf(round(acc * n), n, result.chance) < BELOW_CHANCE_P]
+    if not low:
+        return []
+    pairs = set(zip(questions[train], labels[train]))
+    asked = set(questions[train])
+    others_only = sum(q in asked and (q, c) not in pairs for q, c in zip(questions[test], labels[test]))
+    why = (f"{others_only:,} of the {n:,} test QAs have their question answered in training by other classes only, "
+           "so an encoder that sees the question's topic points away from the right class; --split question keeps "
+           "each question on one side" if others_only * 2 >= n else
+           "the split or the data misleads here (not luck, and not an encoder that sees nothing: that reads chance)")
+    return [f"{' and '.join(low)} {'is' if len(low) == 1 else 'are'} below chance ({100 * result.chance:.1f}%) by "
+            f"more than luck on {n:,} test QAs: {why}"]
+
+
 def knn_k(k: int, y_train: np.ndarray, y_test: np.ndarray) -> tuple[int, list[str]]:
     """The k that k-NN can use on this training side, and warnings about what the data lets it do.
 
@@ -681,9 +739,11 @@ class ValueIdentification:
         if isinstance(encoder, str):  # resolving names is the registry's job, a layer above this module
             raise UnivarError(f"pass an encoder, not its name: univar.get_encoder({encoder!r})")
         vectors = embed(qa_texts(table), encoder, progress=progress, stats=stats)
-        return self.score(vectors, table, encoder=encoder.name)
+        # a model folder says which questions it was trained on (univar.seen): its scores on them are not held out
+        return self.score(vectors, table, encoder=encoder.name, seen=read_seen(getattr(encoder, "path", None)))
 
-    def score(self, vectors: np.ndarray, table: pd.DataFrame, encoder: str = "") -> ValueIdResult:
+    def score(self, vectors: np.ndarray, table: pd.DataFrame, encoder: str = "",
+              seen: SeenQuestions | None = None) -> ValueIdResult:
         """Score precomputed per-QA vectors, for embeddings made elsewhere or reused across settings.
 
         Parameters
@@ -694,6 +754,9 @@ class ValueIdentification:
             The QA table the vectors belong to (its ``question`` and target columns are read).
         encoder : str
             The name the result gives the vectors.
+        seen : SeenQuestions, optional
+            The questions the encoder was trained on (:func:`univar.seen.read_seen` of its model folder): the
+            result then warns when test QAs are among them, and how many.
 
         Returns
         -------
@@ -722,10 +785,12 @@ class ValueIdentification:
         # C is chosen on the training QAs of the next question fold: unseen questions, as the test fold's are
         held_out = (question_folds(table["question"].iloc[probe]) == (TEST_FOLD + 1) % N_FOLDS
                     if self.split == "question" else None)
-        return ValueIdResult(
+        result = ValueIdResult(
             encoder=encoder, split=self.split, target=self.target, n_classes=n_classes, chance=1.0 / n_classes,
             n_train=int(len(train)), n_test=int(len(test)), knn=knn,
             linear=self.score_probe(x[probe], labels[probe], Rows(x, test), labels[test], held_out), warnings=notes)
+        result.warnings.extend(self._notes(result, labels, table["question"], train, test, seen))
+        return result
 
     def score_knn(self, train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray | Rows,
                   y_test: np.ndarray) -> KnnScores:
@@ -786,6 +851,26 @@ class ValueIdentification:
             Top-1/5/10 accuracy and weighted F1 over the test rows.
         """
         return ProbeScores.from_dict(linear_probe(train, y_train, test, y_test, self.seed, held_out))
+
+    def _notes(self, result: ValueIdResult, labels: np.ndarray, questions: pd.Series, train: np.ndarray,
+               test: np.ndarray, seen: SeenQuestions | None) -> list[str]:
+        """What a reader should know about these scores beyond k-NN's k (:func:`knn_k`): a question-split test
+        fold too small to score steadily, scores under chance by more than luck, and test questions the encoder
+        was trained on."""
+        notes = []
+        if self.split == "question" and len(test) < QUESTION_SPLIT_MIN_TEST:
+            notes.append(f"the question split's test fold (question fold {TEST_FOLD}) holds only {len(test)} QAs "
+                         f"({questions.iloc[test].nunique()} questions), under {QUESTION_SPLIT_MIN_TEST}: one QA "
+                         f"moves a score by {100 / len(test):.1f} points; more questions give steadier scores")
+        notes += below_chance_notes(result, labels, questions.to_numpy(), train, test)
+        if seen is not None:
+            trained, validated = count_seen(seen, questions.iloc[test])
+            if trained or validated:
+                also = f" (and chose its epoch on those of {validated:,} more)" if validated else ""
+                notes.append(f"{result.encoder or 'the model'} was trained on the questions of {trained:,} of the "
+                             f"{len(test):,} test QAs{also}, so these scores are not held out; --split question "
+                             f"tests on question fold {TEST_FOLD}, which training leaves out by default")
+        return notes
 
     def _sides(self, labels: np.ndarray, questions: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """The training and test rows of this split; refused where there is nothing to learn or to test."""

@@ -46,6 +46,7 @@ from univar.model.set_mode import SetTrainer
 from univar.model.views import BATCHINGS, ViewSampler
 from univar.progress import bar, event
 from univar.qa import class_labels, qa_texts, question_folds, question_texts, read_many
+from univar.seen import write_seen
 
 log = logging.getLogger("univar")
 
@@ -647,6 +648,7 @@ class Trainer:
                   f"mean over datasets of knn@{self.val_k} acc / base acc on question fold {cfg.val_fold}")
         io.write_json(self.work / io.CONFIG, self._model_config({"validation": {
             "metric": metric, "best_epoch": epoch, "best": value, "history": self.state.history}}))
+        write_seen(self.work, self.table["question"].iloc[self.train_rows], self.table["question"].iloc[self.val_rows])
 
     def _checkpoint(self, complete: bool = False) -> None:
         """Save what resuming needs to continue exactly: weights, optimiser, RNG and sampler states, progress;
