@@ -23,15 +23,16 @@ BUDGET = 120.0
 
 def sklearn_probe(train, y_train, test, y_test, seed=0, held_out=None, tol=1e-3) -> dict:
     """The probe the torch one replaced: LogisticRegressionCV (lbfgs, tol 1e-3) over the same grid and held-out
-    rows; a smaller ``tol`` runs it closer to convergence (bench/experiments/probe_agreement.py)."""
+    rows; a smaller ``tol`` runs it closer to convergence (bench/experiments/probe_agreement.py). The features are
+    the torch probe's (``probe_scaler``: scikit-learn's StandardScaler wherever the training rows outnumber the
+    dimensions)."""
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
     from sklearn.metrics import f1_score
-    from sklearn.preprocessing import StandardScaler
 
-    from univar.evaluate import PROBE_CS, _probe_held_out, top_k_accuracy
+    from univar.evaluate import PROBE_CS, _probe_held_out, probe_scaler, top_k_accuracy
 
     y_train = np.asarray(y_train, dtype=object)
-    scaler = StandardScaler().fit(train)
+    scaler = probe_scaler(train)
     x_train = scaler.transform(train)
     mask = _probe_held_out(y_train, None if held_out is None else np.asarray(held_out, dtype=bool), seed)
     if mask is None:
