@@ -52,15 +52,7 @@ def atomic_path(path: str | Path, tmp_name: str | None = None) -> Iterator[Path]
     try:
         yield tmp
         if tmp.is_dir() and not tmp.is_symlink() and path.is_dir() and not path.is_symlink():
-            old = path.with_name(path.name + ".old.tmp")
-            _remove(old)
-            os.replace(path, old)
-            try:
-                os.replace(tmp, path)
-            except BaseException:
-                os.replace(old, path)
-                raise
-            _remove(old)
+            _replace_by_two_renames(tmp, path)
         else:
             os.replace(tmp, path)
     except BaseException:
@@ -103,16 +95,22 @@ def replace_dir(new: str | Path, path: str | Path) -> Path:
     elif _exchange(new, path):
         _remove(new)  # now the old folder
     else:
-        old = path.with_name(path.name + ".old.tmp")
-        _remove(old)
-        os.replace(path, old)
-        try:
-            os.replace(new, path)
-        except BaseException:
-            os.replace(old, path)
-            raise
-        _remove(old)
+        _replace_by_two_renames(new, path)
     return path
+
+
+def _replace_by_two_renames(new: Path, path: Path) -> None:
+    """The old folder aside to ``<path>.old.tmp``, ``new`` into place (the old one back if that fails), the old
+    one deleted: ``path`` is missing only between the two renames and is never a mixture of the two."""
+    old = path.with_name(path.name + ".old.tmp")
+    _remove(old)
+    os.replace(path, old)
+    try:
+        os.replace(new, path)
+    except BaseException:
+        os.replace(old, path)
+        raise
+    _remove(old)
 
 
 @contextmanager
