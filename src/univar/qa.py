@@ -455,6 +455,12 @@ N_FOLDS = 5
 TEST_FOLD = 0
 
 
+def question_digest(question: object) -> str:
+    """SHA-1 (hex) of ``str(question).strip().lower()``: one question's identity, whatever its case or surrounding
+    spaces; the question folds and the training-question hashes of a model folder (``univar.seen``) both use it."""
+    return hashlib.sha1(str(question).strip().lower().encode("utf-8")).hexdigest()
+
+
 def question_fold(question: str) -> int:
     """The fold (0..4) of a question: ``int(sha1(question.strip().lower()), 16) % 5``.
 
@@ -468,7 +474,7 @@ def question_fold(question: str) -> int:
     int
         The fold; :data:`TEST_FOLD` (0) is the question-disjoint test fold.
     """
-    return int(hashlib.sha1(question.strip().lower().encode("utf-8")).hexdigest(), 16) % N_FOLDS
+    return int(question_digest(question), 16) % N_FOLDS
 
 
 def question_folds(questions: Iterable[object]) -> np.ndarray:

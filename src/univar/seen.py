@@ -17,13 +17,13 @@ the evaluation reads it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from univar.files import write_json
+from univar.qa import question_digest
 
 SEEN_FILE = "training_questions.json"
 KEY_DIGITS = 16
@@ -32,7 +32,7 @@ FORMAT = "univar-seen-questions/1"
 
 def question_key(question: object) -> str:
     """The stored key of a question: SHA-1 of ``str(question).strip().lower()``, first 16 hex digits."""
-    return hashlib.sha1(str(question).strip().lower().encode("utf-8")).hexdigest()[:KEY_DIGITS]
+    return question_digest(question)[:KEY_DIGITS]
 
 
 @dataclass(frozen=True)
