@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import sync_docs  # noqa: E402
 from transfer import readme_table  # noqa: E402
+from validity import readme_table as validity_table  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 DOCS = sync_docs.DOCS
@@ -49,6 +50,10 @@ ALLOWED = [
     ("*", "95% percentile", "the confidence level"),
     ("README.md", "Each has a 95% interval", "the confidence level"),
     ("README.md", "(0.5: the position is invisible", "the AUC of a space blind to the position: a definition"),
+    ("*", "0.5 = the position", "the AUC of a space blind to the position: a definition"),
+    ("docs/model.md", "margin over 0.5 against", "the AUC of a space blind to the position: a definition"),
+    ("docs/model.md", "W = 0 / 1 / 1.5 / 3", "the stance-part weights the sweep re-scores (bench/validity.py SWEEP)"),
+    ("docs/model.md", "at W = 0 / 1 / 3", "the stance-part weights the sweep re-scores (bench/validity.py SWEEP)"),
     ("docs/report.md", "1/720 = 0.0014", "arithmetic: the smallest p of an exact test over 720 orders"),
     # settings and defaults, as the code sets them
     ("*", "C = 0.003 ... 1", "the probe's grid, univar.evaluate.PROBE_CS (checked below)"),
@@ -94,7 +99,9 @@ def unmarked_figures(path: Path) -> list[str]:
     doc = str(path.relative_to(ROOT))
     spans = sync_docs.marked_spans(text) + [m.span() for m in RECORD.finditer(text)]
     transfer = readme_table(json.loads((RESULTS / "transfer.json").read_text())["rows"])
-    spans += [(m.start(), m.end()) for m in re.finditer(re.escape(transfer), text)]
+    validity = validity_table(json.loads((RESULTS / "validity.json").read_text())["rows"])
+    for table in (transfer, validity):  # generated tables, kept equal to their JSON by their own tests
+        spans += [(m.start(), m.end()) for m in re.finditer(re.escape(table), text)]
     if doc == "docs/scale.md":
         spans += scale_doc_spans(text)
     originals = text.splitlines()
