@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from rich.markup import escape
 
-from univar.encoders import EmbedStats, Encoder, embed
+from univar.encoders import EmbedStats, Encoder, embed, release_freed_memory
 from univar.errors import SettingError, UnivarError
 from univar.qa import N_FOLDS, TEST_FOLD, class_labels, qa_texts, question_folds
 from univar.seen import SeenQuestions, count_seen, read_seen
@@ -221,15 +221,59 @@ def _probe_held_out(y_train: np.ndarray, held_out: np.ndarray | None, seed: int)
 PROBE_MAX_ITER = 2000
 PROBE_REFRESH = 25
 PROBE_CHUNK = 8192  # rows at a time where a whole-matrix temporary is not needed
+# Rows at a time where the probe's matrix is built (scaling, rotation, held-out rows) instead of whole-matrix
+# temporaries; apart from PROBE_CHUNK, whose chunks set the order of the optimiser's sums, because these do not
+# change a number (tests/test_memory_evaluate.py).
+PROBE_COPY_CHUNK = 2048  # 2,048 x 1,792 float64 is 29 MB: the scaler widens three such chunks at a time
 
 
-def _probe_axes(x):
-    """``x`` rotated onto the eigenvectors of ``x'x / n``, and those eigenvectors (columns)."""
+def _probe_axes(x, in_place: bool = False):
+    """``x`` rotated onto the eigenvectors of ``x'x / n``, and those eigenvectors (columns).
+
+    ``in_place``: the rotated rows overwrite ``x``, ``PROBE_COPY_CHUNK`` rows at a time, instead of filling a
+    second matrix as large (50,000 x 1,792 float32 is 358 MB in the 200k-QA evaluation). Each row's product is the
+    same sum in the same order either way, so the numbers are identical (tests/test_memory_evaluate.py).
+    """
     import torch
 
     _, vectors = torch.linalg.eigh((x.T @ x).double() / max(len(x), 1))
     vectors = vectors.to(x.dtype).contiguous()
-    return x @ vectors, vectors
+    if not in_place:
+        return x @ vectors, vectors
+    buffer = torch.empty(min(PROBE_COPY_CHUNK, len(x)), x.shape[1], dtype=x.dtype)
+    for i in range(0, len(x), PROBE_COPY_CHUNK):
+        part = x[i:i + PROBE_COPY_CHUNK]
+        part.copy_(torch.matmul(part, vectors, out=buffer[:len(part)]))
+    return x, vectors
+
+
+def _partition_rows(a: np.ndarray, mask: np.ndarray) -> None:
+    """Reorder the rows of ``a`` in place: those where ``mask`` is False first, then the rest, each in order.
+
+    Why: the probe's C is chosen by fits on the training rows outside ``mask`` and scored on those inside;
+    ``z[~held]`` and ``z[held]`` copied all of them (358 MB at 200k QAs). Partitioned, both are views; only the
+    masked rows (a fifth) are copied, while they move. :func:`_unpartition_rows` restores the order.
+    """
+    keep = a[mask]  # copied out before the other rows slide down over them
+    w = 0
+    for i in range(0, len(a), PROBE_COPY_CHUNK):
+        part = ~mask[i:i + PROBE_COPY_CHUNK]
+        k = int(part.sum())
+        a[w:w + k] = a[i:i + PROBE_COPY_CHUNK][part]  # w <= i: no row still to move is overwritten
+        w += k
+    a[w:] = keep
+
+
+def _unpartition_rows(a: np.ndarray, mask: np.ndarray) -> None:
+    """Undo :func:`_partition_rows`: every row back where it was, in place."""
+    keep = a[len(a) - int(mask.sum()):].copy()
+    w = len(a) - len(keep)
+    for i in reversed(range(0, len(a), PROBE_COPY_CHUNK)):  # from the end: a row only ever moves down
+        part = ~mask[i:i + PROBE_COPY_CHUNK]
+        k = int(part.sum())
+        a[i:i + PROBE_COPY_CHUNK][part] = a[w - k:w].copy()
+        w -= k
+    a[mask] = keep
 
 
 def _lbfgs(objective, z, converged, rescale, max_iter: int, history: int = 10):
@@ -348,15 +392,75 @@ def probe_scaler(train: np.ndarray):
     as on every bundled set but for univar's 1,792 dimensions on XSTest, Moral Machine and local-llms (924-1,657
     training QAs; question split 59.2 -> 60.1, 98.9 -> 98.9, 31.5 -> 30.4).
     """
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(train)
+    scaler = _standard_scaler(train)
     if len(train) <= scaler.n_features_in_ + 1:
         scaler.scale_ = np.maximum(scaler.scale_, np.median(scaler.scale_))
     return scaler
 
 
-def probe_scores(train: np.ndarray, y_train: np.ndarray, test: np.ndarray | Rows, seed: int = 0,
+def _standard_scaler(train: np.ndarray | Rows):
+    """scikit-learn's ``StandardScaler().fit(train)``, with the same numbers, read ``PROBE_COPY_CHUNK`` rows at a time.
+
+    Why: ``fit`` on float32 rows makes temporaries of the whole matrix: a float32 NaN mask, then ``X - mean`` in
+    float64 (717 MB for the 50,000 x 1,792 probe rows of the 200k-QA evaluation), which made this fit the peak of
+    bench/memory.py (3.63 GiB with the rows' copies around it). Here one chunk at a time is widened to float64.
+    The sums are sklearn's two-pass ones (the column sums, then those of ``X - mean`` and its squares, with Chan
+    et al.'s correction), each accumulated row by row in order as numpy's column sums are, so the results are
+    equal to the last bit (tests/test_memory_evaluate.py). Rows with NaN, or a scikit-learn without the helpers
+    used, take ``StandardScaler`` itself.
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    n = len(train)
+    try:
+        from sklearn.preprocessing._data import _handle_zeros_in_scale, _is_constant_feature
+    except ImportError:  # a later scikit-learn: its own fit, whole
+        return StandardScaler().fit(np.asarray(train))
+    if n <= PROBE_COPY_CHUNK:
+        return StandardScaler().fit(np.asarray(train))
+
+    def column_sums(rows_of) -> np.ndarray:  # each column summed row by row in order, in float64
+        total = None
+        for i in range(0, n, PROBE_COPY_CHUNK):
+            part = rows_of(i)
+            total = part.sum(axis=0, dtype=np.float64) if total is None else \
+                np.concatenate([total[None], part], axis=0, dtype=np.float64).sum(axis=0)
+        return total
+
+    def chunk(i: int) -> np.ndarray:
+        part = np.asarray(train[i:i + PROBE_COPY_CHUNK])
+        if part.dtype not in (np.float32, np.float64):
+            part = part.astype(np.float64)
+        if np.isnan(part).any():
+            raise ValueError("NaN")
+        return part
+
+    try:
+        mean = column_sums(chunk) / np.full(train.shape[1], n, dtype=np.float64)
+    except ValueError:  # NaNs: sklearn's nan-aware sums
+        return StandardScaler().fit(np.asarray(train))
+    correction = column_sums(lambda i: chunk(i) - mean)
+    squares = column_sums(lambda i: (chunk(i) - mean) ** 2)
+    scaler = StandardScaler()
+    scaler.n_features_in_, scaler.n_samples_seen_ = train.shape[1], np.float64(n)
+    scaler.mean_, scaler.var_ = mean, (squares - correction**2 / n) / n
+    constant = _is_constant_feature(scaler.var_, mean, scaler.n_samples_seen_)
+    scaler.scale_ = _handle_zeros_in_scale(np.sqrt(scaler.var_), copy=False, constant_mask=constant)
+    return scaler
+
+
+def _scaled_rows(train: np.ndarray | Rows, scaler):
+    """``scaler.transform(train)`` as one float32 tensor, filled ``PROBE_COPY_CHUNK`` rows at a time (no copy)."""
+    import torch
+
+    z = torch.empty(len(train), train.shape[1], dtype=torch.float32)
+    rows = z.numpy()
+    for i in range(0, len(train), PROBE_COPY_CHUNK):
+        rows[i:i + PROBE_COPY_CHUNK] = scaler.transform(np.asarray(train[i:i + PROBE_COPY_CHUNK]))
+    return z
+
+
+def probe_scores(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray | Rows, seed: int = 0,
                  held_out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fit the linear probe on ``train`` and score ``test``: the classes (sorted) and a test x classes matrix.
 
@@ -371,7 +475,7 @@ def probe_scores(train: np.ndarray, y_train: np.ndarray, test: np.ndarray | Rows
     y_train = np.asarray(y_train, dtype=object)
     classes, y_index = np.unique(y_train, return_inverse=True)  # sorted, as sklearn's classes_
     scaler = probe_scaler(train)
-    z, vectors = _probe_axes(torch.from_numpy(np.ascontiguousarray(scaler.transform(train), dtype=np.float32)))
+    z, vectors = _probe_axes(_scaled_rows(train, scaler), in_place=True)
     y = torch.from_numpy(y_index.astype(np.int64))
     mask = _probe_held_out(y_train, None if held_out is None else np.asarray(held_out, dtype=bool), seed)
     if mask is None:  # too few rows to hold any out: the middle of the grid
@@ -380,15 +484,20 @@ def probe_scores(train: np.ndarray, y_train: np.ndarray, test: np.ndarray | Rows
         # the grid from the strongest L2 down, each fit warm-started from the one before; the first of the
         # most accurate on the held-out rows wins, as in LogisticRegressionCV, and warm-starts the refit
         held = torch.from_numpy(mask)
-        fit_z, fit_y, held_z, held_y = z[~held], y[~held], z[held], y[held]
+        _partition_rows(z.numpy(), mask)  # z[~held], then z[held]: two views instead of two copies
+        n_fit = int((~mask).sum())
+        fit_z, fit_y, held_z, held_y = z[:n_fit], y[~held], z[n_fit:], y[held]
         path, accuracy = [], []
         for c in PROBE_CS:
+            release_freed_memory()  # each fit's temporaries (classes x rows) left holes the next fit's outgrow
             path.append(_fit_softmax(fit_z, fit_y, len(classes), c, vectors, path[-1] if path else None))
             w, b = path[-1]
             accuracy.append(float((torch.addmm(b, held_z, w).argmax(dim=1) == held_y).double().mean()))
         del fit_z, held_z
+        _unpartition_rows(z.numpy(), mask)  # the refit sums the rows in their own order, as before
         best = int(np.argmax(accuracy))
         chosen, start = PROBE_CS[best], path[best]
+    release_freed_memory()
     w, b = _fit_softmax(z, y, len(classes), chosen, vectors, start)
     del z
     w = vectors @ w  # back to the standardised features
@@ -401,8 +510,8 @@ def probe_scores(train: np.ndarray, y_train: np.ndarray, test: np.ndarray | Rows
     return classes, scores
 
 
-def linear_probe(train: np.ndarray, y_train: np.ndarray, test: np.ndarray | Rows, y_test: np.ndarray, seed: int = 0,
-                 held_out: np.ndarray | None = None) -> dict:
+def linear_probe(train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray | Rows, y_test: np.ndarray,
+                 seed: int = 0, held_out: np.ndarray | None = None) -> dict:
     """Multinomial logistic regression on standardised embeddings, its L2 strength chosen on training rows.
 
     The paper trains a linear layer with Adam; an L2-regularised logistic regression fits the same model class
@@ -780,6 +889,7 @@ class ValueIdentification:
         x = np.asarray(vectors, dtype=np.float32)
         k, notes = knn_k(self.k, labels[train], labels[test])
         knn = replace(self, k=k).score_knn(Rows(x, train), labels[train], Rows(x, test), labels[test])
+        release_freed_memory()  # k-NN's index slices and copies (0.3 GB at 200k QAs) before the probe's matrix
         probe = train if len(train) <= PROBE_MAX_TRAIN else np.sort(
             np.random.default_rng(self.seed).choice(train, PROBE_MAX_TRAIN, replace=False))
         # C is chosen on the training QAs of the next question fold: unseen questions, as the test fold's are
@@ -788,7 +898,8 @@ class ValueIdentification:
         result = ValueIdResult(
             encoder=encoder, split=self.split, target=self.target, n_classes=n_classes, chance=1.0 / n_classes,
             n_train=int(len(train)), n_test=int(len(test)), knn=knn,
-            linear=self.score_probe(x[probe], labels[probe], Rows(x, test), labels[test], held_out), warnings=notes)
+            linear=self.score_probe(Rows(x, probe), labels[probe], Rows(x, test), labels[test], held_out),
+            warnings=notes)
         result.warnings.extend(self._notes(result, labels, table["question"], train, test, seen))
         return result
 
@@ -824,7 +935,7 @@ class ValueIdentification:
         f1 = float(f1_score(y_test, predicted, average="weighted", zero_division=0)) if len(y_test) else 0.0
         return KnnScores(k=max(1, min(self.k, len(train))), acc=float(np.mean(correct)), f1=f1, correct=correct)
 
-    def score_probe(self, train: np.ndarray, y_train: np.ndarray, test: np.ndarray | Rows, y_test: np.ndarray,
+    def score_probe(self, train: np.ndarray | Rows, y_train: np.ndarray, test: np.ndarray | Rows, y_test: np.ndarray,
                     held_out: np.ndarray | None = None) -> ProbeScores:
         """Linear-probe scores of explicit partitions (:func:`linear_probe`, seeded by ``seed``).
 
@@ -833,7 +944,7 @@ class ValueIdentification:
 
         Parameters
         ----------
-        train : numpy.ndarray
+        train : numpy.ndarray or Rows
             The training vectors, ``[n_train, dim]``.
         y_train : numpy.ndarray
             Their labels, one per row.
