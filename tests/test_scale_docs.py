@@ -58,8 +58,7 @@ def quoted() -> list[str]:
         f"{100 * row('elicit_overhead', 'elicit client overhead / server time, concurrency 1')['ratio']:.1f}%",
         f"{100 * row('elicit_overhead', 'elicit client overhead / server time, concurrency 4')['ratio']:.1f}%",
         f"{row('elicit_overhead', 'elicit rate at concurrency 4')['ratio']:.2f}x",
-        f"{row('memory', 'embed peak RSS / 3 GB (200,000')['ratio']:.2f} of 3 GiB",
-        f"{row('memory', 'evaluate peak RSS / 3 GB (200,000')['ratio']:.2f} of 3 GiB",
+        # memory.json's two figures are fig markers in the page, kept fresh by scripts/sync_docs.py --check
     ]
 
 
