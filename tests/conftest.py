@@ -35,6 +35,28 @@ def session_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def int8_graph(session_cache) -> Path:
+    """The int8 MiniLM graph (``univar.quantize``), built once a session in the private cache (about 15 s)."""
+    from univar.quantize import int8_minilm_path
+
+    return int8_minilm_path()
+
+
+@pytest.fixture
+def own_cache(int8_graph):
+    """``own_cache(path)``: an empty cache at ``path`` for a test that must start from nothing cached, with the
+    session's int8 graph linked in, so that each such test does not build the graph again."""
+    def make(path: Path) -> Path:
+        (path / "models").mkdir(parents=True, exist_ok=True)
+        link = path / "models" / int8_graph.name
+        if not link.exists():
+            link.symlink_to(int8_graph)
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def valuebench() -> pd.DataFrame:
     from univar.qa import read_qa
 

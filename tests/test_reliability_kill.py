@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers.kill import Zygote, cache_rows, kill9, start_embed, wait_for_rows, wait_ready, write_corpus
+from helpers.kill import EMBED_RUN, Zygote, cache_rows, wait_for_rows, wait_ready, write_corpus
 
 from univar.cache import EmbeddingCache, text_key
 from univar.encoders import EmbedStats, embed
@@ -29,9 +29,12 @@ from univar.registry import get_encoder
 
 pytestmark = pytest.mark.slow
 KILLS = 20
+EMBED_MODULES = ["torch", "onnxruntime", "tokenizers", "univar.encoders", "univar.registry", "univar.cache",
+                 "pyarrow"]
 
 
-def test_twenty_kills_during_embedding_lose_nothing_and_embed_nothing_twice(tmp_path, valuebench, monkeypatch):
+def test_twenty_kills_during_embedding_lose_nothing_and_embed_nothing_twice(tmp_path, valuebench, monkeypatch,
+                                                                            own_cache):
     from univar.qa import qa_texts
 
     # distinct real QAs, shortish; 80 chunks, so that 20 kills of about three chunks each cannot finish the run
@@ -41,36 +44,38 @@ def test_twenty_kills_during_embedding_lose_nothing_and_embed_nothing_twice(tmp_
     encoder = get_encoder("minilm-int8")
 
     # the uninterrupted run first: its vectors are the reference, and its pace sets the spread within a chunk
-    monkeypatch.setenv("UNIVAR_CACHE_DIR", str(tmp_path / "straight"))
+    monkeypatch.setenv("UNIVAR_CACHE_DIR", str(own_cache(tmp_path / "straight")))
     started = time.perf_counter()
     straight = embed(texts, encoder, chunk=chunk, progress=False)
     per_chunk = (time.perf_counter() - started) / (len(texts) / chunk)
 
     corpus = write_corpus(tmp_path / "texts.txt", texts)
-    root = tmp_path / "killed"
+    root = own_cache(tmp_path / "killed")
     rng = random.Random(6)
     kills, progressed, rows = 0, 0, 0
-    for _ in range(KILLS):
-        proc = start_embed(corpus, root, "minilm-int8", chunk)
-        wait_ready(proc)
-        # Each kill waits for 0, 1 or 2 more committed chunks (watched in the cache, not guessed from a pace:
-        # a fresh process's pace differs from the in-process one above, and timed kills once landed after a
-        # commit only 2 times in 20), then for a random part of the next chunk: the kill falls mid-encode,
-        # mid-commit or between them.
-        ahead = rng.randint(0, 2)
-        if ahead:
-            wait_for_rows(proc, root, rows + ahead * chunk, every=0.005)
-        try:
-            proc.wait(timeout=rng.uniform(0.0, 1.0) * per_chunk)
-        except subprocess.TimeoutExpired:
-            pass
-        assert kill9(proc), f"the run finished after {kills} kills; give it more texts: {proc.stderr.read()[-2000:]}"
-        kills += 1
-        now = cache_rows(root)
-        assert now >= rows, "a kill lost rows that an earlier run had committed"
-        assert now % chunk == 0, f"{now} rows: a torn chunk"  # every chunk is committed whole or not at all
-        progressed += now > rows
-        rows = now
+    env = {**os.environ, "UNIVAR_CACHE_DIR": str(root), "UNIVAR_PROGRESS": "0"}
+    # each run is a real process forked from one that has imported torch, onnxruntime and univar (seconds on 2
+    # cores, paid once): it loads the encoder, reads the texts and embeds, as ``python -c EMBED_RUN`` does
+    with Zygote(EMBED_MODULES, env) as z:
+        for round_ in range(KILLS):
+            out, err = tmp_path / f"embed-{round_}.out", tmp_path / f"embed-{round_}.err"
+            child = z.child(z.run_python(EMBED_RUN, [str(corpus), "minilm-int8", str(chunk)], out, err))
+            wait_ready(child, out)
+            # Each kill waits for 0, 1 or 2 more committed chunks (watched in the cache, not guessed from a
+            # pace: a fresh process's pace differs from the in-process one above, and timed kills once landed
+            # after a commit only 2 times in 20), then for a random part of the next chunk: the kill falls
+            # mid-encode, mid-commit or between them.
+            ahead = rng.randint(0, 2)
+            if ahead:
+                wait_for_rows(child, root, rows + ahead * chunk, every=0.005)
+            time.sleep(rng.uniform(0.0, 1.0) * per_chunk)
+            assert child.kill9(), f"the run ended after {kills} kills; give it more texts: {err.read_text()[-2000:]}"
+            kills += 1
+            now = cache_rows(root)
+            assert now >= rows, "a kill lost rows that an earlier run had committed"
+            assert now % chunk == 0, f"{now} rows: a torn chunk"  # every chunk is committed whole or not at all
+            progressed += now > rows
+            rows = now
     assert 3 <= progressed and 0 < rows < len(texts), (progressed, rows)  # the kills fell during real work
 
     store = EmbeddingCache(encoder.id, encoder.dim, root=root)

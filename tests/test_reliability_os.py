@@ -207,8 +207,9 @@ def sigint_not_ignored():
     signal.signal(signal.SIGINT, before)
 
 
-def test_ctrl_c_during_embed_says_so_exits_130_and_the_rerun_resumes(big_table, tmp_path, sigint_not_ignored):
-    cache = tmp_path / "cache"
+def test_ctrl_c_during_embed_says_so_exits_130_and_the_rerun_resumes(big_table, tmp_path, sigint_not_ignored,
+                                                                   own_cache):
+    cache = own_cache(tmp_path / "cache")
     out = tmp_path / "emb.npy"
     env = {**os.environ, "UNIVAR_CACHE_DIR": str(cache), "UNIVAR_PROGRESS": "0"}
     cmd = [sys.executable, "-m", "univar", "embed", str(big_table), "--encoder", "minilm-int8", "--out", str(out)]

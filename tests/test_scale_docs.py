@@ -76,7 +76,7 @@ def test_the_set_mode_epoch_arithmetic():
 def test_gpu_check_dry_run_on_the_cpu(small_qa, tiny_base, tmp_path):
     data = write_qa(small_qa, tmp_path / "qa.parquet")
     env = {**os.environ, "PY": os.sys.executable, "GPU_CHECK_DEVICE": "cpu", "GPU_CHECK_BASE": str(tiny_base),
-           "GPU_CHECK_DATA": str(data), "GPU_CHECK_STEPS": "2", "GPU_CHECK_TEXTS": "200", "GPU_CHECK_MAX_LENGTH": "64"}
+           "GPU_CHECK_DATA": str(data), "GPU_CHECK_STEPS": "2", "GPU_CHECK_TEXTS": "32", "GPU_CHECK_MAX_LENGTH": "64"}
     proc = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh")], env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

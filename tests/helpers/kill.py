@@ -38,13 +38,24 @@ def start_embed(corpus: Path, cache_root: Path, encoder: str, chunk: int) -> sub
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_ready(proc: subprocess.Popen, timeout: float = 120) -> None:
-    """Block until the child prints ``ready`` (it has loaded everything and is about to embed)."""
-    line = proc.stdout.readline()
+def wait_ready(proc, stdout: Path | None = None, timeout: float = 120) -> None:
+    """Block until the child prints ``ready`` (it has loaded everything and is about to embed): read from its
+    pipe, or, for a :class:`Zygote` child, from its ``stdout`` file."""
+    if stdout is None:
+        line = proc.stdout.readline()
+    else:
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline and "ready" not in _text(stdout):
+            time.sleep(0.005)
+        line = _text(stdout)
     if line.strip() != "ready":
         proc.kill()
-        proc.wait(timeout)
-        raise AssertionError(f"the embedding child did not start: {proc.stderr.read()[-2000:]}")
+        proc.wait(timeout) if stdout is None else None
+        raise AssertionError(f"the embedding child did not start: {line[-2000:]}")
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def kill9(proc: subprocess.Popen) -> bool:
@@ -111,7 +122,12 @@ for line in sys.stdin:
                 os.dup2(os.open(cmd["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
                 os.environ.update(cmd.get("env", {}))
                 try:
-                    code = univar.cli.main(cmd["argv"])
+                    if "code" in cmd:  # a Python script run as ``python -c CODE ARGV...`` would run it
+                        sys.argv = ["-c", *cmd["argv"]]
+                        exec(compile(cmd["code"], "<zygote>", "exec"), {"__name__": "__main__"})
+                        code = 0
+                    else:
+                        code = univar.cli.main(cmd["argv"])
                 except SystemExit as exc:
                     code = exc.code if isinstance(exc.code, int) else 1
                 sys.stdout.flush(); sys.stderr.flush()
@@ -159,6 +175,14 @@ class Zygote:
     def run(self, argv: list[str], stdout: Path, stderr: Path, env: dict | None = None) -> int:
         return self._ask(op="run", argv=argv, stdout=str(stdout), stderr=str(stderr), env=env or {})["pid"]
 
+    def run_python(self, code: str, argv: list[str], stdout: Path, stderr: Path, env: dict | None = None) -> int:
+        """Fork a child that runs ``code`` as ``python -c code *argv`` would (``sys.argv[1:]`` is ``argv``)."""
+        return self._ask(op="run", code=code, argv=argv, stdout=str(stdout), stderr=str(stderr),
+                         env=env or {})["pid"]
+
+    def child(self, pid: int) -> "ZygoteChild":
+        return ZygoteChild(self, pid)
+
     def poll(self, pid: int) -> dict:
         """``{"running": True}`` or how the child ended: ``{"code": n}`` or ``{"signal": n}``."""
         return self._ask(op="wait", pid=pid)
@@ -177,3 +201,27 @@ class Zygote:
     def __exit__(self, *exc) -> None:
         self.proc.stdin.close()
         self.proc.wait(timeout=30)
+
+
+class ZygoteChild:
+    """One forked child, with the part of ``subprocess.Popen``'s interface the helpers above use."""
+
+    def __init__(self, zygote: Zygote, pid: int):
+        self.zygote, self.pid, self.ended = zygote, pid, None
+
+    def poll(self) -> int | None:
+        """None while it runs, else its exit code (minus the signal that ended it)."""
+        if self.ended is None:  # once reaped, the zygote cannot be asked about the pid again
+            state = self.zygote.poll(self.pid)
+            if state["running"]:
+                return None
+            self.ended = state
+        return self.ended.get("code", -self.ended.get("signal", 0))
+
+    def kill9(self) -> bool:
+        """SIGKILL it; False if it had already ended on its own."""
+        return self.ended is None and self.zygote.kill9(self.pid)
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            self.kill9()
