@@ -40,7 +40,7 @@ def start_embed(corpus: Path, cache_root: Path, encoder: str, chunk: int) -> sub
 
 def wait_ready(proc, stdout: Path | None = None, timeout: float = 120) -> None:
     """Block until the child prints ``ready`` (it has loaded everything and is about to embed): read from its
-    pipe, or, for a :class:`Zygote` child, from its ``stdout`` file."""
+    pipe, or, for a :class:`ZygoteChild`, from its ``stdout`` file."""
     if stdout is None:
         line = proc.stdout.readline()
     else:
@@ -50,8 +50,8 @@ def wait_ready(proc, stdout: Path | None = None, timeout: float = 120) -> None:
         line = _text(stdout)
     if line.strip() != "ready":
         proc.kill()
-        proc.wait(timeout) if stdout is None else None
-        raise AssertionError(f"the embedding child did not start: {line[-2000:]}")
+        said = proc.communicate(timeout=timeout)[1] if stdout is None else line  # a pipe: what it wrote to stderr
+        raise AssertionError(f"the embedding child did not start: {said[-2000:]}")
 
 
 def _text(path: Path) -> str:
