@@ -7,7 +7,7 @@
 #   bash bench/gpu_check.sh            (or `make gpu-check`)
 #   GPU_CHECK_DEVICE=cpu GPU_CHECK_BASE=<st folder> GPU_CHECK_DATA=<qa file> GPU_CHECK_STEPS=2 GPU_CHECK_TEXTS=200 \
 #   GPU_CHECK_MAX_LENGTH=64 bash bench/gpu_check.sh
-#     runs every step on the CPU, small: a dry run of this script (tests/test_scale_docs.py does it)
+#     runs every step on the CPU, small: a dry run of this script (tests/docs/test_scale_docs.py does it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"

@@ -3,7 +3,7 @@ with MiniLM (no cache) on real ValueBench QAs, repeated to ``--texts``. On a GPU
 batches (``GPU_BATCH``) and, with several GPUs, sentence-transformers' multi-process pool over all of them.
 
 Without a GPU it prints "no GPU" and exits 0 (``make bench`` runs it everywhere). ``--device cpu`` runs the
-same code on the CPU with nothing written: a dry run of the script itself (tests/test_scale_docs.py).
+same code on the CPU with nothing written: a dry run of the script itself (tests/docs/test_scale_docs.py).
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from common import report  # noqa: E402
 
 def rate(device: str, texts: list[str]) -> float:
     """Texts per second of one ``embed`` call (after a warm-up batch) on ``device``."""
-    from univar.encoders import MiniLMEncoder, embed, use_device
+    from univar.encoders import MiniLMEncoder, embed
 
-    use_device(device)
-    encoder = MiniLMEncoder()
+    encoder = MiniLMEncoder(device=device)
     embed(texts[:64], encoder, cache=False, progress=False)  # loads the weights, warms the kernels
     start = time.perf_counter()
     embed(texts, encoder, cache=False, progress=False)

@@ -15,7 +15,7 @@ from common import report  # noqa: E402
 
 
 def main() -> None:
-    from univar.evaluate import knn_backend, knn_predict
+    from univar.evaluate.knn import knn_backend, knn_predict
 
     rng = np.random.default_rng(0)
     rows = []

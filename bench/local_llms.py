@@ -50,8 +50,8 @@ def main() -> None:
                 details.setdefault(task, {})[name] = {"error": str(exc)}
                 continue
             r = ValueIdentification(split="question", target=target).evaluate(enc, data)
-            details.setdefault(task, {})[name] = {"knn_acc": r.knn["acc"], "knn_f1": r.knn["f1"],
-                                                  "lin_acc1": r.linear["acc@1"], "n_classes": r.n_classes,
+            details.setdefault(task, {})[name] = {"knn_acc": r.knn.acc, "knn_f1": r.knn.f1,
+                                                  "lin_acc1": r.linear.acc_at_1, "n_classes": r.n_classes,
                                                   "chance": r.chance, "n_test": r.n_test}
             print(task, name, details[task][name], flush=True)
     RESULTS.mkdir(exist_ok=True)

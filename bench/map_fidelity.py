@@ -36,9 +36,14 @@ from univar.demo import DEMO_QUESTIONS, sample_questions  # noqa: E402
 from univar.encoders import embed  # noqa: E402
 from univar.evaluate import ValueIdentification  # noqa: E402
 from univar.evidence import neighbour_accuracy  # noqa: E402
-from univar.qa import TEST_FOLD, qa_texts, question_folds, read_qa  # noqa: E402  # noqa: E402
+from univar.qa import (  # noqa: E402  # noqa: E402
+    TEST_FOLD,
+    class_names,  # noqa: E402
+    qa_texts,
+    question_folds,
+    read_qa,
+)
 from univar.registry import get_encoder  # noqa: E402
-from univar.report import class_names  # noqa: E402
 from univar.viz import fit_map  # noqa: E402
 
 TARGET = 0.5

@@ -4,10 +4,10 @@ Both use the default encoder (``univar``: the shipped model, 1,792 numbers per Q
 USE-multilingual bases). The baseline is the same commands on 1/10 of the rows, to show how memory grows with the
 corpus.
 
-Where the 200k peaks went (issue 22; /proc/self/status sampled every 5 ms, glibc's mallinfo2 beside it): embed held
-its memory-mapped ``.npy`` result resident (1.43 GB: a mapped file's pages count in RSS; it is now written through
-the file, ``encoders._NpyWriter``) and MiniLM's varying batch shapes grew glibc's heap by 0.5 GB over the run (now
-trimmed after each chunk, ``encoders.release_freed_memory``, which also hands back what pyarrow kept from reading
+Where the 200k peaks went (issue 22; /proc/self/status sampled every 5 ms, glibc's mallinfo2 beside it): embed held its
+memory-mapped ``.npy`` result resident (1.43 GB: a mapped file's pages count in RSS; it is now written through the
+file, ``encoders.embed._NpyWriter``) and MiniLM's varying batch shapes grew glibc's heap by 0.5 GB over the run (now
+trimmed after each chunk, ``encoders.embed.release_freed_memory``, which also hands back what pyarrow kept from reading
 the table). evaluate peaked in the linear probe: StandardScaler's float64 copies of the 50k probe rows, then the
 scaled, rotated and held-out copies (now built a chunk at a time and in place, the same numbers to the bit:
 tests/test_memory_evaluate.py). What remains is the 200k x 1,792 float32 matrix (1.43 GB) and one 50k x 1,792

@@ -29,7 +29,7 @@ def sklearn_probe(train, y_train, test, y_test, seed=0, held_out=None, tol=1e-3)
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
     from sklearn.metrics import f1_score
 
-    from univar.evaluate import PROBE_CS, _probe_held_out, probe_scaler, top_k_accuracy
+    from univar.evaluate.probe import PROBE_CS, _probe_held_out, probe_scaler, top_k_accuracy
 
     y_train = np.asarray(y_train, dtype=object)
     scaler = probe_scaler(train)
@@ -65,7 +65,8 @@ def corpus():
 def probe_inputs(labels, questions, n_rows: int, seed: int = 0):
     """The rows ValueIdentification.score gives the probe: its training QAs (sampled to PROBE_MAX_TRAIN) and test
     QAs; the scikit-learn probe gets the same ones."""
-    from univar.evaluate import PROBE_MAX_TRAIN, split_indices
+    from univar.evaluate.probe import PROBE_MAX_TRAIN
+    from univar.evaluate.splits import split_indices
 
     train, test = split_indices(labels, questions, "random", 0.2, seed)
     if len(train) > PROBE_MAX_TRAIN:
@@ -74,7 +75,7 @@ def probe_inputs(labels, questions, n_rows: int, seed: int = 0):
 
 
 def main() -> None:
-    import univar.evaluate as ev
+    import univar.evaluate.identification as ev
 
     vectors, labels, questions, base = corpus()
     rows, extra = [], {"sizes": {}}

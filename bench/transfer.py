@@ -41,8 +41,10 @@ from value_id import baseline_scores, knn_difference, scores, train_quiet  # noq
 
 from univar.encoders import embed  # noqa: E402
 from univar.files import write_json  # noqa: E402
-from univar.model import TrainConfig, UniVaR, train  # noqa: E402
+from univar.model.config import TrainConfig  # noqa: E402
 from univar.model.recipe import DEFAULT_CONFIG, DEFAULT_DATA, EXTRA_DATA, VALUE_SOURCES  # noqa: E402
+from univar.model.train import train_table  # noqa: E402
+from univar.model.univar import UniVaR  # noqa: E402
 from univar.qa import qa_texts, read_many, read_qa  # noqa: E402
 from univar.registry import get_encoder  # noqa: E402
 
@@ -55,7 +57,7 @@ def train_without(held: str, out: Path, **overrides) -> dict:
     data = [f"bundled:{s}" for s in VALUE_SOURCES if s != held] + [f"bundled:{s}" for s in EXTRA_DATA]
     cfg = TrainConfig(**{**DEFAULT_CONFIG, **overrides})
     start = time.perf_counter()
-    result = train(read_many(data), cfg, out, progress=False)
+    result = train_table(read_many(data), cfg, out, progress=False)
     return {"data": data, "seconds": round(time.perf_counter() - start, 1), "best_epoch": result.best_epoch,
             "val_knn_acc": result.best_score, "val_base": result.base_score, **overrides}
 

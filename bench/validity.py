@@ -4,7 +4,7 @@ For every bundled source with human position labels S (valuebench, donotanswer, 
 
 - train the shipped recipe (``univar.model.recipe``) without S, as bench/transfer.py does (every other value
   source plus local-llms, never question fold 0), and the untrained residual (topic removal, no head) beside it;
-- score S's question fold 0 with ``univar evaluate stance`` (:class:`univar.stance.StanceValidity`) for univar,
+- score S's question fold 0 with ``univar evaluate stance`` (:class:`univar.StanceValidity`) for univar,
   minilm, univar's base (minilm+use-multilingual), the untrained residual and tfidf;
 - the figure per source is univar's stance-AUC margin over chance against the best baseline's,
   ``(univar AUC - 0.5) / (best baseline AUC - 0.5)``: 1 = as good as the best of the four, and the geometric
@@ -40,13 +40,16 @@ from value_id import scores, train_quiet  # noqa: E402
 
 from univar.data import STANCE_LABELS  # noqa: E402
 from univar.encoders import embed  # noqa: E402
-from univar.evaluate import ValueIdentification, split_indices  # noqa: E402
+from univar.evaluate import (  # noqa: E402
+    StanceValidity,  # noqa: E402
+    ValueIdentification,
+    split_indices,
+)
 from univar.files import write_json  # noqa: E402
-from univar.model import UniVaR  # noqa: E402
 from univar.model.recipe import DEFAULT_CONFIG, DEFAULT_DATA  # noqa: E402
+from univar.model.univar import UniVaR  # noqa: E402
 from univar.qa import TEST_FOLD, class_labels, qa_texts, question_folds, read_qa  # noqa: E402
 from univar.registry import get_encoder  # noqa: E402
-from univar.stance import StanceValidity  # noqa: E402
 
 SOURCES = tuple(STANCE_LABELS)  # valuebench, donotanswer, xstest
 BASELINES = ("minilm", "base", "residual", "tfidf")  # "base": univar's own, DEFAULT_CONFIG["base"]

@@ -38,8 +38,10 @@ from common import RESULTS, report  # noqa: E402
 from univar.encoders import BASELINES, embed  # noqa: E402
 from univar.evaluate import ValueIdentification, paired_difference, split_indices  # noqa: E402
 from univar.files import write_json  # noqa: E402
-from univar.model import TrainConfig, UniVaR, train  # noqa: E402
+from univar.model.config import TrainConfig  # noqa: E402
 from univar.model.recipe import DEFAULT_CONFIG, DEFAULT_DATA  # noqa: E402
+from univar.model.train import train_table  # noqa: E402
+from univar.model.univar import UniVaR  # noqa: E402
 from univar.qa import class_labels, qa_texts, read_many, read_qa  # noqa: E402
 from univar.registry import get_encoder  # noqa: E402
 
@@ -50,8 +52,8 @@ SCORER = ValueIdentification(split="question")  # k=50: `univar evaluate value-i
 
 def scores(vectors, table, name: str) -> dict:
     r = SCORER.score(vectors, table, encoder=name)
-    return {"knn_acc": r.knn["acc"], "knn_f1": r.knn["f1"], "lin_acc1": r.linear["acc@1"],
-            "lin_acc10": r.linear["acc@10"], "n_classes": r.n_classes, "chance": r.chance, "n_test": r.n_test}
+    return {"knn_acc": r.knn.acc, "knn_f1": r.knn.f1, "lin_acc1": r.linear.acc_at_1,
+            "lin_acc10": r.linear.acc_at_10, "n_classes": r.n_classes, "chance": r.chance, "n_test": r.n_test}
 
 
 def univar_scores(model_dir: Path, table) -> dict:
@@ -78,7 +80,7 @@ def knn_difference(vectors_a, vectors_b, table) -> dict:
 def train_quiet(data: list[str], out: Path, **overrides) -> dict:
     cfg = TrainConfig(**{**DEFAULT_CONFIG, **overrides})
     start = time.perf_counter()
-    result = train(read_many(data), cfg, out, progress=False)
+    result = train_table(read_many(data), cfg, out, progress=False)
     return {"seconds": round(time.perf_counter() - start, 1), "epochs": cfg.epochs, "best_epoch": result.best_epoch,
             "val_knn_acc": result.best_score, "val_base": result.base_score, **overrides}
 

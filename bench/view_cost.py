@@ -51,9 +51,9 @@ def main() -> None:
     import torch
 
     from univar.model.concat_mode import ConcatTrainer
+    from univar.model.config import TrainConfig
     from univar.model.distributed import Dist
     from univar.model.set_mode import SetTrainer
-    from univar.model.train import TrainConfig
     from univar.qa import qa_texts, read_qa
 
     torch.set_num_threads(2)

@@ -1,7 +1,7 @@
 """univar's modules in layers by their top-level imports: a module imports only from layers below its own.
 
 ``python scripts/import_layers.py`` prints the table; ``--write`` puts it into docs/architecture.md between its
-``<!-- layers -->`` markers. tests/test_imports.py checks that the graph has no circle and that the doc is current.
+``<!-- layers -->`` markers. tests/docs/test_imports.py checks that the graph has no circle and the doc is current.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def top_level_edges() -> dict[str, set[str]]:
                 targets = subs or [node.module]  # `from univar.model import io` imports the submodule io
             elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names if a.name.startswith("univar")]
-            # a submodule reaching its own package (`from univar.model import io` inside univar.model.api) is
+            # a submodule reaching its own package (`from univar.model import io` inside univar.model.univar) is
             # how Python packages work, not a circle
             for target in targets:  # importing a.b.c runs a/__init__ and a/b/__init__ first
                 parts = target.split(".")

@@ -30,7 +30,7 @@ figure; quoted when it has spaces), with ``@FIELD`` for a field other than ``val
     python scripts/sync_docs.py            rewrite what is stale, in place, and list it (``make docs``)
     python scripts/sync_docs.py --check    change nothing; exit 1 listing stale or broken markers
 
-tests/test_docs_numbers.py runs the check, and fails on a percentage or decimal in the docs outside markers.
+tests/docs/test_docs_numbers.py runs the check, and fails on a percentage or decimal in the docs outside markers.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ CARD_DATA = ["valuebench", "fulcra", "donotanswer", "xstest", "moralmachine", "l
 def evaluate(model_dir: Path, datasets: list[str]) -> dict:
     from univar.encoders import embed
     from univar.evaluate import ValueIdentification
-    from univar.model import UniVaR
+    from univar.model.univar import UniVaR
     from univar.qa import qa_texts, read_qa
     from univar.registry import get_encoder
 
@@ -209,8 +209,9 @@ def main() -> int:
 
     import torch
 
-    from univar.model import TrainConfig, train
+    from univar.model.config import TrainConfig
     from univar.model.recipe import DEFAULT_CONFIG, DEFAULT_DATA
+    from univar.model.train import train_table
     from univar.qa import read_many
 
     torch.set_num_threads(2)
@@ -218,7 +219,7 @@ def main() -> int:
     start = time.perf_counter()
     # overwrite: this replaces the shipped model on purpose; training builds the new one beside it (every file
     # it writes) and swaps it in whole, so a kill leaves the old model and its card as they were
-    result = train(table, TrainConfig(**DEFAULT_CONFIG), args.out, progress=True, report=print, overwrite=True)
+    result = train_table(table, TrainConfig(**DEFAULT_CONFIG), args.out, progress=True, report=print, overwrite=True)
     seconds = time.perf_counter() - start
     shutil.rmtree(args.out / "checkpoint", ignore_errors=True)  # the package ships the model, not its training state
     print(f"trained in {seconds:.0f}s; best val k-NN acc {result.best_score:.4f} at epoch {result.best_epoch} "

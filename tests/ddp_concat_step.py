@@ -16,7 +16,8 @@ from safetensors.torch import save_file
 
 from univar.model import distributed
 from univar.model.concat_mode import ConcatTrainer
-from univar.model.train import TrainConfig, _average_gradients, _broadcast_parameters
+from univar.model.config import TrainConfig
+from univar.model.train import _average_gradients, _broadcast_parameters
 from univar.model.views import ViewSampler
 from univar.qa import class_labels, qa_texts, read_qa
 

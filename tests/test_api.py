@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -32,12 +31,14 @@ def test_import_univar_stays_light_and_lists_its_api():
 
 def test_univar_is_an_encoder_that_encodes_tables_pairs_and_texts_alike(table, tmp_path):
     model = univar.UniVaR.load("univar")
-    assert isinstance(model, Encoder) and model.name == "univar" and model.dim == 1792
+    # [keep_base * residual, head] over the joined bases (univar.json's dim)
+    assert isinstance(model, Encoder) and model.name == "univar"
+    assert model.dim == model.config["dim"] == 2 * model.base.dim
     rows = table.head(6)
     from_table = model.encode(rows, progress=False)
     from_pairs = model.encode(list(zip(rows["question"], rows["answer"])), progress=False)
     from_texts = model.encode([f"Q: {q} A: {a}" for q, a in zip(rows["question"], rows["answer"])], progress=False)
-    assert from_table.shape == (6, 1792)
+    assert from_table.shape == (6, model.dim)
     assert np.allclose(from_table, from_pairs) and np.allclose(from_table, from_texts)
     assert np.allclose(from_table, model.encode_qas(rows), atol=1e-5)  # the cache gives what the model computes
     assert univar.get_encoder("univar").id == model.id
@@ -64,7 +65,8 @@ def test_value_identification_object_matches_the_cli_json(table, tmp_path, capsy
     result = univar.ValueIdentification(split="question", k=10).evaluate(univar.get_encoder("minilm"), table)
     assert isinstance(result.knn, univar.KnnScores) and isinstance(result.linear, univar.ProbeScores)
     assert result.knn.k == 10 and 0 <= result.knn.acc <= 1 and 0 <= result.linear.acc_at_1 <= 1
-    assert result.knn["acc"] == result.knn.acc and result.linear["acc@1"] == result.linear.acc_at_1  # old style
+    with pytest.raises(TypeError):  # no dict-style access kept beside the attributes
+        result.knn["acc"]
     data = write_qa(table, tmp_path / "qa.csv")
     assert main(["evaluate", "value-id", str(data), "--encoder", "minilm", "--split", "question", "--k", "10",
                  "--json", str(tmp_path / "r.json")]) == 0
@@ -92,55 +94,15 @@ def test_train_returns_a_loaded_model(table, tmp_path):
         univar.train(table, out=tmp_path / "x", lamda=5)
 
 
-def test_old_names_still_work_and_say_they_are_deprecated(table):
-    from univar.model import UniVaREncoder
-
-    model = univar.UniVaR.load("univar")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        same = UniVaREncoder(model, name="renamed")
-    assert same is model and model.name == "renamed"
-    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
-    from univar.evaluate import value_identification  # once documented in the README; ValueIdentification now
-
-    with pytest.warns(DeprecationWarning, match="ValueIdentification"), pytest.raises(univar.UnivarError):
-        value_identification(None, "minilm")  # warns, then refuses a name as ValueIdentification does
-    from univar import encoders as old_home
-
-    with pytest.warns(DeprecationWarning, match="univar.get_encoder"):
-        assert old_home.get_encoder is univar.get_encoder
-    result = univar.ValueIdentification(split="question", k=5).score(
-        np.random.default_rng(0).normal(size=(len(table), 8)).astype(np.float32), table)
-    with pytest.warns(DeprecationWarning, match="to_dict"):
-        assert result.to_json() == result.to_dict()
-
-
-@pytest.mark.slow
-def test_readme_python_snippets_run_as_written(table, tmp_path, monkeypatch):
-    """Each ```python block of the README, executed in order in one namespace.
-
-    Two things are made small so the suite stays quick, and nothing else is changed: ``univar.read_qa``
-    returns the test subset (40 ValueBench questions), and ``univar.train`` runs 1 short epoch.
-    """
-    import re
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Python\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert len(blocks) >= 2 and "univar.train(" in blocks[0]
-    full_train = univar.train
-    monkeypatch.setattr(univar, "read_qa", lambda source, mapping=None: table)
-    monkeypatch.setattr(univar, "train", lambda data, **kw: full_train(
-        data, **kw, epochs=1, steps_per_epoch=3, hidden=32, batch_size=16, progress=False))
-    monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
-    assert namespace["vectors"].shape == (len(table), 1792)
-    assert (tmp_path / "models" / "copy" / "univar.json").is_file()
-    assert isinstance(namespace["trained"], univar.UniVaR) and (tmp_path / "models" / "mine").is_dir()
-    assert namespace["result"].to_dict()["split"] == "question" and len(namespace["per_llm"]) == 6
+def test_an_encoder_takes_its_device_as_a_parameter():
+    """``device=`` as sentence-transformers takes it, on the encoder and the model; no process-wide device."""
+    model = univar.UniVaR.load("univar", device="cpu")
+    assert model.device == "cpu" and {p.device for p in model.base.parts if hasattr(p, "device")} == {"cpu"}
+    minilm = univar.get_encoder("minilm", device="cpu")
+    assert minilm.device == "cpu" and minilm.where() == "cpu"
+    assert univar.get_encoder("minilm").device == "auto"  # another encoder is not moved by the first
+    with pytest.raises(univar.UnivarError, match="device must be"):
+        univar.get_encoder("minilm", device="gpu")
 
 
 def test_the_name_univar_means_the_shipped_model_beside_a_folder_of_that_name(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from univar.device import resolve
 from univar.errors import UnivarError
 from univar.model import distributed
 from univar.model.concat_mode import ConcatTrainer
-from univar.model.train import TrainConfig
+from univar.model.config import TrainConfig
 from univar.model.views import ViewSampler
 from univar.qa import class_labels, qa_texts
 
@@ -27,8 +27,19 @@ def test_resolve_device_values():
     assert resolve("cpu") == torch.device("cpu")
     assert resolve("auto") == (torch.device("cpu") if NO_GPU else torch.device("cuda", 0))
     for bad in ("gpu", "cpu:0", "auto:1", "cuda:x", ""):
-        with pytest.raises(UnivarError, match="--device must be"):
+        with pytest.raises(UnivarError, match="^device must be"):
             resolve(bad)
+
+
+def test_a_bad_device_is_worded_with_its_flag_on_the_command_line(capsys):
+    assert main(["evaluate", "value-id", "bundled:valuebench", "--encoder", "minilm", "--device", "gpu"]) == 2
+    assert capsys.readouterr().err == "error: --device must be auto, cpu, cuda or cuda:N, got 'gpu'\n"
+
+
+def test_no_pool_where_the_device_names_one_gpu_or_the_cpu():
+    from univar.encoders import pool_devices
+
+    assert pool_devices("cpu") == [] and pool_devices("cuda:0") == []
 
 
 @pytest.mark.skipif(not NO_GPU, reason="checks the machine without a GPU")

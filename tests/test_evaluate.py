@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from univar.errors import UnivarError
-from univar.evaluate import ValueIdentification, linear_probe, split_indices, top_k_accuracy
+from univar.evaluate import ValueIdentification, linear_probe, split_indices
+from univar.evaluate.probe import top_k_accuracy
 from univar.qa import question_fold
 
 
@@ -112,7 +113,7 @@ def test_faiss_and_sklearn_agree():
 
 
 def test_linear_probe_fits_on_a_seeded_sample_of_a_large_training_side(monkeypatch):
-    import univar.evaluate as ev
+    import univar.evaluate.identification as ev
 
     rng = np.random.default_rng(0)
     labels = np.array(["a", "b"] * 300, dtype=object)
@@ -129,7 +130,7 @@ def test_linear_probe_fits_on_a_seeded_sample_of_a_large_training_side(monkeypat
     b = score(x, labels, questions, split="random", seed=1)
     assert seen == [100, 100] and a.linear == b.linear  # sampled, reproducibly
     assert a.n_train == full.n_train and a.knn == full.knn  # k-NN and the counts still use every training QA
-    assert a.linear["acc@1"] > 0.9  # separable data stays separated from 100 training QAs
+    assert a.linear.acc_at_1 > 0.9  # separable data stays separated from 100 training QAs
 
 
 @pytest.mark.parametrize("backend", ["sklearn", "faiss"])
@@ -204,7 +205,7 @@ def test_linear_probe_chooses_its_l2_strength_on_training_rows_only(caplog):
 
 
 def test_question_split_chooses_the_probe_strength_on_unseen_questions(monkeypatch):
-    import univar.evaluate as ev
+    import univar.evaluate.identification as ev
 
     rng = np.random.default_rng(0)
     questions = [f"question {i // 3}" for i in range(600)]
@@ -269,7 +270,7 @@ def test_probe_fit_agrees_with_sklearn_at_a_fixed_c(n_classes):
     from sklearn.metrics import log_loss
     from sklearn.preprocessing import StandardScaler
 
-    from univar.evaluate import _fit_softmax, _probe_axes
+    from univar.evaluate.probe import _fit_softmax, _probe_axes
 
     rng = np.random.default_rng(5)
     centres = rng.normal(size=(n_classes, 24))
@@ -295,7 +296,7 @@ def test_probe_fit_agrees_with_sklearn_at_a_fixed_c(n_classes):
 def test_linear_probe_is_deterministic():
     import torch
 
-    from univar.evaluate import _fit_softmax, _probe_axes
+    from univar.evaluate.probe import _fit_softmax, _probe_axes
 
     rng = np.random.default_rng(6)
     labels = rng.choice(np.array(list("abcdefg"), dtype=object), 6000)
@@ -311,9 +312,9 @@ def test_linear_probe_is_deterministic():
 
 
 def test_faiss_search_over_slices_of_the_training_rows_finds_the_same_neighbours(monkeypatch):
-    """Large training sides are searched a slice at a time (evaluate.FAISS_SLICE) and the k best merged."""
+    """Large training sides are searched a slice at a time (univar.evaluate.knn.FAISS_SLICE) and the k best merged."""
     pytest.importorskip("faiss")
-    import univar.evaluate as ev
+    import univar.evaluate.knn as ev
 
     rng = np.random.default_rng(5)
     train = rng.normal(size=(5000, 16)).astype(np.float32)
@@ -347,7 +348,7 @@ def test_probe_beats_chance_on_60_qas_of_3_llms_as_sklearn_does(valuebench, capl
     from sklearn.linear_model import LogisticRegression
 
     from univar.encoders import embed
-    from univar.evaluate import probe_scaler
+    from univar.evaluate.probe import probe_scaler
     from univar.qa import class_labels, qa_texts, question_folds
     from univar.registry import get_encoder
 
@@ -373,7 +374,7 @@ def test_probe_beats_chance_on_60_qas_of_3_llms_as_sklearn_does(valuebench, capl
 def test_probe_scaler_is_standard_scaler_unless_the_rows_are_fewer_than_the_dimensions():
     from sklearn.preprocessing import StandardScaler
 
-    from univar.evaluate import probe_scaler
+    from univar.evaluate.probe import probe_scaler
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 40)) * np.geomspace(1, 1e-3, 40)  # a spectrum falling off, as SVD components do

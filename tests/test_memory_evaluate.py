@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn.preprocessing import StandardScaler
 
-import univar.evaluate as ev
+import univar.evaluate.probe as ev
 from univar.evaluate import Rows, probe_scores
 
 

@@ -17,7 +17,8 @@ import pytest
 
 import univar
 from univar.cli import main
-from univar.model import TrainConfig, train
+from univar.model.config import TrainConfig
+from univar.model.train import train_table
 from univar.qa import write_qa
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +124,7 @@ def test_resume_on_a_finished_run_says_so_in_one_line_and_reads_nothing(copy, tm
     assert len(lines) == 1 and "training already finished at epoch 2" in lines[0] and "nothing to resume" in lines[0]
     assert "trained" not in captured.out and captured.err == ""
     assert time.perf_counter() - started < 10 and snapshot(copy) == before
-    result = train(None, TrainConfig(**SETTINGS), copy, resume=True, progress=False)  # no table is needed
+    result = train_table(None, TrainConfig(**SETTINGS), copy, resume=True, progress=False)  # no table is needed
     assert result.already_finished and result.epochs_run == 2 and snapshot(copy) == before
 
 

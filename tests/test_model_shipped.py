@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from univar.model import shipped_model_path
 from univar.model.io import weights_digest
+from univar.model.univar import shipped_model_path
 from univar.registry import available_encoders, get_encoder
 
 
@@ -19,7 +19,10 @@ def test_shipped_model_is_small_documented_and_never_saw_fold_0():
     assert sum(p.stat().st_size for p in path.iterdir()) < 10_000_000  # the head and two ridge maps, float32
     config = json.loads((path / "univar.json").read_text())
     assert config["mode"] == "set" and config["base"] == "minilm+use-multilingual"
-    assert config["head"]["topic_alpha"] > 0 and config["head"]["topic_blocks"] == [384, 512]
+    from univar.registry import get_encoder
+
+    parts = [p.dim for p in get_encoder(config["base"]).parts]  # the topic map is one block per base encoder
+    assert config["head"]["topic_alpha"] > 0 and config["head"]["topic_blocks"] == parts
     assert 0 in config["training"]["exclude_folds"] and config["training"]["val_fold"] != 0
     assert "mtbench" not in config["training"]["data"]  # the non-value control stays out of training
     card = (path / "MODEL_CARD.md").read_text()

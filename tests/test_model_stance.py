@@ -10,8 +10,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from univar.errors import UnivarError
-from univar.model import TrainConfig, UniVaR, train
+from univar.model.config import TrainConfig
 from univar.model.loss import StanceContrastLoss
+from univar.model.train import train_table
+from univar.model.univar import UniVaR
 
 FAST = dict(epochs=1, batch_size=32, steps_per_epoch=4, hidden=32, lam=2, patience=50, threads=2)
 
@@ -36,7 +38,7 @@ def stance_model(small_qa, tiny_base, tmp_path_factory, session_cache):
     out = tmp_path_factory.mktemp("stance") / "m"
     cfg = TrainConfig(**FAST, stance_weight=1.0, stance_base=str(tiny_base), stance_layers=1, stance_epochs=1,
                       stance_questions=4)
-    return train(small_qa, cfg, out, progress=False), out
+    return train_table(small_qa, cfg, out, progress=False), out
 
 
 def test_a_stance_model_stores_its_tuned_layers_and_loads_over_its_base(stance_model, small_qa, tiny_base):
@@ -78,24 +80,24 @@ def test_a_resumed_run_reuses_the_tuned_part_and_other_data_retunes_it(stance_mo
     monkeypatch.setattr(stance, "tune", lambda *a, **k: calls.append(1) or real(*a, **k))
     cfg = TrainConfig(**dict(FAST, epochs=2), stance_weight=1.0, stance_base=str(tiny_base), stance_layers=1,
                       stance_epochs=1, stance_questions=4)
-    train(small_qa, cfg, out, resume=True, progress=False)
+    train_table(small_qa, cfg, out, resume=True, progress=False)
     assert calls == []  # read back from the checkpoint
     assert stance.cached_file("x").parent.is_dir() and any(stance.cached_file("x").parent.iterdir())  # and cached
     relabelled = small_qa.assign(stance=small_qa["stance"].map({"agree": "disagree", "disagree": "agree"}))
     relabelled.loc[relabelled.index[::3], "stance"] = "agree"
-    train(relabelled, cfg, tmp_path / "other", progress=False)
+    train_table(relabelled, cfg, tmp_path / "other", progress=False)
     assert calls == [1]
     # QAs without a label take no part in tuning: more of them reuse the tuned part
     more = small_qa.assign(stance=None).assign(question=small_qa["question"] + " (again)")
     import pandas as pd
 
-    train(pd.concat([small_qa, more], ignore_index=True), cfg, tmp_path / "more", progress=False)
+    train_table(pd.concat([small_qa, more], ignore_index=True), cfg, tmp_path / "more", progress=False)
     assert calls == [1]
 
 
 def test_a_stance_weight_needs_stance_labels(small_qa, tmp_path):
     with pytest.raises(UnivarError, match="stance"):
-        train(small_qa.drop(columns="stance"), TrainConfig(**FAST, stance_weight=1.0), tmp_path / "m",
+        train_table(small_qa.drop(columns="stance"), TrainConfig(**FAST, stance_weight=1.0), tmp_path / "m",
               progress=False)
-    with pytest.raises(UnivarError, match="--stance-weight"):
+    with pytest.raises(UnivarError, match="^stance_weight must be"):
         TrainConfig(mode="concat", stance_weight=1.0).check()

@@ -17,7 +17,9 @@ from safetensors.torch import load_file
 
 from univar.cli import main
 from univar.errors import UnivarError
-from univar.model import TrainConfig, UniVaR, load_encoder, train
+from univar.model.config import TrainConfig
+from univar.model.train import train_table
+from univar.model.univar import UniVaR
 from univar.qa import question_fold, write_qa
 
 FAST = dict(epochs=4, batch_size=32, steps_per_epoch=8, hidden=64, lam=3, patience=50, threads=2)
@@ -31,7 +33,7 @@ def small_file(small_qa, tmp_path_factory, session_cache):
 @pytest.fixture(scope="session")
 def trained(small_qa, tmp_path_factory, session_cache):
     out = tmp_path_factory.mktemp("model") / "m"
-    result = train(small_qa, TrainConfig(**FAST), out, progress=False)
+    result = train_table(small_qa, TrainConfig(**FAST), out, progress=False)
     return out, result
 
 
@@ -59,18 +61,18 @@ def test_training_lowers_the_loss_and_writes_safetensors_and_json(trained, small
 
 def test_model_dir_is_an_encoder_with_a_weight_hash_in_its_id(trained, small_qa, tmp_path):
     out, _ = trained
-    enc = load_encoder(out)
+    enc = UniVaR.load(out)
     vectors = enc.encode(["Q: Is honesty important? A: Yes."] * 2, progress=False)
     assert vectors.shape == (2, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    assert load_encoder(copy).id == enc.id  # same weights, same cache
+    assert UniVaR.load(copy).id == enc.id  # same weights, same cache
     from safetensors.torch import save_file
 
     weights = load_file(str(copy / "model.safetensors"))
     weights["head.down.bias"] = weights["head.down.bias"] + 0.01
     save_file(weights, str(copy / "model.safetensors"))
-    changed = load_encoder(copy)
+    changed = UniVaR.load(copy)
     assert changed.id != enc.id  # changed weights never reuse the old embeddings
     assert not np.allclose(changed.encode(["Q: Is honesty important? A: Yes."], progress=False, cache=False),
                            vectors[:1])
@@ -95,7 +97,7 @@ def test_python_api(trained, small_qa):
 
 
 def test_keep_base_model_trains_saves_and_loads(small_qa, tmp_path, minilm):
-    result = train(small_qa, TrainConfig(**dict(FAST, epochs=2, keep_base=1.5)), tmp_path / "k", progress=False)
+    result = train_table(small_qa, TrainConfig(**dict(FAST, epochs=2, keep_base=1.5)), tmp_path / "k", progress=False)
     config = json.loads((tmp_path / "k" / "univar.json").read_text())
     assert config["dim"] == 768 and config["head"]["keep_base"] == 1.5
     model = UniVaR.load(tmp_path / "k")
@@ -107,7 +109,7 @@ def test_keep_base_model_trains_saves_and_loads(small_qa, tmp_path, minilm):
     assert np.allclose(vectors[:, :384], base * 1.5 / np.sqrt(1.5**2 + 1), atol=1e-4)
     assert result.best_score >= result.base_score  # validation scored the concatenation, epoch 0 included
     with pytest.raises(UnivarError, match="different settings: keep_base"):
-        train(small_qa, TrainConfig(**dict(FAST, epochs=3, keep_base=0.5)), tmp_path / "k", resume=True,
+        train_table(small_qa, TrainConfig(**dict(FAST, epochs=3, keep_base=0.5)), tmp_path / "k", resume=True,
               progress=False)
 
 
@@ -120,7 +122,8 @@ def test_mean_gain_selects_the_epoch_by_every_dataset(small_qa, tmp_path):
              for part, name in ((models[:3], "a"), (models[3:], "b"))]
     table = read_many(paths)
     assert set(table["dataset"]) == {str(p) for p in paths}
-    result = train(table, TrainConfig(**dict(FAST, epochs=3, val_select="mean-gain")), tmp_path / "m", progress=False)
+    result = train_table(table, TrainConfig(**dict(FAST, epochs=3, val_select="mean-gain")), tmp_path / "m",
+                         progress=False)
     first = result.history[0]
     assert set(first["val_knn_acc_by_dataset"]) == {str(p) for p in paths} and first["val_score"] == 1.0
     for row in result.history:  # the mean over datasets of accuracy / epoch-0 accuracy
@@ -130,30 +133,30 @@ def test_mean_gain_selects_the_epoch_by_every_dataset(small_qa, tmp_path):
     assert result.best_score == best["val_score"] and result.best_epoch == best["epoch"]
     assert "mean over datasets" in json.loads((tmp_path / "m" / "univar.json").read_text())["validation"]["metric"]
     with pytest.raises(UnivarError, match="at least 2 datasets"):
-        train(small_qa, TrainConfig(**dict(FAST, val_select="mean-gain")), tmp_path / "one", progress=False)
+        train_table(small_qa, TrainConfig(**dict(FAST, val_select="mean-gain")), tmp_path / "one", progress=False)
 
 
 @pytest.mark.slow
 def test_resume_continues_exactly_where_a_run_stopped(small_qa, tmp_path):
     cfg = dict(FAST, epochs=4)
-    straight = train(small_qa, TrainConfig(**cfg), tmp_path / "a", progress=False)
-    train(small_qa, TrainConfig(**dict(cfg, epochs=2)), tmp_path / "b", progress=False)
-    resumed = train(small_qa, TrainConfig(**cfg), tmp_path / "b", resume=True, progress=False)
+    straight = train_table(small_qa, TrainConfig(**cfg), tmp_path / "a", progress=False)
+    train_table(small_qa, TrainConfig(**dict(cfg, epochs=2)), tmp_path / "b", progress=False)
+    resumed = train_table(small_qa, TrainConfig(**cfg), tmp_path / "b", resume=True, progress=False)
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
     last_a = load_file(str(tmp_path / "a" / "checkpoint" / "state.safetensors"))
     last_b = load_file(str(tmp_path / "b" / "checkpoint" / "state.safetensors"))
     assert all((last_a[k] == last_b[k]).all() for k in last_a if k.startswith("model."))
     with pytest.raises(UnivarError, match="different settings: lam"):
-        train(small_qa, TrainConfig(**dict(cfg, epochs=6, lam=5)), tmp_path / "b", resume=True, progress=False)
+        train_table(small_qa, TrainConfig(**dict(cfg, epochs=6, lam=5)), tmp_path / "b", resume=True, progress=False)
     with pytest.raises(UnivarError, match="no checkpoint"):
-        train(small_qa, TrainConfig(**cfg), tmp_path / "none", resume=True, progress=False)
+        train_table(small_qa, TrainConfig(**cfg), tmp_path / "none", resume=True, progress=False)
 
 
 @pytest.mark.slow
 def test_same_seed_same_model(small_qa, tmp_path):
-    a = train(small_qa, TrainConfig(**dict(FAST, epochs=2)), tmp_path / "a", progress=False)
-    b = train(small_qa, TrainConfig(**dict(FAST, epochs=2)), tmp_path / "b", progress=False)
-    c = train(small_qa, TrainConfig(**dict(FAST, epochs=2, seed=1)), tmp_path / "c", progress=False)
+    a = train_table(small_qa, TrainConfig(**dict(FAST, epochs=2)), tmp_path / "a", progress=False)
+    b = train_table(small_qa, TrainConfig(**dict(FAST, epochs=2)), tmp_path / "b", progress=False)
+    c = train_table(small_qa, TrainConfig(**dict(FAST, epochs=2, seed=1)), tmp_path / "c", progress=False)
     assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history] != [h["loss"] for h in c.history]
 
 
@@ -213,7 +216,7 @@ def test_pickle_and_damaged_model_dirs_are_refused(trained, tmp_path, capsys):
 def test_concat_mode_trains_saves_and_loads(small_qa, tmp_path):
     cfg = TrainConfig(mode="concat", lam=2, epochs=1, batch_size=4, steps_per_epoch=2, micro_batch=2, max_length=64,
                       val_max_reference=30, val_max_queries=12, patience=50)
-    result = train(small_qa, cfg, tmp_path / "concat", progress=False)
+    result = train_table(small_qa, cfg, tmp_path / "concat", progress=False)
     assert len(result.history) == 2 and result.history[1]["loss"] > 0
     assert all(0 <= h["val_knn_acc"] <= 1 for h in result.history)
     folder = tmp_path / "concat"
@@ -222,7 +225,7 @@ def test_concat_mode_trains_saves_and_loads(small_qa, tmp_path):
     model = UniVaR.load(folder)
     assert model.mode == "concat"
     assert model.encode_views([small_qa.head(3)]).shape == (1, 384)
-    enc = load_encoder(folder)
+    enc = UniVaR.load(folder)
     assert enc.encode(["Q: a A: b"], progress=False).shape == (1, 384)
 
 
@@ -275,12 +278,12 @@ def test_ddp_two_processes_train_and_save_the_same_format(small_file, trained, t
     ddp_w = load_file(str(out / "model.safetensors"))
     one_w = load_file(str(single / "model.safetensors"))
     assert set(ddp_w) == set(one_w) and all(ddp_w[k].dtype == one_w[k].dtype for k in ddp_w)
-    assert load_encoder(out).encode(["Q: x A: y"], progress=False).shape == (1, 384)
+    assert UniVaR.load(out).encode(["Q: x A: y"], progress=False).shape == (1, 384)
 
 
 def test_topic_removal_model_subtracts_what_the_question_predicts(small_qa, tmp_path, minilm):
     """The saved model's QA vector is built from e(QA) - g(e(Q)), g the ridge map fitted on training QAs."""
-    result = train(small_qa, TrainConfig(**dict(FAST, epochs=2, keep_base=1.5, topic_alpha=1.0)), tmp_path / "t",
+    result = train_table(small_qa, TrainConfig(**dict(FAST, epochs=2, keep_base=1.5, topic_alpha=1.0)), tmp_path / "t",
                    progress=False)
     config = json.loads((tmp_path / "t" / "univar.json").read_text())
     assert config["head"]["topic_alpha"] == 1.0 and config["dim"] == 768
@@ -306,7 +309,7 @@ def test_topic_removal_model_subtracts_what_the_question_predicts(small_qa, tmp_
     assert np.abs(vectors[:, :384] - base * 1.5 / np.sqrt(1.5**2 + 1)).max() > 0.05
     assert result.best_score >= result.base_score
     with pytest.raises(UnivarError, match="different settings: topic_alpha"):
-        train(small_qa, TrainConfig(**dict(FAST, epochs=3, keep_base=1.5, topic_alpha=3.0)), tmp_path / "t",
+        train_table(small_qa, TrainConfig(**dict(FAST, epochs=3, keep_base=1.5, topic_alpha=3.0)), tmp_path / "t",
               resume=True, progress=False)
 
 
@@ -315,20 +318,20 @@ def test_validation_is_the_shared_knn_and_epoch_0_scores_the_base(small_qa, tmp_
     second k-NN): once for epoch 0, once per epoch, and its accuracy is the validation score."""
     import importlib
 
-    import univar.evaluate
+    import univar.evaluate.identification
 
-    train_module = importlib.import_module("univar.model.train")  # univar.model.train is also the function
+    train_module = importlib.import_module("univar.model.train")
     assert not hasattr(train_module, "knn_predict")
     calls, scores = [], []
-    real = univar.evaluate.ValueIdentification.score_knn
+    real = univar.evaluate.identification.ValueIdentification.score_knn
 
     def spy(self, ref, labels, queries, truth):
         calls.append((len(ref), len(queries), self.k))
         scores.append(real(self, ref, labels, queries, truth))
         return scores[-1]
 
-    monkeypatch.setattr(univar.evaluate.ValueIdentification, "score_knn", spy)
-    result = train(small_qa, TrainConfig(**dict(FAST, epochs=2, val_k=7)), tmp_path / "m", progress=False)
+    monkeypatch.setattr(univar.evaluate.identification.ValueIdentification, "score_knn", spy)
+    result = train_table(small_qa, TrainConfig(**dict(FAST, epochs=2, val_k=7)), tmp_path / "m", progress=False)
     folds = small_qa["question"].map(question_fold)
     assert calls == [(int((folds >= 2).sum()), int((folds == 1).sum()), 7)] * 3
     assert [h["epoch"] for h in result.history] == [0, 1, 2] and result.history[0]["loss"] is None
@@ -350,7 +353,7 @@ def test_small_data_lowers_validation_k_as_evaluate_does_and_says_when_no_epoch_
     k, _ = knn_k(50, labels[folds >= 2], labels[folds == 1])
     assert (folds >= 2).sum() < 50 and 1 <= k < 50
     lines: list[str] = []
-    result = train(table, TrainConfig(**dict(FAST, epochs=2, lr=0.0)), tmp_path / "m", progress=False,
+    result = train_table(table, TrainConfig(**dict(FAST, epochs=2, lr=0.0)), tmp_path / "m", progress=False,
                    report=lines.append)
     warned = [line for line in lines if line.startswith("warning: validation k-NN")]
     assert len(warned) == 1 and f"k=50 is more than the {(folds >= 2).sum()} training QAs; using k={k}" in warned[0]

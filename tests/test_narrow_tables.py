@@ -18,14 +18,14 @@ import pytest
 from rich.console import Console
 
 from univar.analysis import explain_pair
-from univar.commands.core import stance_table
-from univar.commands.report import _explain_table, _nearest_table, _stance_questions_table
+from univar.commands.explain import _explain_table, _stance_questions_table
+from univar.commands.maps import _nearest_table
+from univar.commands.tables import results_table, stance_table
 from univar.data import BUNDLED
 from univar.encoders import embed
-from univar.evaluate import ValueIdentification, results_table
-from univar.qa import qa_texts
-from univar.report import class_names
-from univar.stance import StanceValidity
+from univar.evaluate import ValueIdentification
+from univar.evaluate.stance import StanceValidity
+from univar.qa import class_names, qa_texts
 from univar.taxonomy import load_values
 from univar.taxonomy.bank import BANKS
 

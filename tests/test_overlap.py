@@ -12,7 +12,9 @@ import pytest
 
 from univar.cli import main
 from univar.evaluate import ValueIdentification
-from univar.model import TrainConfig, shipped_model_path, train
+from univar.model.config import TrainConfig
+from univar.model.train import train_table
+from univar.model.univar import shipped_model_path
 from univar.qa import class_labels, question_fold, question_folds, write_qa
 from univar.seen import SEEN_FILE, count_seen, question_key, read_seen, write_seen
 
@@ -95,7 +97,7 @@ def test_training_writes_the_hashes_and_evaluate_warns(small_qa, tmp_path, capsy
     """Training's save path writes the file (a copy of the model keeps it), and `evaluate value-id` with the
     model folder warns on its training questions, not on its test fold."""
     out = tmp_path / "m"
-    train(small_qa, TrainConfig(epochs=1, batch_size=32, steps_per_epoch=2, hidden=32, lam=2, threads=2), out,
+    train_table(small_qa, TrainConfig(epochs=1, batch_size=32, steps_per_epoch=2, hidden=32, lam=2, threads=2), out,
           progress=False)
     seen = read_seen(out)
     folds = question_folds(small_qa["question"])

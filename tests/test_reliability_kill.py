@@ -100,7 +100,7 @@ TRAIN_EPOCHS = 36
 TRAIN_ARGS = ["--mode", "set", "--base", "minilm-int8", "--epochs", str(TRAIN_EPOCHS), "--steps-per-epoch", "2",
               "--batch-size", "16", "--hidden", "32", "--lambda", "2", "--patience", "100", "--seed", "0"]
 ZYGOTE_MODULES = ["torch", "torch._dynamo", "torch.optim", "univar.model.train", "univar.model.set_mode",
-                  "univar.model.api", "univar.evaluate", "univar.commands.model", "pyarrow.parquet", "onnxruntime",
+                  "univar.model.univar", "univar.evaluate", "univar.commands.train", "pyarrow.parquet", "onnxruntime",
                   "tokenizers", "sklearn.neighbors"]
 
 
@@ -199,16 +199,17 @@ def test_a_kill_between_the_two_checkpoint_files_does_not_resume_wrongly(tmp_pat
     from safetensors.torch import load_file
 
     from univar.errors import UnivarError
-    from univar.model import TrainConfig, train
+    from univar.model.config import TrainConfig
+    from univar.model.train import train_table
 
     cfg = dict(mode="set", base="minilm-int8", steps_per_epoch=2, batch_size=16, hidden=32, lam=2, patience=100)
-    straight = train(small_qa, TrainConfig(**cfg, epochs=4), tmp_path / "a", progress=False)
-    train(small_qa, TrainConfig(**cfg, epochs=2), tmp_path / "b", progress=False)
+    straight = train_table(small_qa, TrainConfig(**cfg, epochs=4), tmp_path / "a", progress=False)
+    train_table(small_qa, TrainConfig(**cfg, epochs=2), tmp_path / "b", progress=False)
     shutil.copy(tmp_path / "b" / "checkpoint" / "state.json", tmp_path / "epoch2.json")
-    train(small_qa, TrainConfig(**cfg, epochs=3), tmp_path / "b", resume=True, progress=False)
+    train_table(small_qa, TrainConfig(**cfg, epochs=3), tmp_path / "b", resume=True, progress=False)
     shutil.copy(tmp_path / "epoch2.json", tmp_path / "b" / "checkpoint" / "state.json")  # the kill's leftovers
     try:
-        resumed = train(small_qa, TrainConfig(**cfg, epochs=4), tmp_path / "b", resume=True, progress=False)
+        resumed = train_table(small_qa, TrainConfig(**cfg, epochs=4), tmp_path / "b", resume=True, progress=False)
     except UnivarError:
         return  # refusing a torn checkpoint is honest too
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]

@@ -243,7 +243,7 @@ def test_ctrl_c_in_process_is_the_same_line(capsys, monkeypatch, small_qa, tmp_p
         time.sleep(5)  # the handler raises here
         raise AssertionError("SIGINT did not interrupt")
 
-    monkeypatch.setattr("univar.commands.core.run_embed", interrupted)  # what `univar embed` calls
+    monkeypatch.setattr("univar.commands.embed.run_embed", interrupted)  # what `univar embed` calls
     data = write_qa(small_qa.head(20), tmp_path / "s.csv")
     handler = signal.getsignal(signal.SIGINT)
     assert main(["embed", str(data), "--encoder", "tfidf", "--out", str(tmp_path / "e.npy")]) == 130

@@ -185,7 +185,7 @@ def test_model_card_is_found_beside_the_weights_and_rendered_safely(tmp_path):
 
     (tmp_path / "MODEL_CARD.md").write_text("# Card\n\n| split | acc |\n|---|---|\n| question | 0.5 |\n\n"
                                             "<script>x</script>\n")
-    encoder = SimpleNamespace(name="univar", model=SimpleNamespace(path=tmp_path))  # as UniVaREncoder holds it
+    encoder = SimpleNamespace(name="univar", model=SimpleNamespace(path=tmp_path))  # as a UniVaR model holds it
     card = find_model_card(encoder)
     assert card == tmp_path / "MODEL_CARD.md"
     rendered = markdown_html(card.read_text())

@@ -13,8 +13,8 @@ from sklearn.metrics import roc_auc_score
 
 from univar.cli import main
 from univar.errors import QAError, UnivarError
+from univar.evaluate.stance import StanceValidity, weighted_auc
 from univar.qa import read_qa, stance_labels, write_qa
-from univar.stance import StanceValidity, weighted_auc
 
 
 def synthetic(n_questions: int = 60, models: tuple[str, ...] = ("a", "b", "c", "d"), stance_weight: float = 1.0,
@@ -75,16 +75,16 @@ def test_the_cross_llm_auc_is_blind_to_a_writer_fingerprint():
 
 
 def test_the_probe_is_trained_on_other_llms_and_other_questions(monkeypatch):
-    import univar.stance
+    import univar.evaluate.stance
 
     fits = []
-    real = univar.stance.probe_scores
+    real = univar.evaluate.stance.probe_scores
 
     def spy(train, y_train, test, seed=0, held_out=None):
         fits.append((len(train), len(test)))
         return real(train, y_train, test, seed, held_out)
 
-    monkeypatch.setattr(univar.stance, "probe_scores", spy)
+    monkeypatch.setattr(univar.evaluate.stance, "probe_scores", spy)
     vectors, table = synthetic(stance_weight=2.0)
     result = StanceValidity(n_boot=0).score(vectors, table)
     assert 0 < len(fits) <= 4 * 5 and result.n_probe_test == len(table)  # one fit per (LLM, question fold)

@@ -7,7 +7,8 @@ import json
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from univar.model.train import FROZEN_ON_RESUME, TrainConfig, TrainResult
+from univar.model.config import FROZEN_ON_RESUME, TrainConfig
+from univar.model.runs import TrainResult
 
 # the list train.py spelt out before it was read from the fields' metadata
 FROZEN_BEFORE = ("mode", "lam", "base", "batch_size", "lr", "weight_decay", "hidden", "dropout", "pooling",
@@ -73,7 +74,8 @@ def test_every_option_reaches_its_config_field(monkeypatch, tmp_path, capsys):
 
     from univar.cli import main
 
-    train_module = importlib.import_module("univar.model.train")  # univar.model.train is also the function
+    train_module = importlib.import_module("univar.model.train")
+    runs_module = importlib.import_module("univar.model.runs")
 
     assert set(NOT_DEFAULT) == set(_cli_fields())
     for name, f in _cli_fields().items():
@@ -89,8 +91,8 @@ def test_every_option_reaches_its_config_field(monkeypatch, tmp_path, capsys):
         seen.update(planned=(resume, overwrite))
         return train_module.RunPlan(Path(out), Path(out))
 
-    monkeypatch.setattr(train_module, "train", fake_train)
-    monkeypatch.setattr(train_module, "plan_run", fake_plan)
+    monkeypatch.setattr(train_module, "train_table", fake_train)
+    monkeypatch.setattr(runs_module, "plan_run", fake_plan)
     monkeypatch.setattr(TrainConfig, "check", lambda self: None)  # these values together would not pass
     argv = ["train", "bundled:xstest", "--out", str(tmp_path / "m"), "--resume"]
     for name, value in NOT_DEFAULT.items():

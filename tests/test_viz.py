@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from univar.commands.compare import write_compare_files
+from univar.commands.maps import write_map_files
 from univar.encoders import embed
-from univar.qa import qa_texts
-from univar.report import class_names, write_compare_files, write_map_files
+from univar.qa import class_names, qa_texts
 from univar.viz import fit_map, spread_labels
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

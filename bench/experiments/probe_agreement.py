@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import RESULTS  # noqa: E402
 from probe_speed import sklearn_probe  # noqa: E402
 
-import univar.evaluate as ev  # noqa: E402
+import univar.evaluate.probe as ev  # noqa: E402
 from univar.encoders import embed  # noqa: E402
 from univar.evaluate import ValueIdentification, linear_probe  # noqa: E402
 from univar.files import write_json  # noqa: E402

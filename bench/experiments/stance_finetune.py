@@ -28,11 +28,13 @@ import torch.nn.functional as F  # noqa: E402
 
 from univar.data import STANCE_LABELS  # noqa: E402
 from univar.encoders import embed  # noqa: E402
-from univar.evaluate import ValueIdentification  # noqa: E402
+from univar.evaluate import (
+    StanceValidity,  # noqa: E402
+    ValueIdentification,  # noqa: E402
+)
 from univar.files import write_json  # noqa: E402
 from univar.qa import class_labels, qa_texts, question_folds, read_qa, stance_labels  # noqa: E402
 from univar.registry import get_encoder  # noqa: E402
-from univar.stance import StanceValidity  # noqa: E402
 
 
 def labelled(name: str):

@@ -1,7 +1,7 @@
 """Untrained levers for stance validity: which frozen view of a QA shows the position its answer takes?
 
 For every bundled source with position labels (valuebench, donotanswer, xstest), question fold 0, minilm: the
-within-question stance AUC (:class:`univar.stance.StanceValidity`) of
+within-question stance AUC (:class:`univar.evaluate.stance.StanceValidity`) of
 
 - ``qa``: the QA text as every encoder reads it (``Q: .. A: ..``);
 - ``answer``: the answer alone (what it says, not what it answers);
@@ -34,10 +34,10 @@ from common import RESULTS  # noqa: E402
 
 from univar.data import STANCE_LABELS  # noqa: E402
 from univar.encoders import embed  # noqa: E402
+from univar.evaluate import StanceValidity  # noqa: E402
 from univar.files import write_json  # noqa: E402
 from univar.qa import TEST_FOLD, qa_text, qa_texts, question_folds, read_qa  # noqa: E402
 from univar.registry import get_encoder  # noqa: E402
-from univar.stance import StanceValidity  # noqa: E402
 from univar.vectors import unit_rows  # noqa: E402
 
 SCORER = StanceValidity(n_boot=200, seed=0)

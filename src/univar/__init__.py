@@ -2,7 +2,7 @@
 
 >>> import univar
 >>> table = univar.read_qa("bundled:valuebench")
->>> model = univar.UniVaR.load("univar")                 # the shipped model, a name, or a directory
+>>> model = univar.UniVaR.load("univar", device="cpu")   # the shipped model or a directory; device="cuda" too
 >>> vectors = model.encode(table)                         # a QA table, (question, answer) pairs, or texts
 >>> result = univar.ValueIdentification(split="question", k=50).evaluate(model, table)
 >>> result.knn.acc, result.linear.acc_at_1, result.to_dict()
@@ -24,18 +24,18 @@ _EXPORTS = {
     "read_qa": ("univar.qa", "read_qa"),
     "read_many": ("univar.qa", "read_many"),
     "write_qa": ("univar.qa", "write_qa"),
-    "Encoder": ("univar.encoders", "Encoder"),
+    "Encoder": ("univar.encoders.base", "Encoder"),
     "get_encoder": ("univar.registry", "get_encoder"),
     "available_encoders": ("univar.registry", "available_encoders"),
-    "UniVaR": ("univar.model.api", "UniVaR"),
-    "train": ("univar.model.train", "train_model"),
-    "TrainConfig": ("univar.model.train", "TrainConfig"),
-    "ValueIdentification": ("univar.evaluate", "ValueIdentification"),
-    "ValueIdResult": ("univar.evaluate", "ValueIdResult"),
-    "KnnScores": ("univar.evaluate", "KnnScores"),
-    "ProbeScores": ("univar.evaluate", "ProbeScores"),
-    "StanceValidity": ("univar.stance", "StanceValidity"),
-    "StanceResult": ("univar.stance", "StanceResult"),
+    "UniVaR": ("univar.model.univar", "UniVaR"),
+    "train": ("univar.model.train", "train"),
+    "TrainConfig": ("univar.model.config", "TrainConfig"),
+    "ValueIdentification": ("univar.evaluate.identification", "ValueIdentification"),
+    "ValueIdResult": ("univar.evaluate.results", "ValueIdResult"),
+    "KnnScores": ("univar.evaluate.results", "KnnScores"),
+    "ProbeScores": ("univar.evaluate.results", "ProbeScores"),
+    "StanceValidity": ("univar.evaluate.stance", "StanceValidity"),
+    "StanceResult": ("univar.evaluate.results", "StanceResult"),
     "UnivarError": ("univar.errors", "UnivarError"),
 }
 __all__ = ["Encoder", "KnnScores", "ProbeScores", "StanceResult", "StanceValidity", "TrainConfig", "UniVaR",
@@ -44,22 +44,22 @@ __all__ = ["Encoder", "KnnScores", "ProbeScores", "StanceResult", "StanceValidit
 assert sorted(__all__) == sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:  # what type checkers and IDEs see ("X as X": a re-export, not an unused import)
-    from univar.encoders import Encoder as Encoder
+    from univar.encoders.base import Encoder as Encoder
     from univar.errors import UnivarError as UnivarError
-    from univar.evaluate import KnnScores as KnnScores
-    from univar.evaluate import ProbeScores as ProbeScores
-    from univar.evaluate import ValueIdentification as ValueIdentification
-    from univar.evaluate import ValueIdResult as ValueIdResult
-    from univar.model.api import UniVaR as UniVaR
-    from univar.model.train import TrainConfig as TrainConfig
-    from univar.model.train import train_model as train
+    from univar.evaluate.identification import ValueIdentification as ValueIdentification
+    from univar.evaluate.results import KnnScores as KnnScores
+    from univar.evaluate.results import ProbeScores as ProbeScores
+    from univar.evaluate.results import StanceResult as StanceResult
+    from univar.evaluate.results import ValueIdResult as ValueIdResult
+    from univar.evaluate.stance import StanceValidity as StanceValidity
+    from univar.model.config import TrainConfig as TrainConfig
+    from univar.model.train import train as train
+    from univar.model.univar import UniVaR as UniVaR
     from univar.qa import read_many as read_many
     from univar.qa import read_qa as read_qa
     from univar.qa import write_qa as write_qa
     from univar.registry import available_encoders as available_encoders
     from univar.registry import get_encoder as get_encoder
-    from univar.stance import StanceResult as StanceResult
-    from univar.stance import StanceValidity as StanceValidity
 
 
 def __getattr__(name: str):

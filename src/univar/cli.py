@@ -5,6 +5,7 @@ Bad input ends with one ``error: ...`` line on stderr and exit code 2, never a t
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
@@ -15,23 +16,13 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from univar.commands import (
-    app,
-    core,  # noqa: F401 -- imported to register its commands on ``app``
-    err,
-    flag,
-    mark_run_start,
-)
-from univar.errors import UnivarError
+from univar.commands import COMMANDS, app, err, flag, mark_run_start
+from univar.errors import SettingError, UnivarError
+from univar.model.config import FLAGS
 from univar.progress import command_run
 
-# Each module registers its commands on ``app``; a missing optional area must not break the others.
-for _area in ("model", "elicit", "report"):
-    try:
-        __import__(f"univar.commands.{_area}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"univar.commands.{_area}":
-            raise
+for _command in COMMANDS:  # each module registers its commands on ``app``, in the order --help lists them
+    importlib.import_module(f"univar.commands.{_command}")
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -102,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     except (_Interrupted, KeyboardInterrupt):
         print(INTERRUPTED, file=sys.stderr)
         return 130
+    except SettingError as exc:  # a library setting, worded with the flag that sets it
+        print(f"error: {exc.as_flag(FLAGS)}", file=sys.stderr)
+        return 2
     except UnivarError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-from univar.errors import UnivarError
+from univar.errors import SettingError
 
 if TYPE_CHECKING:
     import torch
@@ -26,13 +26,25 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0") or 0)
 
 
-def resolve(spec: str = "auto") -> torch.device:
-    """The torch device for a ``--device`` value; raises :class:`UnivarError` for a GPU that is not there."""
+def check(spec: object) -> str:
+    """``spec`` as a device name (``auto``, ``cpu``, ``cuda``, ``cuda:N``), checked without loading torch.
+
+    Encoders take a device when they are built and load their weights on it at first use, so a run served from
+    the embedding cache never imports torch; a misspelt device is still refused at once.
+    """
+    text = str(spec).strip().lower()
+    match = _SPEC.match(text)
+    if not match or (match.group(1) != "cuda" and match.group(2) is not None):
+        raise SettingError("device", f"must be {CHOICES}, got {str(spec)!r}")
+    return text
+
+
+def resolve(spec: object = "auto") -> torch.device:
+    """The torch device for a device name (or a torch.device); raises :class:`SettingError` for a GPU that is not
+    there."""
     import torch  # heavy: the CLI and the QA layer use this module without loading torch
 
-    match = _SPEC.match(spec.strip().lower())
-    if not match or (match.group(1) != "cuda" and match.group(2) is not None):
-        raise UnivarError(f"--device must be {CHOICES}, got {spec!r}")
+    match = _SPEC.match(check(spec))
     kind, index = match.group(1), match.group(2)
     if kind == "cpu":
         return torch.device("cpu")
@@ -42,12 +54,12 @@ def resolve(spec: str = "auto") -> torch.device:
             return torch.device("cpu")
         return torch.device("cuda", local_rank() % torch.cuda.device_count())
     if not available:
-        raise UnivarError(f"--device {spec}: no CUDA GPU is visible to torch (torch {torch.__version__}, "
-                          f"CUDA build: {torch.version.cuda or 'no'}); use --device cpu or auto")
+        raise SettingError("device", f"{spec}: no CUDA GPU is visible to torch (torch {torch.__version__}, "
+                          f"CUDA build: {torch.version.cuda or 'no'}); use cpu or auto")
     count = torch.cuda.device_count()
     n = int(index) if index is not None else local_rank()
     if n >= count:
-        raise UnivarError(f"--device {spec}: only {count} CUDA device(s) visible (cuda:0..cuda:{count - 1})")
+        raise SettingError("device", f"{spec}: only {count} CUDA device(s) visible (cuda:0..cuda:{count - 1})")
     return torch.device("cuda", n)
 
 

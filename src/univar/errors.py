@@ -1,5 +1,9 @@
 """Errors that the command line shows as one ``error: ...`` line with exit code 2, never a traceback."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+
 
 class UnivarError(Exception):
     """A problem with what the user gave (a file, a flag, a setting, a model directory), worded for them.
@@ -27,6 +31,10 @@ class SettingError(UnivarError, ValueError):
         self.name, self.problem = name, problem
         super().__init__(f"{name} {problem}")
 
-    def as_flag(self) -> str:
-        """The message with the parameter as its command-line flag: ``--test-fraction must be ...``."""
-        return f"--{self.name.replace('_', '-')} {self.problem}"
+    def as_flag(self, flags: Mapping[str, str] | None = None) -> str:
+        """The message with the parameter as its command-line flag: ``--test-fraction must be ...``.
+
+        ``flags`` maps the parameters whose flag is not their name with dashes (``lam`` -> ``--lambda``).
+        """
+        flag = (flags or {}).get(self.name) or f"--{self.name.replace('_', '-')}"
+        return f"{flag} {self.problem}"

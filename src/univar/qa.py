@@ -5,7 +5,7 @@ Required columns are ``question``, ``answer``, ``model`` and ``lang``; everythin
 ``answer_en``, ``qid``, ``value``, ``source``, ``split``, provenance) is optional and kept as is. One optional
 column has a meaning of its own: ``stance``, a label of the position an answer takes on its question
 (agree / disagree, refuse / comply, the option chosen), read as text with missing values meaning "unlabelled";
-``univar evaluate stance`` asks whether an encoder's geometry sees it (:mod:`univar.stance`).
+``univar evaluate stance`` asks whether an encoder's geometry sees it (:mod:`univar.evaluate.stance`).
 
 Errors name the file and the row, so that a researcher can open the file at the bad line:
 ``<what>, <file>:<row>``. Rows are counted as a text editor counts lines (the CSV header is line 1);
@@ -399,6 +399,11 @@ def class_labels(table: pd.DataFrame, target: str = "class") -> pd.Series:
         return table[target].copy()
     raise ValueError(f"unknown target {target!r} (expected class, model or lang)")
 
+
+
+def class_names(table: pd.DataFrame) -> np.ndarray:
+    """Each QA's (LLM, language) class label, as an object array for the map's colours and legend."""
+    return class_labels(table).to_numpy(dtype=object)
 
 def split_class(label: str) -> tuple[str, str]:
     """``model$lang`` -> ``(model, lang)``; the language is what follows the last ``$`` (a model name may hold one).

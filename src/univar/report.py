@@ -1,4 +1,4 @@
-"""One self-contained HTML report, and the files that `map` and `compare` write.
+"""One self-contained HTML report (the demo's); the files `map` and `compare` write are theirs (univar.commands).
 
 A report is shared by e-mail or opened years later from an archive, so it must not depend on anything
 outside itself: PNGs are inlined as data URIs, the interactive map carries plotly.js inline, and there is
@@ -11,16 +11,12 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from univar.analysis import class_distances, nearest_classes, nearest_neighbours
 from univar.files import atomic_write
-from univar.qa import class_labels, question_folds
-from univar.viz import dendrogram_png, fit_map, heatmap_png, map_figure, map_png, write_map_html
 
 CARD_NAMES = ("MODEL_CARD.md", "model_card.md", "MODEL-CARD.md", "card.md", "README.md")
 
@@ -166,100 +162,3 @@ def find_model_card(encoder) -> Path | None:
             if (folder / name).is_file():
                 return folder / name
     return None
-
-
-# --- the files behind `univar map` and `univar compare` ------------------------------------------------
-
-def class_names(table: pd.DataFrame) -> np.ndarray:
-    """Each QA's (LLM, language) class label, as an object array for the map's colours and legend."""
-    return class_labels(table).to_numpy(dtype=object)
-
-
-def map_title(table: pd.DataFrame, encoder_name: str, source: str) -> str:
-    """The value map's heading: where the QAs come from, the encoder, and how many QAs and classes."""
-    n_classes = len(set(class_names(table).tolist()))
-    return f"Value map · {source} · encoder {encoder_name} · {len(table):,} QAs · {n_classes} classes"
-
-
-def write_map_files(table: pd.DataFrame, vectors: np.ndarray, out_dir: str | Path, encoder_name: str,
-                    source: str, *, seed: int = 0, color_by: str | None = None,
-                    new_table: pd.DataFrame | None = None, new_vectors: np.ndarray | None = None):
-    """Fit the map and write ``map.png``, ``map.html`` and ``map_coords.csv`` (and place NEW QAs when given).
-
-    ``map_coords.csv`` has one row per QA: ``class, x, y``, then ``question_fold`` (0 is the folds' held-out
-    fold of value identification; new QAs: -1) and ``question``, so anyone can check the map's fidelity.
-    Returns ``(value_map, figure, nearest)``; ``nearest`` lists each new class's nearest existing classes
-    (None without NEW).
-    """
-    out_dir = Path(out_dir)
-    labels = class_names(table)
-    if color_by is None:  # colour by what varies: language when there are several, else model
-        color_by = "lang" if table["lang"].nunique() > 1 and table["model"].nunique() == 1 else "model"
-    questions = table["question"].astype(str).to_numpy(dtype=object)
-    vmap = fit_map(vectors, labels, seed=seed, questions=questions)
-    title = map_title(table, encoder_name, source)
-    new_coords = nearest = None
-    new_labels = None
-    if new_table is not None and new_vectors is not None:
-        new_coords = vmap.transform(new_vectors)
-        new_labels = class_names(new_table)
-        frames = []
-        for name in sorted(set(new_labels.tolist())):
-            mask = new_labels == name
-            near = nearest_classes(new_vectors[mask], vectors, labels, k=5, groups=table["question"].to_numpy(),
-                                   new_groups=new_table["question"].to_numpy()[mask])
-            near.insert(0, "new", name)
-            frames.append(near)
-        nearest = pd.concat(frames, ignore_index=True)
-        nearest.to_csv(out_dir / "nearest.csv", index=False)
-        title += f" · + {len(new_table):,} new QAs projected"
-    subtitle = vmap.describe()
-    map_png(vmap, out_dir / "map.png", title, color_by=color_by, new_coords=new_coords, new_labels=new_labels,
-            subtitle=subtitle)
-    fig = map_figure(vmap, table, title, color_by=color_by, new_coords=new_coords, new_table=new_table,
-                     subtitle=subtitle)
-    write_map_html(fig, out_dir / "map.html", title=title)
-    coords = pd.DataFrame({"class": labels, "x": vmap.coords[:, 0], "y": vmap.coords[:, 1],
-                           "question_fold": question_folds(questions), "question": questions})
-    if new_coords is not None:
-        coords = pd.concat([coords, pd.DataFrame({"class": [f"new: {c}" for c in new_labels],
-                                                   "x": new_coords[:, 0], "y": new_coords[:, 1],
-                                                   "question_fold": -1,
-                                                   "question": new_table["question"].astype(str).to_numpy()})],
-                           ignore_index=True)
-    coords.to_csv(out_dir / "map_coords.csv", index=False)
-    return vmap, fig, nearest
-
-
-def write_compare_files(vectors: np.ndarray, labels: Sequence[str], out_dir: str | Path, encoder_name: str,
-                        source: str, *, groups: Sequence[str] | None = None, n_boot: int = 200, seed: int = 0,
-                        neighbours: int = 3):
-    """Class distances with CIs -> ``distances.csv``, ``neighbours.csv``, ``heatmap.png`` (cosine),
-    ``heatmap_energy.png`` and ``dendrogram.png``. Returns ``(distances, neighbours_frame)``.
-
-    ``groups`` are the questions of the QAs: shared questions make them the bootstrap's units."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dist = class_distances(vectors, labels, groups=groups, n_boot=n_boot, seed=seed)
-    dist.long().to_csv(out_dir / "distances.csv", index=False, float_format="%.6f")
-    cos = dist.matrix("cosine")
-    k = min(neighbours, len(dist.classes) - 1)
-    near = nearest_neighbours(cos, k)
-    energy_near = nearest_neighbours(dist.matrix("energy"), k)
-    near["energy_neighbour"] = energy_near["neighbour"].to_numpy()
-    near["energy"] = energy_near["distance"].to_numpy()
-    near.to_csv(out_dir / "neighbours.csv", index=False, float_format="%.6f")
-    ci = round(100 * dist.ci)
-    heatmap_png(cos, out_dir / "heatmap.png",
-                f"Cosine distance between class mean value vectors · {encoder_name} · {source}"
-                + (f"\n(cells: estimate [{ci}% bootstrap CI])" if len(cos) <= 8 and dist.n_boot else ""),
-                label="1 - cosine(mean, mean)",
-                lo=pd.DataFrame(dist.cosine_lo) if dist.n_boot else None,
-                hi=pd.DataFrame(dist.cosine_hi) if dist.n_boot else None)
-    heatmap_png(dist.matrix("energy"), out_dir / "heatmap_energy.png",
-                f"Energy distance between class QA distributions · {encoder_name} · {source}",
-                label="energy distance")
-    dendrogram_png(cos, out_dir / "dendrogram.png",
-                   f"Classes clustered by value distance (average linkage, cosine) · {encoder_name}",
-                   label="1 - cosine(mean, mean)")
-    return dist, near

@@ -1,12 +1,12 @@
 """Shared pieces of the command line: the typer app, its sub-apps, consoles and common options.
 
-Each area registers its commands on ``app`` from its own module in this package (core, model, elicit,
-report); ``univar.cli`` imports them all and owns error handling.
+Each command (or command group) registers itself on ``app`` from its own module in this package (``COMMANDS``, in
+the order ``--help`` lists them); ``univar.cli`` imports them all and owns error handling.
 
 The command modules import univar's modules at the top, except ``univar.model``, ``univar.registry`` and
 ``univar.demo``: those load torch (a second or more), so the commands that need them import them inside the
 function, and ``univar --help``, ``datasets``, ``elicit`` and ``translate`` start without torch
-(tests/test_imports.py holds both rules).
+(tests/docs/test_imports.py holds both rules).
 """
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from univar.encoders.embed import EmbedStats
+from univar.encoders.embed import embed as run_embed  # `embed` here is the command's module, univar.commands.embed
 from univar.files import atomic_path, temporary_of
-from univar.qa import parse_mapping, read_many
+from univar.qa import parse_mapping, qa_texts, read_many
+
+COMMANDS = ("embed", "evaluate", "demo", "datasets", "train", "elicit", "maps", "compare", "explain")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure the human values that LLMs express, as high-dimensional embeddings (UniVaR).")
@@ -48,6 +52,8 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="auto (a GPU when prese
                                                          "torch models (minilm, univar, model folders).")]
 LogOpt = Annotated[Optional[Path], typer.Option("--log", help="Also write progress and results as JSON lines to this "
                                                               "file (appended).")]
+OutDir = Annotated[Path, typer.Option("--out", help="Output folder.")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed (UMAP, bootstrap, subsamples).")]
 
 
 def flag(*names: str, help: str):
@@ -59,6 +65,17 @@ def flag(*names: str, help: str):
 def load_data(data: list[str], mapping: list[str] | None, stance: str | None = None):
     """Read and concatenate the DATA arguments, applying ``--map`` (and ``--stance COL``, one more mapping)."""
     return read_many(data, parse_mapping([*(mapping or ()), *([f"stance={stance}"] if stance else ())]))
+
+
+def embed_data(table, encoder: str):
+    """The chosen encoder and the vectors of ``table``'s QAs (map, compare, explain), with one line of counts."""
+    from univar.registry import get_encoder  # loads torch: see the module docstring
+
+    enc = get_encoder(encoder)
+    stats = EmbedStats()
+    vectors = run_embed(qa_texts(table), enc, stats=stats)
+    err.print(f"{encoder}: {stats.texts} QAs, {stats.embedded} embedded, {stats.cached} from cache")
+    return enc, vectors
 
 
 @contextmanager
@@ -109,3 +126,8 @@ def files_written(folder: Path) -> list[str]:
     since = _run_started + skew - 0.05 if _run_started else 0.0
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                   if p.is_file() and p != probe and not p.name.endswith(".tmp") and p.stat().st_mtime >= since)
+
+
+def written(out_dir: Path) -> str:
+    """``<out_dir>: a.png, b.csv``: every file this run wrote there, read from the disk so the list cannot drift."""
+    return f"{out_dir}: {', '.join(files_written(out_dir)) or 'nothing'}"

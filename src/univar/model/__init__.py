@@ -1,10 +1,10 @@
 """UniVaR value encoder: multi-view contrastive training (set and concat views), saving and loading.
 
-Public API: :class:`UniVaR` (load a model, encode QAs, views and LLMs), :func:`load_encoder` and
-:func:`shipped_model_path` (used by ``univar.encoders.get_encoder``), :func:`train` with :class:`TrainConfig`.
+- :mod:`~univar.model.univar`: the :class:`~univar.model.univar.UniVaR` model (load, encode QAs, views and LLMs);
+- :mod:`~univar.model.config`: every training setting (:class:`~univar.model.config.TrainConfig`), torch-free;
+- :mod:`~univar.model.train`: the training loop, :func:`~univar.model.train.train` (``univar.train``);
+- :mod:`~univar.model.runs`: where a run writes and whether it may; :mod:`~univar.model.io`: the files;
+- the two modes (:mod:`~univar.model.set_mode`, :mod:`~univar.model.concat_mode`), their heads, views and loss.
+
+Nothing is imported here, so that reading the settings (``univar.model.config``) never loads torch.
 """
-
-from univar.model.api import UniVaR, UniVaREncoder, load_encoder, shipped_model_path
-from univar.model.train import TrainConfig, TrainResult, train
-
-__all__ = ["UniVaR", "UniVaREncoder", "TrainConfig", "TrainResult", "load_encoder", "shipped_model_path", "train"]

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from univar import files
-from univar.encoders import _quiet_transformers
-from univar.errors import UnivarError
+from univar.encoders.base import quiet_transformers
+from univar.errors import SettingError
 from univar.model import distributed, io
 from univar.model.loss import InfoNCELoss
 from univar.model.views import ViewBatch
@@ -39,15 +39,15 @@ def sentence_transformer_path(spec: str) -> Path:
     path = Path(spec)
     if path.is_dir() and (path / "modules.json").exists() and not (path / io.CONFIG).exists():
         return path
-    raise UnivarError(f"concat mode fine-tunes a sentence-transformers model: --base must be minilm or a "
-                      f"sentence-transformers folder, got {spec!r}")
+    raise SettingError("base", f"must be minilm or a sentence-transformers folder in concat mode (it fine-tunes "
+                               f"the transformer), got {spec!r}")
 
 
 class ConcatTrainer:
     def __init__(self, cfg, texts: list[str], ctx: distributed.Dist, progress: bool = True):
         from sentence_transformers import SentenceTransformer
 
-        _quiet_transformers()
+        quiet_transformers()
         self.cfg, self.ctx, self.texts = cfg, ctx, texts
         self.base_path = sentence_transformer_path(cfg.base)
         self.device = ctx.device
@@ -58,7 +58,7 @@ class ConcatTrainer:
         config = getattr(hf_model, "config", None)
         positions = getattr(config, "max_position_embeddings", None)
         if isinstance(positions, int) and cfg.max_length > positions:  # past it, the forward pass crashes
-            raise UnivarError(f"--max-length {cfg.max_length} is longer than the base's {positions} positions")
+            raise SettingError("max_length", f"{cfg.max_length} is longer than the base's {positions} positions")
         st.max_seq_length = cfg.max_length
         self.dim = int((getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension)())
         self.module = nn.ModuleDict({

@@ -73,7 +73,7 @@ def gather(tensor: torch.Tensor, ctx: Dist) -> torch.Tensor:
         return tensor
     from torch.distributed.nn import all_gather
 
-    with warnings.catch_warnings():  # deprecated in favour of a private API; still the public one
+    with warnings.catch_warnings():  # torch warns that it will move to a private API; it is still the public one
         warnings.simplefilter("ignore", FutureWarning)
         return torch.cat(all_gather(tensor), dim=0)
 

@@ -15,9 +15,9 @@ from torch import nn
 
 from univar.encoders import embed
 from univar.model import distributed, io, stance
-from univar.model.api import base_encoder
 from univar.model.heads import SetViewEncoder
 from univar.model.loss import InfoNCELoss
+from univar.model.univar import base_encoder
 from univar.model.views import ViewBatch
 
 
@@ -33,7 +33,7 @@ class SetTrainer:
         self.stance_tensors, self.stance_x = None, None
         if cfg.stance_weight:  # first, so a bad stance column fails before the head's work
             self._tune_stance(table, fit_rows, texts, out, progress, report)
-        self.base = base_encoder(cfg.base)
+        self.base = base_encoder(cfg.base, cfg.device)
         self.x = self._embed(texts, progress)
         self.dim = self.x.shape[1]
         self.blocks = [p.dim for p in getattr(self.base, "parts", [self.base])]  # a joined base: one map per part
@@ -71,7 +71,8 @@ class SetTrainer:
         elif saved is not None and not saved.is_file():
             stance.write_tuned(saved, tensors, key)
         self.stance_tensors = tensors
-        self.stance_encoder = stance.StanceEncoder(self.cfg.stance_base, tensors, self.cfg.stance_max_length)
+        self.stance_encoder = stance.StanceEncoder(self.cfg.stance_base, tensors, self.cfg.stance_max_length,
+                                                     self.cfg.device)
         self.stance_x = self.cfg.stance_weight * self._embed(texts, progress, self.stance_encoder)
 
     def _embed(self, texts, progress: bool, encoder=None) -> torch.Tensor:

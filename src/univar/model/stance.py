@@ -38,10 +38,10 @@ CHECKPOINT_FILE = "stance.safetensors"  # the tuned part, kept in the checkpoint
 MAX_ANSWERS = 16  # answers of one question in one step (a seeded sample): bounds a step's batch
 
 
-def _transformer(base: str) -> SentenceTransformerEncoder:
+def _transformer(base: str, device: str = "auto") -> SentenceTransformerEncoder:
     """A fresh copy of the base sentence-transformer (its weights are changed by tuning or by the stored layers):
     ``baseline_encoder`` builds a new encoder, whose model loads on first use, on every call."""
-    encoder = baseline_encoder(base)
+    encoder = baseline_encoder(base, device)
     if not isinstance(encoder, SentenceTransformerEncoder):
         raise UnivarError(f"the stance part fine-tunes a sentence-transformers model; {base!r} is not one")
     return encoder
@@ -68,10 +68,12 @@ class StanceEncoder(Encoder):
         The tuned parameters, named as in the base's ``state_dict``.
     max_length : int
         Word pieces read per QA.
+    device : str
+        Where the transformer runs (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
     """
 
-    def __init__(self, base: str, tensors: dict[str, torch.Tensor], max_length: int) -> None:
-        self.transformer = _transformer(base)
+    def __init__(self, base: str, tensors: dict[str, torch.Tensor], max_length: int, device: str = "auto") -> None:
+        self.transformer = _transformer(base, device)
         model = self.transformer.model
         missing = sorted(set(tensors) - set(model.state_dict()))
         if missing:
@@ -121,7 +123,7 @@ def tune(cfg, table: pd.DataFrame, rows: np.ndarray, texts: Sequence[str], progr
     question = np.empty(len(table), dtype=np.int64)
     for i, g in enumerate(groups):
         question[g] = i
-    transformer = _transformer(cfg.stance_base)
+    transformer = _transformer(cfg.stance_base, cfg.device)
     model = transformer.model
     model.max_seq_length = cfg.stance_max_length
     trainable = set(_top_layers(model, cfg.stance_layers))

@@ -7,17 +7,10 @@ which is exactly the test that ``univar evaluate value-id --split question`` run
 to the output directory is always the best one so far, and epoch 0 (before any update) is a candidate:
 since the head starts as the identity, the result can never score below its base encoder there.
 
-Nothing a user trained is replaced by accident (:func:`plan_run` decides before any data is read): a run
-into a new or empty directory writes there as it goes (the best model so far and, for ``--resume``, its
-checkpoint); a directory that holds a model or a run is refused unless ``overwrite`` is given, and even then
-the new model is built beside it, in ``<out>.training``, and swapped in only when complete
-(:func:`univar.files.replace_dir`), so a kill at any moment leaves the old model as it was. ``resume``
-continues a run that has not finished, and on a finished one says so without reading the data.
-
-Every setting is a :class:`TrainConfig` field, and the field says the rest about itself in its metadata:
-the ``univar train`` flag that sets it and that flag's help (``univar.commands.model`` spells the options
-out; tests/test_train_config.py holds them to the fields one to one) and whether a resumed run must keep it
-(``FROZEN_ON_RESUME`` is read from there).
+Where a run writes, and whether it may, is decided before any data is read (:mod:`univar.model.runs`); every
+setting is a field of :class:`~univar.model.config.TrainConfig`. Two entry points: :func:`train` (``univar.train``)
+reads the data and returns the model loaded; :func:`train_table` trains on a table with a config, for the command
+line and the benchmarks.
 """
 
 from __future__ import annotations
@@ -27,7 +20,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -36,333 +29,20 @@ import torch
 
 from univar import files
 from univar.device import resolve
-from univar.encoders import use_device
-from univar.errors import UnivarError
+from univar.errors import SettingError, UnivarError
 from univar.evaluate import ValueIdentification, knn_k
 from univar.model import distributed, io
-from univar.model.api import UniVaR
 from univar.model.concat_mode import ConcatTrainer
+from univar.model.config import FROZEN_ON_RESUME, TrainConfig
+from univar.model.runs import UNTRAINED, RunPlan, TrainResult, finished_result, model_card, plan_run, staging_of
 from univar.model.set_mode import SetTrainer
-from univar.model.views import BATCHINGS, ViewSampler
+from univar.model.univar import UniVaR
+from univar.model.views import ViewSampler
 from univar.progress import bar, event
 from univar.qa import class_labels, qa_texts, question_folds, question_texts, read_many
 from univar.seen import write_seen
 
 log = logging.getLogger("univar")
-
-VAL_SELECT = ("pooled", "mean-gain")
-
-
-def _setting(default=MISSING, *, help: str, cli: str | None = None, frozen: bool = False, factory=None):
-    """A :class:`TrainConfig` field: its default, a one-line ``help``, ``cli`` the ``univar train`` flag that
-    sets it (None: Python only; then ``help`` is the field's documentation) and ``frozen``: a resumed run must
-    keep its value (``FROZEN_ON_RESUME``)."""
-    metadata = {"cli": cli, "help": help, "frozen_on_resume": frozen}
-    if factory is not None:
-        return field(default_factory=factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a training run, in one object that the model directory records and a resume checks.
-
-    Pass the fields to :func:`univar.train` as keywords, or build one for :func:`train`; :meth:`check`
-    validates them before any data is read. Each field documents itself in its metadata
-    (``dataclasses.fields(TrainConfig)``: ``help``, the ``univar train`` flag ``cli``, and whether a resumed run
-    must keep it); ``univar train --help`` prints the same help. The settings most runs change:
-
-    Parameters
-    ----------
-    mode : str
-        ``"set"``: a head over the frozen base encoder's cached per-QA vectors (fast, CPU-friendly), or
-        ``"concat"``: the paper's, the base transformer fine-tuned on joined QA texts.
-    lam : int
-        Largest view size (the paper's lambda): each view holds 1..lam QAs of one LLM.
-    base : str
-        The base encoder: ``minilm``, ``e5-small``, ``use-multilingual``, ``minilm-int8``, several joined with
-        ``+``, or a sentence-transformers folder.
-    epochs : int
-        Most epochs; early stopping (``patience``) may end sooner.
-    keep_base : float
-        Set mode: weight of the base vector kept beside the head's, so unseen LLMs keep the base's geometry.
-    topic_alpha : float or None
-        Set mode: remove what the question alone predicts (ridge strength); None: off.
-    seed : int
-        Seed of the weights, the views and dropout.
-    device : str
-        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-    """
-
-    mode: str = _setting("set", cli="--mode", frozen=True,
-                         help="set (head over cached per-QA embeddings) or concat (the paper's: joined texts, "
-                              "fine-tuned).")
-    lam: int = _setting(5, cli="--lambda", frozen=True,
-                        help="Largest view size; sizes are drawn uniformly from 1..lambda.")
-    base: str = _setting("minilm", cli="--base", frozen=True,
-                         help="Base encoder: minilm, e5-small, use-multilingual, minilm-int8, several joined with + "
-                              "(minilm+use-multilingual, the shipped model's) or a sentence-transformers folder.")
-    epochs: int = _setting(60, cli="--epochs", help="Most epochs (early stopping may end sooner).")
-    batch_size: int = _setting(256, cli="--batch-size", frozen=True, help="View pairs per step and process.")
-    lr: float = _setting(1e-3, cli="--lr", frozen=True, help="AdamW learning rate.")
-    weight_decay: float = _setting(0.01, frozen=True, help="AdamW weight decay.")
-    warmup_steps: int = _setting(20, help="Learning-rate warm-up: linear over this many steps.")
-    hidden: int = _setting(1024, cli="--hidden", frozen=True, help="Set mode: hidden width of the residual head.")
-    dropout: float = _setting(0.1, cli="--dropout", frozen=True, help="Set mode: dropout in the head.")
-    pooling: str = _setting("mean", cli="--pooling", frozen=True,
-                            help="Set mode: mean or attention pooling of a view.")
-    # set mode: QA vector = [keep_base * base, head], normalised (heads.SetViewEncoder)
-    keep_base: float = _setting(0.0, cli="--keep-base", frozen=True,
-                                help="Set mode: each QA vector is w * base beside the head (w = this); "
-                                     "0 = the head alone. Keeps the base's geometry for unseen LLMs.")
-    # set mode: remove what the question alone predicts, ridge strength alpha (heads.TopicRemoval); None: off
-    topic_alpha: float | None = _setting(None, cli="--topic-alpha", frozen=True,
-                                         help="Set mode: remove what the question alone predicts (a ridge map of "
-                                              "this strength, fitted on the training QAs) before the head; the "
-                                              "shipped model uses 1.")
-    batching: str = _setting("mask", cli="--batching", frozen=True,  # see views.ViewSampler
-                             help="mask (same-class negatives masked), class (one pair per class per batch) or "
-                                  "none (the paper's).")
-    symmetric: bool = _setting(False, cli="--symmetric", frozen=True, help="Symmetric InfoNCE (both directions).")
-    learnable_scale: bool = _setting(False, cli="--learnable-scale", frozen=True,
-                                     help="Learn the logit scale (starts at 50).")
-    scale: float = _setting(50.0, frozen=True, help="InfoNCE logit scale (where it starts with learnable_scale).")
-    seed: int = _setting(0, cli="--seed", frozen=True, help="Random seed (weights, views, dropout).")
-    val_fold: int = _setting(1, cli="--val-fold", frozen=True,
-                             help="Question fold held out for validation and early stopping (-1: none).")
-    exclude_folds: list[int] = _setting(cli="--exclude-fold", frozen=True, factory=lambda: [0],
-                                        help="Question folds never trained on (default 0, the test fold).")
-    patience: int = _setting(8, cli="--patience", help="Early stopping: epochs without a better validation score.")
-    # 0: about one pass over the training QAs, at least 50 steps
-    steps_per_epoch: int = _setting(0, cli="--steps-per-epoch", help="0: about one pass over the training QAs.")
-    checkpoint_every: int = _setting(1, help="Write a checkpoint every this many epochs (and after the last).")
-    val_k: int = _setting(50, help="Validation: k of the k-NN.")
-    val_max_reference: int = _setting(20000, help="Validation: at most this many training QAs as k-NN neighbours "
-                                                  "(a seeded sample).")
-    val_max_queries: int = _setting(5000, help="Validation: at most this many held-out QAs scored (a seeded sample).")
-    max_length: int = _setting(256, cli="--max-length", frozen=True, help="Concat mode: word pieces per view.")
-    micro_batch: int = _setting(16, cli="--micro-batch", frozen=True, help="Concat mode: GradCache mini-batch size.")
-    # how validation picks the best epoch: "pooled" k-NN accuracy over all held-out QAs, or "mean-gain", the
-    # mean over datasets (the ``dataset`` column read_many adds) of accuracy / the base encoder's accuracy,
-    # so that a large dataset that keeps improving cannot hide a small one that got worse
-    val_select: str = _setting("pooled", cli="--val-select", frozen=True,
-                               help="Best epoch by pooled k-NN accuracy, or mean-gain: the mean over DATA files of "
-                                    "accuracy / base accuracy.")
-    threads: int = _setting(2, help="torch CPU threads, shared out among the processes of a data-parallel run.")
-    # auto | cpu | cuda | cuda:N (univar.device). Concat mode trains there; set mode embeds its base there
-    # and keeps its small head on the CPU. Not frozen on resume: a run may move between machines.
-    device: str = _setting("auto", cli="--device", help="auto (a GPU when present), cpu, cuda or cuda:N; for the "
-                                                        "torch models (minilm, univar, model folders).")
-    # set mode: a stance part (univar.model.stance), a transformer fine-tuned on the QAs' stance labels
-    stance_weight: float = _setting(0.0, cli="--stance-weight", frozen=True,
-                                    help="Set mode: weight w of a stance part in each QA vector, [w * stance, "
-                                         "identity]: a transformer fine-tuned so that answers taking the same "
-                                         "position on a question sit together (needs a stance column); 0 = none.")
-    stance_epochs: float = _setting(2.0, cli="--stance-epochs", frozen=True,
-                                    help="Stance part: passes over the questions with two labels or more.")
-    stance_layers: int = _setting(2, cli="--stance-layers", frozen=True,
-                                  help="Stance part: top transformer layers fine-tuned (0: all).")
-    stance_base: str = _setting("minilm", frozen=True, help="Stance part: the sentence-transformer fine-tuned.")
-    stance_lr: float = _setting(2e-5, frozen=True, help="Stance part: AdamW learning rate.")
-    stance_max_length: int = _setting(128, frozen=True, help="Stance part: word pieces read per QA.")
-    stance_tau: float = _setting(0.05, frozen=True, help="Stance part: temperature of the stance contrast.")
-    stance_questions: int = _setting(8, frozen=True, help="Stance part: questions per step.")
-
-    def check(self) -> None:
-        """Validate the settings before any data is read or any weights load, so a typo costs no time.
-
-        Raises
-        ------
-        UnivarError
-            Naming the ``univar train`` flag, when a setting is out of range, two settings do not go
-            together (``keep_base`` or ``topic_alpha`` outside set mode), or ``device`` names a missing GPU.
-        """
-        if self.mode not in ("set", "concat"):
-            raise UnivarError(f"--mode must be set or concat, got {self.mode!r}")
-        if self.lam < 1:
-            raise UnivarError(f"--lambda must be at least 1, got {self.lam}")
-        if self.batching not in BATCHINGS:
-            raise UnivarError(f"--batching must be one of {', '.join(BATCHINGS)}, got {self.batching!r}")
-        if self.pooling not in ("mean", "attention"):
-            raise UnivarError(f"--pooling must be mean or attention, got {self.pooling!r}")
-        if self.keep_base < 0:
-            raise UnivarError(f"--keep-base must be >= 0, got {self.keep_base}")
-        if self.topic_alpha is not None and (self.topic_alpha <= 0 or self.mode != "set"):
-            raise UnivarError(f"--topic-alpha must be > 0 and works in set mode only, got {self.topic_alpha}")
-        if self.keep_base and self.mode != "set":
-            raise UnivarError("--keep-base works in set mode only")
-        if self.stance_weight < 0 or (self.stance_weight and self.mode != "set"):
-            raise UnivarError(f"--stance-weight must be >= 0 and works in set mode only, got {self.stance_weight}")
-        if self.stance_weight and (self.stance_epochs <= 0 or self.stance_layers < 0):
-            raise UnivarError("--stance-epochs must be > 0 and --stance-layers >= 0")
-        if self.val_select not in VAL_SELECT:
-            raise UnivarError(f"--val-select must be one of {', '.join(VAL_SELECT)}, got {self.val_select!r}")
-        if self.epochs < 0 or self.batch_size < 2:
-            raise UnivarError("--epochs must be >= 0 and --batch-size >= 2")
-        resolve(self.device)  # a GPU that is not there is an error now, before data is read
-
-
-# Settings that must not change when a run is resumed (epochs and patience may), in field order.
-FROZEN_ON_RESUME = tuple(f.name for f in fields(TrainConfig) if f.metadata.get("frozen_on_resume"))
-
-
-@dataclass
-class TrainResult:
-    out: Path
-    best_epoch: int
-    best_score: float | None
-    base_score: float | None
-    epochs_run: int
-    history: list[dict]
-    seconds: float
-    already_finished: bool = False  # a resume found the run done and trained nothing
-
-
-STAGING = ".training"
-
-
-def staging_of(out: Path) -> Path:
-    """Where a run that replaces the model in ``out`` builds the new one: ``<out>.training``, beside it."""
-    return out.with_name(out.name + STAGING)
-
-
-@dataclass
-class RunPlan:
-    """Where a run writes, decided before any data is read: ``work`` is ``out`` itself, or ``staging_of(out)``
-    for a run that will replace what ``out`` holds (``replaces``: the digest of the model there, which its
-    checkpoints record); ``finished`` is the line to say instead of training when a resumed run is already
-    done, ``state`` the checkpoint's training state when resuming."""
-    out: Path
-    work: Path
-    finished: str | None = None
-    state: dict | None = None
-    replaces: str | None = None
-
-
-def _model_digest(folder: Path) -> str | None:
-    """The weights digest of the model in ``folder``; None where there is no readable model."""
-    try:
-        return io.weights_digest(folder, io.read_config(folder))
-    except UnivarError:
-        return None
-
-
-def _stopped_run(out: Path) -> dict | None:
-    """The training state of a stopped run that is to replace ``out`` (in ``<out>.training``), or None.
-
-    A run there records the digest of the model it replaces; it is that run only while ``out`` still holds
-    that model. After the swap the old model sits under that name until it is deleted, and a kill in between
-    must not make it look like a run to resume: its record names another model (or none).
-    """
-    state = io.checkpoint_state(staging_of(out))
-    if state is None or "replaces" not in state or state["replaces"] != _model_digest(out):
-        return None
-    return state
-
-
-def _finished_line(out: Path, state: dict, cfg: TrainConfig) -> str | None:
-    """One line saying that the run in ``out`` has nothing left to do under ``cfg`` (its epochs are done or it
-    stopped early), or None when resuming it would train."""
-    history = state.get("history", [])
-    validated = bool(history) and history[0].get("val_knn_acc") is not None
-    early = validated and state["bad_epochs"] >= cfg.patience
-    if state["epoch"] < cfg.epochs and not early:
-        return None
-    best = f"; best validation score {state['best']:.4f} at epoch {state['best_epoch']}" if validated else ""
-    how = "early stop" if early and state["epoch"] < cfg.epochs else f"--epochs {cfg.epochs}"
-    return f"{out}: training already finished at epoch {state['epoch']} ({how}{best}); nothing to resume"
-
-
-def plan_run(out: str | Path, cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> RunPlan:
-    """Decide where a run into ``out`` writes, or refuse it, before any data is read or embedded.
-
-    Parameters
-    ----------
-    out : str or pathlib.Path
-        The model directory asked for.
-    cfg : TrainConfig
-        The run's settings (a resume compares its epochs and patience with the checkpoint's progress).
-    resume : bool
-        Continue the unfinished run of ``out`` (the one in ``<out>.training`` first, if a run that replaces
-        ``out`` was stopped).
-    overwrite : bool
-        Allow replacing a model or run that ``out`` holds (built beside it, swapped in when complete).
-
-    Returns
-    -------
-    RunPlan
-        Where to write; its ``finished`` line when a resumed run has nothing left to do.
-
-    Raises
-    ------
-    UnivarError
-        When ``out`` holds a model or a run and ``overwrite`` is False, holds files that are not univar's, a
-        stopped run waits in ``<out>.training``, or there is nothing to resume.
-    """
-    out = Path(out)
-    staging = staging_of(out)
-    if resume and overwrite:
-        raise UnivarError("--resume continues a run and --overwrite starts one afresh; pass one of them")
-    held = io.contents(out)
-    if held == "other":
-        raise UnivarError(f"{out} exists and is not a univar model directory; choose an empty or new --out")
-    pending = _stopped_run(out)
-    if resume:
-        if pending is not None:
-            return RunPlan(out, staging, state=pending, replaces=pending["replaces"])
-        state = io.checkpoint_state(out)
-        if state is None:
-            raise UnivarError(f"{out}: no checkpoint to resume from (expected {io.CHECKPOINT}/state.safetensors)")
-        return RunPlan(out, out, finished=_finished_line(out, state, cfg), state=state)
-    if pending is not None and not overwrite:
-        raise UnivarError(f"{staging} holds a stopped run that is to replace {out}: --resume continues it, "
-                          "--overwrite starts again")
-    if held is not None and not overwrite:
-        unfinished = held == "run" and _finished_line(out, io.checkpoint_state(out), cfg) is None
-        what = "an unfinished training run (--resume continues it)" if unfinished else "a univar model"
-        raise UnivarError(f"{out} already holds {what}; pass --overwrite (in Python overwrite=True) to replace it, "
-                          "or choose another --out")
-    if held is None:
-        return RunPlan(out, out)
-    return RunPlan(out, staging, replaces=_model_digest(out))
-
-
-def _finished_result(plan: RunPlan) -> TrainResult:
-    """What a resume of a finished run returns: the run as its checkpoint recorded it, nothing trained."""
-    state, history = plan.state, plan.state.get("history", [])
-    first = history[0] if history else {}
-    validated = first.get("val_knn_acc") is not None
-    return TrainResult(out=plan.out, best_epoch=state["best_epoch"], best_score=state["best"] if validated else None,
-                       base_score=first.get("val_score", first.get("val_knn_acc")), epochs_run=len(history) - 1,
-                       history=history, seconds=0.0, already_finished=True)
-
-
-UNTRAINED = ("no epoch beat the base encoder on validation, so the model is epoch 0, untrained: {n_train} training "
-             "QAs of {n_classes} classes are probably too few for this run (more QAs, more epochs or --val-fold -1)")
-
-
-def model_card(config: dict, untrained: bool) -> str:
-    """``MODEL_CARD.md`` of a model ``univar train`` wrote: what it was trained on and how it validated, so that
-    the directory says what it holds (``make model`` writes a fuller card for the shipped model)."""
-    t, v = config["training"], config.get("validation", {})
-    history = v.get("history", [])
-    never = ", ".join(map(str, t["exclude_folds"])) or "none"
-    lines = [f"# univar value encoder: {config['mode']} mode over `{config['base']}`", "",
-             f"Trained by `univar train` on {t['data'] or 'a QA table'}: {t['n_qas']:,} QAs of {len(t['classes'])} "
-             f"(LLM, language) classes; {t['n_train']:,} trained on, {t['n_val']:,} held out for validation "
-             f"(question fold {t['val_fold']}); question folds never seen: {never}.", ""]
-    if v.get("best") is not None and history:
-        lines.append(f"Validation ({v['metric']}): {v['best']:.4f} at epoch {v['best_epoch']} of {len(history) - 1}; "
-                     f"the base encoder (epoch 0) {history[0].get('val_score'):.4f}.")
-    else:
-        lines.append(f"No validation: the model is the last of its {len(history) - 1} epochs.")
-    if untrained:
-        lines += ["", "**Untrained:** " + UNTRAINED.format(n_train=t["n_train"], n_classes=len(t["classes"])) + "."]
-    lines += ["", f"Settings: lambda {config['lambda']}, at most {t['epochs']} epochs (patience {t['patience']}), "
-                  f"batch {t['batch_size']}, lr {t['lr']:g}, seed {t['seed']}; `univar.json` holds every setting and "
-                  "the validation history."]
-    return "\n".join(lines) + "\n"
-
 
 @dataclass
 class _RunState:
@@ -373,6 +53,15 @@ class _RunState:
     best_epoch: int = 0
     bad: int = 0  # epochs since the best
     history: list[dict] = field(default_factory=list)  # one row per epoch, epoch 0 (the base encoder) first
+
+
+def epoch_steps(n_train: int, batch_size: int, lam: int, world_size: int = 1) -> int:
+    """Steps of an epoch when ``steps_per_epoch`` is 0: about one pass over the training QAs, at least 50.
+
+    A step draws ``batch_size`` view pairs per process, each view (lam + 1) / 2 QAs on average (sizes 1..lam).
+    """
+    per_step = 2 * batch_size * world_size * (lam + 1) / 2
+    return max(50, math.ceil(n_train / per_step))
 
 
 def _make_trainer(cfg: TrainConfig, table: pd.DataFrame, train_rows: np.ndarray, ctx: distributed.Dist,
@@ -434,7 +123,7 @@ class Trainer:
         self.datasets = table["dataset"].to_numpy() if "dataset" in table.columns else None
         self.groups = sorted(set(self.datasets[self.query_rows])) if self.datasets is not None else []
         if cfg.val_select == "mean-gain" and len(self.groups) < 2:
-            raise UnivarError("--val-select mean-gain needs held-out QAs of at least 2 datasets (DATA...)")
+            raise SettingError("val_select", "mean-gain needs held-out QAs of at least 2 datasets (DATA...)")
         self.state = _RunState()
         self.base_score: float | None = None
 
@@ -485,8 +174,8 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sampler = ViewSampler(self.labels[self.train_rows], cfg.lam, cfg.batch_size, cfg.batching,
                                    seed=cfg.seed * 1000 + ctx.rank)
-        per_step = 2 * self.sampler.batch_size * ctx.world_size * (cfg.lam + 1) / 2
-        self.steps = cfg.steps_per_epoch or max(50, math.ceil(len(self.train_rows) / per_step))
+        self.steps = cfg.steps_per_epoch or epoch_steps(len(self.train_rows), self.sampler.batch_size, cfg.lam,
+                                                        ctx.world_size)
         if ctx.main:
             event("train_start", mode=cfg.mode, device=str(ctx.device), world_size=ctx.world_size,
                   n_train=int(len(self.train_rows)), n_val=int(len(self.val_rows)),
@@ -699,17 +388,16 @@ class Trainer:
         self.say(f"resumed {out} at epoch {state.epoch} (best {state.best:.4f} at epoch {state.best_epoch})")
 
 
-def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
-          report: Callable[[str], None] | None = None, overwrite: bool = False) -> TrainResult:
+def train_table(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
+                report: Callable[[str], None] | None = None, overwrite: bool = False) -> TrainResult:
     """Train a UniVaR model on a QA table and write it to ``out`` (see the module docstring): ``overwrite``
     lets it replace a model there, ``resume`` continues a stopped run (a finished one: one line, no training)."""
     cfg.check()
     plan = plan_run(out, cfg, resume=resume, overwrite=overwrite)
     if plan.finished is not None:
         (report or log.warning)(plan.finished)
-        return _finished_result(plan)
-    device = resolve(cfg.device)
-    use_device(cfg.device)  # where the base encoder embeds (set mode's cached vectors), several GPUs too
+        return finished_result(plan)
+    device = resolve(cfg.device)  # the base encoder embeds there too (cfg.device), on several GPUs where asked
     ctx = distributed.setup(device if cfg.mode == "concat" else torch.device("cpu"))  # set mode's head: CPU
     try:
         if ctx.main and not resume:  # every rank has planned (setup waits for all): a stale stopped run goes
@@ -720,8 +408,8 @@ def train(table: pd.DataFrame, cfg: TrainConfig, out: str | Path, resume: bool =
         distributed.teardown(ctx)
 
 
-def train_model(data: pd.DataFrame | str | Path | Sequence[str | Path], out: str | Path, *, resume: bool = False,
-                overwrite: bool = False, progress: bool = True, **settings: object) -> UniVaR:
+def train(data: pd.DataFrame | str | Path | Sequence[str | Path], out: str | Path, *, resume: bool = False,
+          overwrite: bool = False, progress: bool = True, **settings: object) -> UniVaR:
     """Train a value encoder on QAs and return it loaded, ready to encode (``univar.train``).
 
     The model written to ``out`` is the epoch that identified held-out questions' LLMs best (see
@@ -742,9 +430,9 @@ def train_model(data: pd.DataFrame | str | Path | Sequence[str | Path], out: str
     progress : bool
         Show progress bars and one line per epoch.
     **settings : object
-        Any :class:`~univar.model.train.TrainConfig` field by name (``mode="set"``, ``lam=5``,
-        ``base="minilm+use-multilingual"``, ``epochs``, ``topic_alpha``, ``keep_base``, ...); the rest keep
-        their defaults.
+        Any :class:`~univar.model.config.TrainConfig` field by name (``mode="set"``, ``lam=5``,
+        ``base="minilm+use-multilingual"``, ``epochs``, ``topic_alpha``, ``keep_base``, ``device="cuda"``, ...);
+        the rest keep their defaults. The model returned runs on ``device`` too.
 
     Returns
     -------
@@ -754,7 +442,7 @@ def train_model(data: pd.DataFrame | str | Path | Sequence[str | Path], out: str
     Raises
     ------
     UnivarError
-        When a setting is unknown or invalid (:meth:`~univar.model.train.TrainConfig.check`), ``out`` holds
+        When a setting is unknown or invalid (:meth:`~univar.model.config.TrainConfig.check`), ``out`` holds
         a model and ``overwrite`` is False (:func:`plan_run`; checked before the data is read), or the data
         cannot be read.
     """
@@ -767,10 +455,10 @@ def train_model(data: pd.DataFrame | str | Path | Sequence[str | Path], out: str
     plan = plan_run(out, cfg, resume=resume, overwrite=overwrite)
     if plan.finished is not None:
         log.warning(plan.finished)
-        return UniVaR.load(out)
+        return UniVaR.load(out, device=cfg.device)
     if isinstance(data, pd.DataFrame):
         table = data
     else:
         table = read_many([data] if isinstance(data, (str, Path)) else list(data))
-    train(table, cfg, out, resume=resume, progress=progress, overwrite=overwrite)
-    return UniVaR.load(out)
+    train_table(table, cfg, out, resume=resume, progress=progress, overwrite=overwrite)
+    return UniVaR.load(out, device=cfg.device)

@@ -13,7 +13,7 @@ import pytest
 
 import univar
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import import_layers  # noqa: E402
 
 SRC = Path(univar.__file__).resolve().parent

@@ -4,7 +4,7 @@ docs give of a bundled dataset is the count of its parquet file.
 
 - The markers hold what the results hold (``python scripts/sync_docs.py --check`` passes).
 - No percentage or decimal stands in README.md or docs/*.md outside a marker, the generated transfer table,
-  the figures tests/test_scale_docs.py checks in docs/scale.md, a ``<!-- record -->`` region (a dated, one-off
+  the figures tests/docs/test_scale_docs.py checks in docs/scale.md, a ``<!-- record -->`` region (a dated, one-off
   measurement that no benchmark repeats, said so in its text), or the short ALLOWED list below.
 - The shipped model card (written by ``make model``) scores the model as bench/value_id.py did.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -64,7 +64,7 @@ ALLOWED = [
     ("docs/elicitation.md", "`--temperature` (1.0), `--top-p` (0.95)", "CLI defaults"),
     ("docs/elicitation.md", "Jaccard >= 0.8", "the deduplication threshold"),
     ("docs/reliability.md", "cosine > 0.999", "a test's threshold"),
-    # arithmetic on figures tests/test_scale_docs.py checks (recomputed below)
+    # arithmetic on figures tests/docs/test_scale_docs.py checks (recomputed below)
     ("docs/scale.md", "about 0.4 s of one core per step", "2 x 16 views at the tokeniser rate quoted before it"),
 ]
 
@@ -84,7 +84,7 @@ def strip_spans(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def scale_doc_spans(text: str) -> list[tuple[int, int]]:
-    """docs/scale.md: the figures tests/test_scale_docs.py checks against bench/results."""
+    """docs/scale.md: the figures tests/docs/test_scale_docs.py checks against bench/results."""
     sys.path.insert(0, str(ROOT / "tests"))
     from test_scale_docs import quoted
 
@@ -148,7 +148,7 @@ def test_every_allowed_entry_is_used():
 
 
 def test_allowed_settings_are_the_codes():
-    from univar.evaluate import PROBE_CS
+    from univar.evaluate.probe import PROBE_CS
     from univar.model.recipe import DEFAULT_CONFIG
 
     assert (min(PROBE_CS), max(PROBE_CS)) == (0.003, 1.0)

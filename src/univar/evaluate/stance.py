@@ -19,103 +19,22 @@ Each comes with a 95% interval from resampling questions (a question's answers a
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from univar.encoders import EmbedStats, Encoder, embed
+from univar.encoders.base import Encoder
+from univar.encoders.embed import EmbedStats, embed
 from univar.errors import SettingError, UnivarError
-from univar.evaluate import probe_scores
+from univar.evaluate.probe import probe_scores
+from univar.evaluate.results import Interval, StanceResult
 from univar.qa import N_FOLDS, qa_texts, stance_labels
 from univar.vectors import unit_rows
-
-log = logging.getLogger("univar")
 
 # Answers of one question scored at most: a question answered 1,000 times would give 500k pairs alone and outweigh
 # every other question in the pooled AUC; a seeded sample of this many keeps each question's weight bounded.
 MAX_ANSWERS_PER_QUESTION = 100
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A point estimate with a bootstrap interval over questions (``low``..``high`` at ``level``)."""
-
-    value: float | None
-    low: float | None = None
-    high: float | None = None
-
-    def to_list(self) -> list[float | None]:
-        """``[low, high]``, as the JSON writes an interval."""
-        return [self.low, self.high]
-
-
-@dataclass
-class StanceResult:
-    """One stance-validity run: the three measures with their intervals and what they were computed on.
-
-    Attributes
-    ----------
-    encoder : str
-        The name of the encoder that embedded the QAs.
-    stance_auc : Interval
-        Within-question AUC of same- against different-label pairs (see the module docstring).
-    stance_auc_cross_llm : Interval
-        The same over pairs by different LLMs; ``value`` None where there are no such pairs of both kinds.
-    probe_balanced_acc : Interval
-        The leave-one-LLM-out probe's balanced accuracy; ``value`` None with a single LLM.
-    n_questions : int
-        Questions with two labels or more among their labelled answers (the ones the AUCs pool).
-    n_pairs : int
-        Answer pairs within those questions.
-    n_pairs_cross_llm : int
-        Those of them by two different LLMs.
-    n_labelled : int
-        Labelled QAs scored (after exact duplicates are dropped).
-    labels : list[str]
-        The distinct stance labels.
-    probe_chance : float
-        Balanced accuracy of a constant guess, ``1 / len(labels)``.
-    n_probe_test : int
-        QAs the probe scored (each LLM's, on folds where the other LLMs give two labels or more).
-    level : float
-        Coverage of the intervals.
-    warnings : list[str]
-        What a reader should know about these numbers; not in :meth:`to_dict`.
-    """
-
-    encoder: str
-    stance_auc: Interval
-    stance_auc_cross_llm: Interval
-    probe_balanced_acc: Interval
-    n_questions: int
-    n_pairs: int
-    n_pairs_cross_llm: int
-    n_labelled: int
-    labels: list[str]
-    probe_chance: float
-    n_probe_test: int
-    level: float = 0.95
-    warnings: list[str] = field(default_factory=list, compare=False, repr=False)
-
-    def to_dict(self) -> dict:
-        """The result as ``univar evaluate stance --json`` writes it.
-
-        Returns
-        -------
-        dict
-            ``stance_auc``, ``stance_auc_cross_llm`` and ``probe_balanced_acc`` as numbers (null where
-            undefined), each with a ``*_ci`` ``[low, high]``, plus the counts, labels and chance.
-        """
-        out: dict = {"encoder": self.encoder}
-        for name in ("stance_auc", "stance_auc_cross_llm", "probe_balanced_acc"):
-            value: Interval = getattr(self, name)
-            out[name], out[f"{name}_ci"] = value.value, value.to_list()
-        out.update({"ci_level": self.level, "n_questions": self.n_questions, "n_pairs": self.n_pairs,
-                    "n_pairs_cross_llm": self.n_pairs_cross_llm, "n_labelled": self.n_labelled,
-                    "labels": self.labels, "probe_chance": self.probe_chance, "n_probe_test": self.n_probe_test})
-        return out
 
 
 @dataclass(frozen=True)
@@ -162,7 +81,7 @@ class StanceValidity:
         Parameters
         ----------
         encoder : Encoder
-            What embeds the QAs (``univar.get_encoder(name)`` or a :class:`~univar.model.api.UniVaR`).
+            What embeds the QAs (``univar.get_encoder(name)`` or a :class:`~univar.model.univar.UniVaR`).
         table : pandas.DataFrame
             A QA table with a ``stance`` column (:func:`univar.read_qa`).
         progress : bool

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import shutil
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from univar.device import check
 from univar.encoders import Encoder, SentenceTransformerEncoder, baseline_encoder, embed
 from univar.errors import UnivarError
 from univar.files import atomic_folder
@@ -28,21 +28,23 @@ from univar.qa import as_texts, class_labels, question_text_of, split_class
 QAs = Union[pd.DataFrame, Sequence[str], Sequence[tuple[str, str]]]
 
 
-_BASES: dict[str, Encoder] = {}
+_BASES: dict[tuple[str, str], Encoder] = {}
 
 
-def base_encoder(spec: str) -> Encoder:
+def base_encoder(spec: str, device: str = "auto") -> Encoder:
     """The frozen per-QA encoder under a set-mode head (a named baseline or a sentence-transformers folder).
 
-    Named bases are loaded once per process: they never change, and loading a transformer costs seconds.
+    Named bases are loaded once per process and device: they never change, and loading a transformer costs
+    seconds.
     """
     if spec in ("univar", "tfidf"):
         raise UnivarError(f"base encoder {spec!r} cannot be used (tfidf is refitted per corpus; univar is circular)")
     if Path(spec).is_dir() and (Path(spec) / io.CONFIG).exists():
         raise UnivarError("a univar model cannot be the base of another univar model")
-    if spec not in _BASES or Path(spec).is_dir():
-        _BASES[spec] = baseline_encoder(spec)
-    return _BASES[spec]
+    key = (spec, check(device))
+    if key not in _BASES or Path(spec).is_dir():
+        _BASES[key] = baseline_encoder(spec, device)
+    return _BASES[key]
 
 
 class UniVaR(Encoder):
@@ -62,6 +64,9 @@ class UniVaR(Encoder):
         Hash of its weights; part of :attr:`id`, so the embedding cache follows the weights.
     name : str, optional
         What results call the model; default: the path.
+    device : str
+        Where the transformers run (the base encoder, the stance part, concat mode's transformer): ``auto``,
+        ``cpu``, ``cuda`` or ``cuda:N``. The set-mode head is a few matrix products and runs on the CPU.
 
     Raises
     ------
@@ -78,13 +83,14 @@ class UniVaR(Encoder):
 
     batch_size = 512
 
-    def __init__(self, path: Path, config: dict, digest: str, name: str | None = None) -> None:
+    def __init__(self, path: Path, config: dict, digest: str, name: str | None = None, device: str = "auto") -> None:
         self.path, self.config, self.digest = path, config, digest
+        self.device = check(device)
         self.name = name or str(path)
         self.mode: str = config["mode"]
         self.dim: int = int(config["dim"])
         if self.mode == "set":
-            self.base = base_encoder(config["base"])
+            self.base = base_encoder(config["base"], self.device)
             if config.get("base_id") and self.base.id != config["base_id"]:
                 raise UnivarError(f"{path}: trained on base encoder {config['base_id']}, but {config['base']} "
                                   f"is now {self.base.id}; retrain the model")
@@ -100,16 +106,17 @@ class UniVaR(Encoder):
                 spec = config["stance"]
                 if not part:
                     raise UnivarError(f"{path}: univar.json names a stance part but the weights hold none")
-                self.stance = stance.StanceEncoder(spec["base"], part, int(spec["max_length"]))
+                self.stance = stance.StanceEncoder(spec["base"], part, int(spec["max_length"]), self.device)
                 if spec.get("base_id") and self.stance.transformer.id != spec["base_id"]:
                     raise UnivarError(f"{path}: the stance part was tuned from {spec['base_id']}, but "
                                       f"{spec['base']} is now {self.stance.transformer.id}; retrain the model")
         else:
-            self.transformer = SentenceTransformerEncoder(path / io.TRANSFORMER, name="univar-concat")
+            self.transformer = SentenceTransformerEncoder(path / io.TRANSFORMER, name="univar-concat",
+                                                          device=self.device)
             self.transformer.model.max_seq_length = int(config.get("max_length", 512))
 
     @classmethod
-    def load(cls, path: str | Path = "univar", name: str | None = None) -> "UniVaR":
+    def load(cls, path: str | Path = "univar", name: str | None = None, device: str = "auto") -> "UniVaR":
         """Load a model directory, checked before use: pickles are refused and damaged files named.
 
         Parameters
@@ -119,6 +126,9 @@ class UniVaR(Encoder):
             is itself a model directory).
         name : str, optional
             What results call the model; default: ``"univar"`` for the shipped model, else the path.
+        device : str
+            Where its transformers run: ``auto`` (the GPU when torch sees one), ``cpu``, ``cuda`` or ``cuda:N``,
+            as in ``SentenceTransformer(path, device=)``.
 
         Returns
         -------
@@ -138,7 +148,7 @@ class UniVaR(Encoder):
             path, name = shipped, name or "univar"
         path = Path(path)
         config = io.read_config(path)
-        return cls(path, config, io.weights_digest(path, config), name=name)
+        return cls(path, config, io.weights_digest(path, config), name=name, device=device)
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Copy this model to a directory of its own, to keep, share or ship it apart from where it was trained.
@@ -345,19 +355,6 @@ class UniVaR(Encoder):
 def _pool(items: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     weights = torch.softmax(scores, dim=0)
     return torch.nn.functional.normalize((weights[:, None] * items).sum(0), dim=0)
-
-
-def UniVaREncoder(model: UniVaR, name: str | None = None) -> UniVaR:  # noqa: N802 - the old class name
-    """Deprecated: a :class:`UniVaR` model is an ``Encoder`` itself; this returns the model (renamed)."""
-    warnings.warn("UniVaREncoder is deprecated: a UniVaR model is an Encoder", DeprecationWarning, stacklevel=2)
-    if name:
-        model.name = name
-    return model
-
-
-def load_encoder(path: str | Path, name: str | None = None) -> Encoder:
-    """The model in a univar model directory, as an ``Encoder``; its ``id`` carries a hash of the weights."""
-    return UniVaR.load(Path(path), name=name)
 
 
 def shipped_model_path() -> Path | None:

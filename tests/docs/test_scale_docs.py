@@ -12,7 +12,7 @@ import pytest
 
 from univar.qa import write_qa
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "scale.md").read_text(encoding="utf-8")
 
 
@@ -67,9 +67,12 @@ def test_the_page_quotes_the_measured_number(text):
     assert text in DOC, f"docs/scale.md should say {text!r} (bench/results/*.json)"
 
 
-def test_the_set_mode_epoch_arithmetic():
-    """391 steps: 3/5 of 1M QAs over 2 x 256 pairs x (lambda + 1) / 2 QAs a step at lambda 5."""
-    assert -(-600_000 // (2 * 256 * (5 + 1) // 2)) == 391
+def test_the_epoch_length_docs_scale_quotes_is_the_trainers():
+    """docs/scale.md: an epoch over 3/5 of 1M QAs is 391 steps at batch 256, lambda 5 (one process)."""
+    from univar.model.train import epoch_steps
+
+    assert epoch_steps(600_000, 256, 5) == 391
+    assert epoch_steps(600_000, 256, 5, world_size=4) == 98 and epoch_steps(100, 256, 5) == 50
 
 
 @pytest.mark.slow

@@ -1,8 +1,9 @@
 """``univar train``: fit a UniVaR value encoder on QA tables (set or concat views).
 
 The options that set a training setting are named after its ``TrainConfig`` field and repeat that field's
-flag, default and help (its ``metadata``); tests/test_train_config.py holds the two to each other one to one.
-They are spelt out here rather than generated because the command line must not import torch to start.
+flag, default and help (its ``metadata``); tests/test_train_config.py, the one place that keeps the two equal,
+holds them to each other one to one. They are spelt out rather than generated from the fields so that the
+command reads as the option list ``--help`` prints, and type checkers see its parameters.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from univar.commands import DataArg, DeviceOpt, LogOpt, MapOpt, StanceOpt, app, err, flag, load_data, out
+from univar.model.config import TrainConfig
 from univar.progress import event, log_to
 
 
@@ -86,8 +88,8 @@ def train(
 ) -> None:
     """Train a UniVaR value encoder: two views of one (LLM, language) class must embed together."""
     options = dict(locals())  # the parameters alone (nothing else is bound yet)
-    from univar.model.train import TrainConfig, plan_run
-    from univar.model.train import train as run_train
+    from univar.model.runs import plan_run
+    from univar.model.train import train_table
 
     # every TrainConfig field with a flag is set by the option of its name
     settings = {f.name: options[f.name] for f in fields(TrainConfig) if f.metadata.get("cli")}
@@ -103,7 +105,7 @@ def train(
         return
     with log_to(log if rank == 0 else None):
         table = load_data(data, map_, stance_col)
-        result = run_train(table, cfg, out_dir, resume=resume, report=say, overwrite=overwrite)
+        result = train_table(table, cfg, out_dir, resume=resume, report=say, overwrite=overwrite)
         event("train_end", out=str(out_dir), epochs_run=result.epochs_run, best_epoch=result.best_epoch,
               best_score=result.best_score, base_score=result.base_score, seconds=round(result.seconds, 3))
     if rank == 0:
