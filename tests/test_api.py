@@ -58,6 +58,7 @@ def test_save_copies_a_model_that_encodes_the_same(table, tmp_path):
         model.save(tmp_path / "busy")
 
 
+@pytest.mark.slow
 def test_value_identification_object_matches_the_cli_json(table, tmp_path, capsys):
     from univar.cli import main
     from univar.qa import write_qa

@@ -30,6 +30,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_evaluate_value_id_end_to_end_then_from_cache(subset, tmp_path, capsys):
     report = tmp_path / "r.json"
     args = ["evaluate", "value-id", str(subset), "--encoder", "minilm", "--k", "10", "--json", str(report)]

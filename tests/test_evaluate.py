@@ -133,6 +133,7 @@ def test_linear_probe_fits_on_a_seeded_sample_of_a_large_training_side(monkeypat
     assert a.linear.acc_at_1 > 0.9  # separable data stays separated from 100 training QAs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sklearn", "faiss"])
 def test_knn_on_selected_rows_equals_knn_on_their_copy(backend):
     if backend == "faiss":

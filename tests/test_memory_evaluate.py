@@ -74,6 +74,7 @@ def _probe_data(n: int, d: int):
     return x, labels.astype(str), train, np.arange(len(train), n), rng.random(len(train)) < 0.2
 
 
+@pytest.mark.slow
 def test_probe_scores_do_not_depend_on_the_chunk(monkeypatch):
     """The same probe with chunks of 1,000 rows (the scaler, rotation and partition all chunked) and with one
     chunk over everything (StandardScaler itself): identical scores."""

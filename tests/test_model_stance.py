@@ -69,6 +69,7 @@ def _texts(table):
     return qa_texts(table)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_reuses_the_tuned_part_and_other_data_retunes_it(stance_model, small_qa, tiny_base,
                                                                       monkeypatch, tmp_path):
     import univar.model.stance as stance

@@ -281,6 +281,7 @@ def test_ddp_two_processes_train_and_save_the_same_format(small_file, trained, t
     assert UniVaR.load(out).encode(["Q: x A: y"], progress=False).shape == (1, 384)
 
 
+@pytest.mark.slow
 def test_topic_removal_model_subtracts_what_the_question_predicts(small_qa, tmp_path, minilm):
     """The saved model's QA vector is built from e(QA) - g(e(Q)), g the ridge map fitted on training QAs."""
     result = train_table(small_qa, TrainConfig(**dict(FAST, epochs=2, keep_base=1.5, topic_alpha=1.0)), tmp_path / "t",

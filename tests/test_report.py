@@ -133,6 +133,7 @@ def test_report_escapes_text_and_inlines_everything(tmp_path):
     assert not re.search(r"<link[^>]+href=\"?https?:", page)
 
 
+@pytest.mark.slow
 def test_demo_writes_a_self_contained_report(demo_dir):
     out, summary, printed = demo_dir
     report = out / "report.html"
@@ -193,6 +194,7 @@ def test_model_card_is_found_beside_the_weights_and_rendered_safely(tmp_path):
     assert find_model_card(SimpleNamespace(name="minilm")) is None
 
 
+@pytest.mark.slow
 def test_demo_report_says_whether_the_space_sees_positions(demo_dir):
     out, summary, _ = demo_dir
     page = (out / "report.html").read_text(encoding="utf-8")

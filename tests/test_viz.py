@@ -40,6 +40,7 @@ def map_dir(tmp_path_factory, embedded, newcomer):
     return out, vmap, fig, nearest
 
 
+@pytest.mark.slow
 def test_map_is_seeded_and_one_point_per_qa(embedded):
     table, vectors = embedded
     labels = class_names(table)

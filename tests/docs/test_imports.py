@@ -79,6 +79,7 @@ def _in_function_univar_imports() -> dict[str, list[str]]:
     return found
 
 
+@pytest.mark.slow
 def test_univar_modules_are_imported_inside_functions_only_where_they_load_torch():
     """univar's own imports sit at the top of each module. The one exception: the command line and
     ``import univar`` reach ``univar.model``, ``univar.registry`` and ``univar.demo`` (which load torch, a
